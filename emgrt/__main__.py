@@ -1,0 +1,3 @@
+from emgrt.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""Signal processing shared by training and streaming: IIR filters and the log-spectrogram front end."""

@@ -1,0 +1,102 @@
+"""The log-spectrogram front end, one implementation for training and streaming.
+
+emg2qwerty's parameters: per channel, frames of ``n_fft`` = 64 samples every
+``hop`` = 16 samples (125 Hz at 2 kHz), a periodic Hann window, no centering
+(frame k covers samples [k*hop, k*hop + n_fft)), power normalised by the
+window energy (torchaudio's ``normalized=True``), 33 bins, ``log10(power + 1e-6)``.
+
+:func:`log_power` is the only place the spectrum is computed; the offline
+:class:`LogSpectrogram` and the frame-by-frame :class:`StreamingLogSpectrogram`
+both frame the signal and call it, so their outputs agree bit for bit.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import scipy.fft
+
+from emgrt.constants import HOP_LENGTH, LOG_EPS, N_FFT
+from emgrt.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class FrontEndConfig:
+    n_fft: int = N_FFT  # samples per frame
+    hop: int = HOP_LENGTH  # samples between frames
+    eps: float = LOG_EPS
+    normalized: bool = True
+
+    def __post_init__(self) -> None:
+        if self.n_fft < 2 or self.hop < 1 or self.hop > self.n_fft:
+            raise ConfigError(f"front end needs n_fft >= 2 and 1 <= hop <= n_fft, got {self.n_fft}, {self.hop}")
+
+    @property
+    def n_freq(self) -> int:
+        return self.n_fft // 2 + 1
+
+    def num_frames(self, n_samples: int) -> int:
+        """Frames produced by ``n_samples`` samples (no centering)."""
+        return 0 if n_samples < self.n_fft else 1 + (n_samples - self.n_fft) // self.hop
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _window(cfg: FrontEndConfig) -> np.ndarray:
+    n = np.arange(cfg.n_fft)
+    w = 0.5 - 0.5 * np.cos(2 * np.pi * n / cfg.n_fft)  # periodic Hann, as torch.hann_window
+    return w.astype(np.float32)
+
+
+def log_power(frames: np.ndarray, window: np.ndarray, cfg: FrontEndConfig) -> np.ndarray:
+    """(..., n_fft) float32 frames -> (..., n_freq) float32 log10 power."""
+    spec = scipy.fft.rfft(frames * window, axis=-1)
+    power = spec.real**2 + spec.imag**2
+    if cfg.normalized:
+        power /= float(np.sum(window.astype(np.float64) ** 2))
+    return np.log10(power + cfg.eps).astype(np.float32, copy=False)
+
+
+class LogSpectrogram:
+    """Offline: (T, *channels) samples -> (F, *channels, n_freq) features."""
+
+    def __init__(self, cfg: FrontEndConfig | None = None) -> None:
+        self.cfg = cfg or FrontEndConfig()
+        self.window = _window(self.cfg)
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        x = np.asarray(x, dtype=np.float32)
+        n_frames = self.cfg.num_frames(len(x))
+        if n_frames == 0:
+            return np.zeros((0, *x.shape[1:], self.cfg.n_freq), dtype=np.float32)
+        view = np.lib.stride_tricks.sliding_window_view(x, self.cfg.n_fft, axis=0)
+        frames = view[: (n_frames - 1) * self.cfg.hop + 1 : self.cfg.hop]  # (F, *ch, n_fft)
+        return log_power(frames, self.window, self.cfg)
+
+
+class StreamingLogSpectrogram:
+    """Frame-by-frame: push chunks of (n, *channels) samples, get the frames they complete.
+
+    Keeps at most ``n_fft - 1`` samples of history.  Pushing a recording in any
+    chunking yields exactly the frames of :class:`LogSpectrogram` on the whole.
+    """
+
+    def __init__(self, cfg: FrontEndConfig | None = None) -> None:
+        self.offline = LogSpectrogram(cfg)
+        self.cfg = self.offline.cfg
+        self._carry: np.ndarray | None = None  # samples not yet consumed by a frame
+        self.frames_emitted = 0
+
+    def reset(self) -> None:
+        self._carry = None
+        self.frames_emitted = 0
+
+    def push(self, chunk: np.ndarray) -> np.ndarray:
+        chunk = np.asarray(chunk, dtype=np.float32)
+        buf = chunk if self._carry is None else np.concatenate([self._carry, chunk], axis=0)
+        out = self.offline(buf)
+        self._carry = buf[len(out) * self.cfg.hop :]
+        self.frames_emitted += len(out)
+        return out

@@ -1,0 +1,1 @@
+"""Reading and writing emg2qwerty-format session files and dataset folders."""

@@ -1,0 +1,305 @@
+"""One emg2qwerty session file (HDF5), read lazily and written atomically.
+
+Layout (identical to emg2qwerty): group ``emg2qwerty`` holding a compound
+dataset ``timeseries`` with fields ``time`` (float64 unix seconds, (T,)),
+``emg_left`` and ``emg_right`` (float32, (T, 16)); group attributes
+``session_name``, ``user``, ``condition``, ``duration_mins`` and the JSON
+strings ``keystrokes`` ([{"key", "start", "end"}]) and ``prompts``
+([{"name", "start", "end", "payload": {"text"} | null}]).
+
+:class:`SessionFile` loads only metadata and timestamps at open; EMG is sliced
+from disk on demand.  The h5py handle is opened per process, so an instance can
+be pickled into DataLoader workers and each worker gets its own handle.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import h5py
+import numpy as np
+
+from emgrt.charset import CharSet, emg2qwerty_charset
+from emgrt.constants import (
+    BAND_FIELDS,
+    CHANNELS_PER_BAND,
+    CONDITION_KEYBOARD,
+    FIELD_LEFT,
+    FIELD_RIGHT,
+    FIELD_TIME,
+    HDF5_GROUP,
+    SAMPLE_RATE_HZ,
+    TIMESERIES,
+)
+from emgrt.errors import DataFileError
+
+# Keystrokes may precede the first / follow the last sample by this much (s)
+# before the file is rejected; those keys simply fall in no window.
+KEYSTROKE_TOLERANCE_S = 1.0
+# Accepted deviation of the measured sample rate from the nominal one.
+RATE_TOLERANCE = 0.05
+
+TIMESERIES_DTYPE = np.dtype(
+    [
+        (FIELD_TIME, "<f8"),
+        (FIELD_LEFT, "<f4", (CHANNELS_PER_BAND,)),
+        (FIELD_RIGHT, "<f4", (CHANNELS_PER_BAND,)),
+    ]
+)
+
+
+def _parse_json_list(path: Path, name: str, raw: Any, fields: Sequence[str]) -> list[dict]:
+    if isinstance(raw, bytes):
+        raw = raw.decode("utf-8", "replace")
+    try:
+        items = json.loads(raw)
+    except (TypeError, ValueError) as exc:
+        raise DataFileError(path, f"attribute '{name}' is not valid JSON ({exc})") from None
+    if not isinstance(items, list):
+        raise DataFileError(path, f"attribute '{name}' must be a JSON list, got {type(items).__name__}")
+    for i, item in enumerate(items):
+        if not isinstance(item, dict) or any(f not in item for f in fields):
+            raise DataFileError(path, f"{name}[{i}] must be an object with {', '.join(fields)}; got {item!r:.80}")
+    return items
+
+
+class SessionFile:
+    """Read-only, lazy view of one session file; raises DataFileError on any layout problem."""
+
+    def __init__(self, path: str | Path, charset: CharSet | None = None) -> None:
+        self.path = Path(path)
+        self.charset = charset or emg2qwerty_charset()
+        self._file: h5py.File | None = None
+        self._pid = -1
+        ts = self._timeseries()
+        group = self._file[HDF5_GROUP]  # type: ignore[index]
+        self.metadata: dict[str, Any] = {}
+        for key, val in group.attrs.items():
+            self.metadata[key] = val.decode() if isinstance(val, bytes) else val
+        self._check_fields(ts)
+        self.time: np.ndarray = ts.fields(FIELD_TIME)[:]  # (T,) float64, loaded once
+        self._check_time()
+        self.keystrokes = _parse_json_list(
+            self.path, "keystrokes", self.metadata.get("keystrokes", "[]"), ("key", "start", "end")
+        )
+        self.prompts = _parse_json_list(
+            self.path, "prompts", self.metadata.get("prompts", "[]"), ("start", "end", "payload")
+        )
+        self._index_keystrokes()
+
+    # -- opening -------------------------------------------------------------
+    def _timeseries(self) -> h5py.Dataset:
+        if self._file is None or self._pid != os.getpid():
+            self._open()
+        return self._file[HDF5_GROUP][TIMESERIES]  # type: ignore[index]
+
+    def _open(self) -> None:
+        if not self.path.exists():
+            raise DataFileError(self.path, "no such file")
+        try:
+            f = h5py.File(self.path, "r")
+        except OSError:
+            raise DataFileError(
+                self.path, "not a readable HDF5 file", "is it an emg2qwerty .hdf5 session, fully copied?"
+            ) from None
+        if HDF5_GROUP not in f or not isinstance(f[HDF5_GROUP], h5py.Group):
+            f.close()
+            raise DataFileError(self.path, f"missing group '{HDF5_GROUP}'", "not an emg2qwerty session file")
+        if TIMESERIES not in f[HDF5_GROUP] or not isinstance(f[HDF5_GROUP][TIMESERIES], h5py.Dataset):
+            f.close()
+            raise DataFileError(self.path, f"missing dataset '{HDF5_GROUP}/{TIMESERIES}'")
+        self._file, self._pid = f, os.getpid()
+
+    def _check_fields(self, ts: h5py.Dataset) -> None:
+        fields = ts.dtype.fields
+        if fields is None:
+            raise DataFileError(self.path, f"'{TIMESERIES}' is not a compound dataset (dtype {ts.dtype})")
+        for name in (FIELD_TIME, *BAND_FIELDS):
+            if name not in fields:
+                raise DataFileError(
+                    self.path, f"'{TIMESERIES}' has no field '{name}' (fields: {', '.join(fields)})"
+                )
+        for name in BAND_FIELDS:
+            shape = fields[name][0].shape
+            if shape != (CHANNELS_PER_BAND,):
+                n = shape[0] if shape else 1
+                raise DataFileError(
+                    self.path,
+                    f"field '{name}' has {n} channels, expected {CHANNELS_PER_BAND}",
+                    "emg2qwerty bands have 16 electrodes each",
+                )
+
+    def _check_time(self) -> None:
+        t = self.time
+        if len(t) < 2:
+            raise DataFileError(self.path, f"only {len(t)} samples")
+        if not np.all(np.isfinite(t)):
+            raise DataFileError(self.path, "timestamps contain NaN/Inf")
+        dt = np.diff(t)
+        bad = np.flatnonzero(dt < 0)
+        if bad.size:
+            raise DataFileError(
+                self.path,
+                f"timestamps not monotonic: {bad.size} backwards steps, first at sample {bad[0] + 1}",
+            )
+        rate = 1.0 / float(np.median(dt)) if np.median(dt) > 0 else float("inf")
+        if abs(rate - SAMPLE_RATE_HZ) > RATE_TOLERANCE * SAMPLE_RATE_HZ:
+            raise DataFileError(
+                self.path,
+                f"sample rate is {rate:.1f} Hz, expected {SAMPLE_RATE_HZ} Hz",
+                "resample the recording to 2 kHz",
+            )
+
+    def _index_keystrokes(self) -> None:
+        starts = np.array([float(k["start"]) for k in self.keystrokes], dtype=np.float64)
+        if starts.size:
+            if not np.all(np.isfinite(starts)):
+                raise DataFileError(self.path, "keystroke times contain NaN/Inf")
+            lo, hi = self.time[0] - KEYSTROKE_TOLERANCE_S, self.time[-1] + KEYSTROKE_TOLERANCE_S
+            outside = np.flatnonzero((starts < lo) | (starts > hi))
+            if outside.size:
+                i = int(outside[0])
+                raise DataFileError(
+                    self.path,
+                    f"{outside.size} keystrokes outside the recording "
+                    f"[{self.time[0]:.3f}, {self.time[-1]:.3f}] s; first: {self.keystrokes[i]!r:.80}",
+                    "keystroke times must be unix seconds on the EMG clock",
+                )
+        # Label every in-vocabulary keystroke once; windows then slice by press time.
+        order = np.argsort(starts, kind="stable")
+        labels, times = [], []
+        for i in order:
+            lab = self.charset.key_to_label(str(self.keystrokes[i]["key"]))
+            if lab is not None:
+                labels.append(lab)
+                times.append(starts[i])
+        self.key_labels = np.asarray(labels, dtype=np.int64)  # (K,)
+        self.key_times = np.asarray(times, dtype=np.float64)  # (K,) press times
+
+    # -- metadata ------------------------------------------------------------
+    @property
+    def session_name(self) -> str:
+        return str(self.metadata.get("session_name", self.path.stem))
+
+    @property
+    def user(self) -> str:
+        return str(self.metadata.get("user", ""))
+
+    @property
+    def condition(self) -> str:
+        return str(self.metadata.get("condition", CONDITION_KEYBOARD))
+
+    @property
+    def duration_mins(self) -> float:
+        return float(self.metadata.get("duration_mins", (self.time[-1] - self.time[0]) / 60.0))
+
+    def __len__(self) -> int:
+        return len(self.time)
+
+    def __repr__(self) -> str:
+        return f"SessionFile({str(self.path)!r}, {len(self)} samples, user={self.user!r})"
+
+    # -- data ----------------------------------------------------------------
+    def read(self, start: int = 0, stop: int | None = None) -> np.ndarray:
+        """Structured rows [start, stop) exactly as stored."""
+        return self._timeseries()[start:stop]
+
+    def emg(self, start: int = 0, stop: int | None = None) -> np.ndarray:
+        """EMG samples [start, stop) as float32 (n, 2, 16): band axis left, right."""
+        rows = self.read(start, stop)
+        out = np.stack([rows[FIELD_LEFT], rows[FIELD_RIGHT]], axis=1).astype(np.float32, copy=False)
+        if not np.all(np.isfinite(out)):
+            bad = int(np.flatnonzero(~np.isfinite(out).all(axis=(1, 2)))[0]) + start
+            raise DataFileError(self.path, f"EMG contains NaN/Inf (first at sample {bad})")
+        return out
+
+    def ground_truth(self, start_t: float = -np.inf, end_t: float = np.inf) -> tuple[np.ndarray, np.ndarray]:
+        """Labels and press times of keystrokes with start_t <= press <= end_t (both inclusive).
+
+        For sessions whose condition is not "on_keyboard", the prompts starting in
+        the span give the labels (each ending in enter) and the times are NaN.
+        """
+        if self.condition == CONDITION_KEYBOARD:
+            lo = np.searchsorted(self.key_times, start_t, side="left")
+            hi = np.searchsorted(self.key_times, end_t, side="right")
+            return self.key_labels[lo:hi], self.key_times[lo:hi]
+        labels: list[int] = []
+        for p in self.prompts:
+            if start_t <= float(p["start"]) <= end_t and p.get("payload"):
+                text = self.charset.clean_str(str(p["payload"].get("text", "")))
+                if not text.endswith("\u23ce"):
+                    text += "\u23ce"
+                labels += self.charset.str_to_labels(text)
+        return np.asarray(labels, dtype=np.int64), np.full(len(labels), np.nan)
+
+    def text(self) -> str:
+        """The whole session's key string (one character per in-vocabulary keystroke)."""
+        return self.charset.labels_to_str(self.ground_truth()[0])
+
+    # -- lifetime ------------------------------------------------------------
+    def close(self) -> None:
+        if self._file is not None and self._pid == os.getpid():
+            self._file.close()
+        self._file = None
+
+    def __enter__(self) -> "SessionFile":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __getstate__(self) -> dict:
+        state = self.__dict__.copy()
+        state["_file"], state["_pid"] = None, -1  # reopened lazily in the new process
+        return state
+
+
+def write_session(
+    path: str | Path,
+    *,
+    time: np.ndarray,
+    emg_left: np.ndarray,
+    emg_right: np.ndarray,
+    keystrokes: list[dict],
+    prompts: list[dict],
+    session_name: str,
+    user: str,
+    condition: str = CONDITION_KEYBOARD,
+    duration_mins: float | None = None,
+    chunk_rows: int = 4000,
+) -> Path:
+    """Write one session in emg2qwerty's layout, atomically (temp file + rename)."""
+    path = Path(path)
+    n = len(time)
+    for name, arr in (("emg_left", emg_left), ("emg_right", emg_right)):
+        if arr.shape != (n, CHANNELS_PER_BAND):
+            raise ValueError(f"{name} has shape {arr.shape}, expected ({n}, {CHANNELS_PER_BAND})")
+    rows = np.empty(n, dtype=TIMESERIES_DTYPE)
+    rows[FIELD_TIME] = time
+    rows[FIELD_LEFT] = emg_left
+    rows[FIELD_RIGHT] = emg_right
+    if duration_mins is None:
+        duration_mins = float(time[-1] - time[0]) / 60.0 if n else 0.0
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        with h5py.File(tmp, "w") as f:
+            g = f.create_group(HDF5_GROUP)
+            g.create_dataset(TIMESERIES, data=rows, chunks=(min(chunk_rows, max(n, 1)),) if n else None)
+            g.attrs["session_name"] = session_name
+            g.attrs["user"] = user
+            g.attrs["condition"] = condition
+            g.attrs["duration_mins"] = float(duration_mins)
+            g.attrs["keystrokes"] = json.dumps(keystrokes)
+            g.attrs["prompts"] = json.dumps(prompts)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
