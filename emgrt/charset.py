@@ -160,6 +160,14 @@ def apply_backspaces(text: str) -> str:
     return "".join(out)
 
 
+_GLYPHS = {BACKSPACE: "⌫", ENTER: "⏎", SPACE: "␣", SHIFT: "⇧"}
+
+
+def glyph(c: str) -> str:
+    """A visible symbol for one key character (space becomes ␣)."""
+    return _GLYPHS.get(c, c)
+
+
 def display(text: str) -> str:
     """Human-readable form of a key string: ⏎ becomes a newline."""
     return text.replace(ENTER, "\n")
