@@ -191,3 +191,14 @@ def test_write_validates_shapes_and_leaves_nothing_behind(tmp_path):
     with pytest.raises(ValueError, match="emg_right has shape"):
         write_session(tmp_path / "w.hdf5", **a)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_written_files_get_umask_permissions(tmp_path, session_arrays):
+    import os
+
+    old = os.umask(0o022)
+    try:
+        p = write_session(tmp_path / "perm.hdf5", **session_arrays)
+    finally:
+        os.umask(old)
+    assert p.stat().st_mode & 0o777 == 0o644

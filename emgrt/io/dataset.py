@@ -16,13 +16,13 @@ stems: ``<dir>/<session>.hdf5``.
 from __future__ import annotations
 
 import csv
+import io
 import json
-import os
-import tempfile
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 from emgrt.errors import DataFileError
+from emgrt.io.atomic import atomic_write_text
 
 METADATA_CSV = "metadata.csv"
 SPLITS_JSON = "splits.json"
@@ -41,23 +41,14 @@ class SessionInfo:
     quality_check_tags: str = ""
 
 
-def _atomic_write_text(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    with os.fdopen(fd, "w", newline="") as f:
-        f.write(text)
-    os.replace(tmp, path)
-
-
 def write_metadata_csv(dataset_dir: str | Path, rows: list[SessionInfo]) -> Path:
     path = Path(dataset_dir) / METADATA_CSV
-    import io
-
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=[f.name for f in fields(SessionInfo)], lineterminator="\n")
     writer.writeheader()
     for row in rows:
         writer.writerow(asdict(row))
-    _atomic_write_text(path, buf.getvalue())
+    atomic_write_text(path, buf.getvalue())
     return path
 
 
@@ -90,7 +81,7 @@ def read_metadata_csv(dataset_dir: str | Path) -> list[SessionInfo]:
 
 def write_splits(dataset_dir: str | Path, splits: dict) -> Path:
     path = Path(dataset_dir) / SPLITS_JSON
-    _atomic_write_text(path, json.dumps(splits, indent=2) + "\n")
+    atomic_write_text(path, json.dumps(splits, indent=2) + "\n")
     return path
 
 

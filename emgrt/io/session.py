@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -37,6 +36,7 @@ from emgrt.constants import (
     TIMESERIES,
 )
 from emgrt.errors import DataFileError
+from emgrt.io.atomic import atomic_path
 
 # Keystrokes may precede the first / follow the last sample by this much (s)
 # before the file is rejected; those keys simply fall in no window.
@@ -285,21 +285,13 @@ def write_session(
     rows[FIELD_RIGHT] = emg_right
     if duration_mins is None:
         duration_mins = float(time[-1] - time[0]) / 60.0 if n else 0.0
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        with h5py.File(tmp, "w") as f:
-            g = f.create_group(HDF5_GROUP)
-            g.create_dataset(TIMESERIES, data=rows, chunks=(min(chunk_rows, max(n, 1)),) if n else None)
-            g.attrs["session_name"] = session_name
-            g.attrs["user"] = user
-            g.attrs["condition"] = condition
-            g.attrs["duration_mins"] = float(duration_mins)
-            g.attrs["keystrokes"] = json.dumps(keystrokes)
-            g.attrs["prompts"] = json.dumps(prompts)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
+        g = f.create_group(HDF5_GROUP)
+        g.create_dataset(TIMESERIES, data=rows, chunks=(min(chunk_rows, max(n, 1)),) if n else None)
+        g.attrs["session_name"] = session_name
+        g.attrs["user"] = user
+        g.attrs["condition"] = condition
+        g.attrs["duration_mins"] = float(duration_mins)
+        g.attrs["keystrokes"] = json.dumps(keystrokes)
+        g.attrs["prompts"] = json.dumps(prompts)
     return path

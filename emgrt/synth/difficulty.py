@@ -49,7 +49,9 @@ class Difficulty:
     def from_level(cls, d: float) -> "Difficulty":
         d = float(d)
         if not math.isfinite(d) or d < 0 or d > MAX_DIFFICULTY:
-            raise ConfigError(f"--difficulty must be in [0, {MAX_DIFFICULTY:g}] (0 easy, 1 default, 2 very hard); got {d}")
+            raise ConfigError(
+                f"--difficulty must be in [0, {MAX_DIFFICULTY:g}] (0 easy, 1 default, 2 very hard); got {d}"
+            )
         return cls(
             level=d,
             noise=0.25 + 0.75 * d,

@@ -95,10 +95,6 @@ def _reach(hand: int, finger: int, x: float, y: float) -> KeyPlace:
     return KeyPlace(hand, finger, dx, y - hy)
 
 
-def home_place(hand: int, finger: int) -> KeyPlace:
-    return KeyPlace(hand, finger, 0.0, 0.0)
-
-
 def place_of(ch: str) -> KeyPlace:
     """Finger and reach for a character (or "\\n" enter, "\\b" backspace; not space/shift)."""
     if ch == "\n":  # enter: right pinky, far to the little-finger side on the home row
@@ -121,10 +117,6 @@ def space_place(hand: int) -> KeyPlace:
 def shift_place(hand: int) -> KeyPlace:
     """A shift key pressed by the little finger of ``hand`` (one row down, one key out)."""
     return KeyPlace(hand, PINKY, 1.3, 1.0)
-
-
-def is_typeable(ch: str) -> bool:
-    return ch in (" ", "\n", "\b") or ch in _positions()
 
 
 @lru_cache(maxsize=None)

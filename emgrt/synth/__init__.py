@@ -1,0 +1,31 @@
+"""Synthetic sEMG typing data in exact emg2qwerty format (`emgrt synth`).
+
+Modules, one job each:
+
+* :mod:`~emgrt.synth.keyboard`   QWERTY geometry, touch-typing finger map, typo neighbours
+* :mod:`~emgrt.synth.text`       prompts (wordfreq) and typing behaviour -> keystroke events
+* :mod:`~emgrt.synth.physiology` per-user forearm anatomy, motor-unit firing, MUAPs on 16 electrodes
+* :mod:`~emgrt.synth.noise`      mains hum, drift, broadband noise, motion artifacts, electrode pops
+* :mod:`~emgrt.synth.difficulty` the single ``--difficulty`` knob and what it scales
+* :mod:`~emgrt.synth.session`    one session rendered to arrays and written via :mod:`emgrt.io`
+* :mod:`~emgrt.synth.dataset`    users, sessions and splits of a dataset, rendered in parallel
+
+Everything is deterministic for a seed and independent of the number of workers.
+"""
+
+from emgrt.synth.dataset import DatasetConfig, DatasetSummary, generate_dataset, plan_dataset
+from emgrt.synth.difficulty import Difficulty
+from emgrt.synth.session import RenderedSession, SessionSpec, make_user, render_session, write_rendered
+
+__all__ = [
+    "DatasetConfig",
+    "DatasetSummary",
+    "Difficulty",
+    "RenderedSession",
+    "SessionSpec",
+    "generate_dataset",
+    "make_user",
+    "plan_dataset",
+    "render_session",
+    "write_rendered",
+]

@@ -1,0 +1,185 @@
+"""Render one synthetic session (text, typing, EMG of both bands, noise) and write it.
+
+Everything random comes from ``np.random.SeedSequence([seed, user, session, stream])``
+with a distinct stream tag per purpose, so a session depends only on the
+dataset seed, its user and session index and the difficulty: never on which
+worker renders it or in what order.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time as _time
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+from emgrt.constants import CHANNELS_PER_BAND, SAMPLE_RATE_HZ
+from emgrt.synth.difficulty import Difficulty
+from emgrt.synth.keyboard import LEFT, RIGHT
+from emgrt.synth.noise import band_noise
+from emgrt.synth.physiology import Activation, HandAnatomy, render_hand, sample_activation, sample_hand
+from emgrt.synth.text import KeyEvent, Typist, sample_typist, type_session
+
+FS = SAMPLE_RATE_HZ
+N_EL = CHANNELS_PER_BAND
+
+# Stream tags (never 0: SeedSequence pads short entropy with zeros).
+TAG_TYPIST, TAG_ANATOMY = 101, 102
+TAG_TEXT, TAG_PLACEMENT, TAG_NOISE = 201, 202, 203
+TAG_FIRING = (211, 212)  # left, right
+
+
+def stream(seed: int, user_index: int, session_index: int, tag: int) -> np.random.Generator:
+    """The generator for one purpose of one session (user-level streams use session_index 0)."""
+    return np.random.default_rng(np.random.SeedSequence([seed, user_index, session_index, tag]))
+
+
+@dataclass(frozen=True)
+class SynthUser:
+    """A synthetic person: typing habits, two forearms, and the mains frequency at their home."""
+
+    index: int
+    typist: Typist
+    hands: tuple[HandAnatomy, HandAnatomy]  # left, right
+    activation: Activation
+    mains_hz: float
+
+
+@lru_cache(maxsize=8)
+def make_user(seed: int, user_index: int, difficulty: float = 1.0) -> SynthUser:
+    """User ``user_index`` of the population seeded by ``seed``."""
+    v = Difficulty.from_level(difficulty).user_variability
+    rng = stream(seed, user_index, 0, TAG_ANATOMY)
+    hands = (sample_hand(rng, LEFT, v), sample_hand(rng, RIGHT, v))
+    activation = sample_activation(rng, v)
+    mains = 60.0 if rng.random() < 0.5 else 50.0
+    typist = sample_typist(stream(seed, user_index, 0, TAG_TYPIST))
+    return SynthUser(user_index, typist, hands, activation, mains)
+
+
+@dataclass(frozen=True)
+class SessionSpec:
+    """Everything that determines one session file."""
+
+    seed: int
+    user_index: int
+    session_index: int
+    user: str  # user id written to the file
+    session_name: str
+    start_unix: float  # first sample's time
+    minutes: float
+    difficulty: float = 1.0
+
+
+@dataclass
+class RenderedSession:
+    spec: SessionSpec
+    time: np.ndarray  # (T,) float64 unix seconds
+    emg_left: np.ndarray  # (T, 16) float32
+    emg_right: np.ndarray  # (T, 16) float32
+    keystrokes: list[dict]  # unix times, emg2qwerty format
+    prompts: list[dict]
+    events: list[KeyEvent] = field(repr=False)  # same keystrokes, s from the start, with fingers
+
+    @property
+    def duration_mins(self) -> float:
+        return len(self.time) / FS / 60.0
+
+
+def render_session(spec: SessionSpec) -> RenderedSession:
+    """Text, keystrokes and both bands' EMG of one session."""
+    diff = Difficulty.from_level(spec.difficulty)
+    user = make_user(spec.seed, spec.user_index, spec.difficulty)
+    n = int(round(spec.minutes * 60 * FS))
+    key = (spec.seed, spec.user_index, spec.session_index)
+    events, prompts = type_session(n / FS, user.typist, stream(*key, TAG_TEXT))
+
+    place = stream(*key, TAG_PLACEMENT)
+    noise_rng = stream(*key, TAG_NOISE)
+    sv = diff.session_variability
+    session_noise = diff.noise * np.exp(place.normal(0, 0.2 * sv))
+    activation = dataclasses.replace(user.activation, force=user.activation.force * np.exp(place.normal(0, 0.1 * sv)))
+    bands = []
+    for hand in (LEFT, RIGHT):
+        anatomy = user.hands[hand]
+        rotation = anatomy.rotation + place.uniform(-0.3, 0.3) * sv
+        gain = np.exp(place.normal(0, 0.12 * sv, N_EL))
+        sigma = 2.0 * session_noise * place.uniform(0.7, 1.3, N_EL)
+        if place.random() < 0.1 * sv:  # one poorly seated electrode
+            bad = int(place.integers(N_EL))
+            gain[bad] *= place.uniform(0.3, 0.7)
+            sigma[bad] *= 2.0
+        emg = render_hand(
+            [e for e in events if e.place.hand == hand],
+            anatomy,
+            activation,
+            n,
+            stream(*key, TAG_FIRING[hand]),
+            rotation=rotation,
+            overlap=diff.key_overlap,
+            onset_jitter_s=diff.onset_jitter_s,
+        )
+        emg *= gain.astype(np.float32)
+        emg += band_noise(noise_rng, n, mains_hz=user.mains_hz, scale=session_noise, channel_sigma=sigma)
+        bands.append(emg)
+
+    t0 = spec.start_unix
+    return RenderedSession(
+        spec=spec,
+        time=t0 + np.arange(n, dtype=np.float64) / FS,
+        emg_left=bands[LEFT],
+        emg_right=bands[RIGHT],
+        keystrokes=[e.as_dict(t0) for e in events],
+        prompts=[{**p, "start": t0 + p["start"], "end": t0 + p["end"]} for p in prompts],
+        events=events,
+    )
+
+
+def write_rendered(session: RenderedSession, out_dir: str | Path) -> Path:
+    """Write ``<out_dir>/<session_name>.hdf5`` through emgrt.io."""
+    from emgrt.io.session import write_session
+
+    s = session.spec
+    return write_session(
+        Path(out_dir) / f"{s.session_name}.hdf5",
+        time=session.time,
+        emg_left=session.emg_left,
+        emg_right=session.emg_right,
+        keystrokes=session.keystrokes,
+        prompts=session.prompts,
+        session_name=s.session_name,
+        user=s.user,
+        duration_mins=session.duration_mins,
+    )
+
+
+@dataclass(frozen=True)
+class SessionResult:
+    """What rendering and writing one session produced."""
+
+    spec: SessionSpec
+    path: Path
+    duration_mins: float
+    num_keystrokes: int
+    num_prompts: int
+    cpu_seconds: float  # render + write, CPU time of the rendering process (one thread)
+    nbytes: int
+
+
+def synth_session(spec: SessionSpec, out_dir: str | Path) -> SessionResult:
+    """Render and write one session (the unit of work of the worker pool)."""
+    t = _time.process_time()
+    session = render_session(spec)
+    path = write_rendered(session, out_dir)
+    return SessionResult(
+        spec,
+        path,
+        session.duration_mins,
+        len(session.keystrokes),
+        len(session.prompts),
+        _time.process_time() - t,
+        path.stat().st_size,
+    )
