@@ -17,7 +17,7 @@ from emgrt import __version__
 from emgrt.errors import EmgrtError
 
 # Module names under emgrt.cli, in the order `emgrt --help` lists them.
-COMMAND_MODULES = ("synth", "data", "bench")
+COMMAND_MODULES = ("synth", "data", "bench", "model", "train", "eval")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -56,7 +56,12 @@ def log_power(frames: np.ndarray, window: np.ndarray, cfg: FrontEndConfig) -> np
     power = spec.real**2 + spec.imag**2
     if cfg.normalized:
         power /= float(np.sum(window.astype(np.float64) ** 2))
-    return np.log10(power + cfg.eps).astype(np.float32, copy=False)
+    power = power.astype(np.float32, copy=False)
+    power += np.float32(cfg.eps)
+    # ln(x) / ln(10) in place: float32 log10 is ~2x slower than log in numpy 1.x.
+    np.log(power, out=power)
+    power *= np.float32(1.0 / np.log(10.0))
+    return power
 
 
 class LogSpectrogram:

@@ -1,0 +1,4 @@
+"""Benchmarks behind `emgrt bench` (one module per benchmark).
+
+data.py   training-data loading: naive vs tuned loader, padding waste
+"""

@@ -1,0 +1,60 @@
+"""`emgrt bench ...`: measured performance figures (one sub-subcommand per benchmark)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("bench", help="measure performance (data loading, ...)")
+    bsub = p.add_subparsers(dest="bench_command", metavar="BENCHMARK", required=True)
+
+    d = bsub.add_parser(
+        "data",
+        help="training-data loading: naive vs tuned loader (windows/s, MB/s), padding waste",
+        description="Load the same training windows (train mode, augmentation on) with a naive "
+        "loader (one process, every window opens and parses its session file) and with the tuned "
+        "loader of emgrt.train.loader (worker processes, prefetch, session cache, shared-memory "
+        "batches), and report windows/s, raw EMG MB/s and the speedup; plus the padding waste of "
+        "length-bucketed vs random batches.  Without --data a small dataset is synthesized into a "
+        "temporary folder with `emgrt synth`.",
+    )
+    d.add_argument(
+        "--data", type=Path, default=None, help="dataset folder (default: synthesize one, `emgrt synth` defaults)"
+    )
+    d.add_argument(
+        "--windows",
+        type=int,
+        default=256,
+        help="training windows each loader loads (default 256; a multiple of batch size x workers "
+        "avoids an uneven last round of batches)",
+    )
+    d.add_argument(
+        "--config", type=Path, default=None, help="recipe TOML whose [data] table to use (default: built-in defaults)"
+    )
+    d.add_argument("--workers", type=int, default=2, help="worker processes of the tuned loader (default 2)")
+    d.add_argument(
+        "--rounds", type=int, default=3, help="interleaved measured rounds; the median is reported (default 3)"
+    )
+    d.add_argument(
+        "--seed", type=int, default=0, help="seed of the window choice, augmentation and synthetic data (default 0)"
+    )
+    d.add_argument("--json", action="store_true", help="print the report as JSON")
+    d.set_defaults(func=_data)
+
+
+def _data(args: argparse.Namespace) -> int:
+    from emgrt.bench.data import bench_data, print_report
+    from emgrt.data.config import DataConfig
+
+    cfg = DataConfig.from_toml(args.config) if args.config else DataConfig()
+    report = bench_data(
+        args.data, windows=args.windows, cfg=cfg, workers=args.workers, seed=args.seed, rounds=args.rounds
+    )
+    if args.json:
+        print(json.dumps(report, indent=2))
+    else:
+        print_report(report)
+    return 0

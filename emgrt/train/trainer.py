@@ -1,0 +1,735 @@
+"""The training loop: AdamW + warmup/cosine, CTC loss, validation with greedy CER, atomic
+checkpoints, exact resume, metrics.jsonl and PNG curves.
+
+Rank-aware from the start (``rank``/``world_size``; only rank 0 writes files or draws progress)
+so DDP, profiling and distillation can be added around :meth:`Trainer.train_step` and
+:meth:`Trainer.loss` without changing the loop.
+
+Exact resume.  A checkpoint holds the model, optimizer, scheduler, the global RNG states, the
+epoch, the batches already used in it, and the RNG state the epoch's data iterator was created
+under.  Iterators are always created under a given RNG state and the live state is put back
+afterwards, so creating them never shifts the random numbers training draws (dropout); resuming
+re-creates the epoch's iterator the same way, skips the used batches and continues with the
+saved state, giving the same next loss as the uninterrupted run.  This holds for loaders whose
+randomness is fixed when the epoch's iterator starts (shuffle seed, worker seeds) or keyed by
+``set_epoch`` and the item index (emgrt.train.loader); a dataset drawing augmentations from the
+global RNG in the training process would need its batches replayed.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import itertools
+import json
+import math
+import os
+import sys
+import time
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from emgrt.charset import emg2qwerty_charset
+from emgrt.constants import HOP_LENGTH
+from emgrt.metrics import ErrorCounts
+from emgrt.train.checkpoint import load_checkpoint, rng_state, save_checkpoint, seed_everything, set_rng_state
+from emgrt.train.model import ModelConfig, StreamingCTCModel
+from emgrt.train.recipe import Recipe, model_config_from_dict
+from emgrt.train.schedule import WarmupCosine, make_scheduler
+from emgrt.train.tds import TDSConfig, TDSConvCTC
+
+METRICS_FILE = "metrics.jsonl"
+LAST = "last.pt"
+BEST = "best.pt"
+CURVES = "curves.png"
+
+
+# ----------------------------------------------------------------------------------------------
+# CTC helpers
+# ----------------------------------------------------------------------------------------------
+
+
+def greedy_ctc_decode(log_probs: Tensor, lengths: Tensor, blank: int) -> list[list[int]]:
+    """Greedy CTC: best class per frame, collapse repeats, drop blanks.  (N, T, C) -> label lists.
+    (Torch-based; the torch-free decoder package will own the canonical one.)"""
+    best = log_probs.argmax(-1)
+    prev = F.pad(best[:, :-1], (1, 0), value=-1)
+    t = torch.arange(best.shape[1], device=best.device)
+    keep = (best != blank) & (best != prev) & (t[None, :] < lengths[:, None])
+    return [row[k].tolist() for row, k in zip(best, keep)]
+
+
+def ctc_loss(
+    log_probs: Tensor, lengths: Tensor, targets: Tensor, target_lengths: Tensor, blank: int
+) -> Tensor:
+    """CTC, each item's loss divided by its target length, mean over the batch; impossible
+    alignments (too few frames) count as zero."""
+    return F.ctc_loss(
+        log_probs.transpose(0, 1).float(),
+        targets,
+        lengths,
+        target_lengths,
+        blank=blank,
+        reduction="mean",
+        zero_infinity=True,
+    )
+
+
+def ctc_infeasible(lengths: Tensor, targets: Tensor, target_lengths: Tensor) -> int:
+    """Items whose target cannot be aligned: fewer frames than labels plus adjacent repeats."""
+    rep = (targets[:, 1:] == targets[:, :-1]) & (
+        torch.arange(1, targets.shape[1], device=targets.device)[None, :] < target_lengths[:, None]
+    )
+    return int((lengths < target_lengths + rep.sum(1)).sum())
+
+
+def context_outputs(batch: dict, stride: int, time_offset: int | None = None) -> Tensor | None:
+    """Per item, the leading output frames timed inside the window's past padding (None if the
+    batch does not say where its windows start).  Output ``j``'s time is input frame
+    ``j * stride + time_offset`` (default ``stride - 1``, its last frame); input frame ``f``
+    starts ``f * HOP_LENGTH`` samples into the slice."""
+    if "offsets" not in batch or "starts" not in batch:
+        return None
+    if time_offset is None:
+        time_offset = stride - 1
+    past = torch.tensor(batch["offsets"], dtype=torch.long) - torch.tensor(batch["starts"], dtype=torch.long)
+    first = (past + HOP_LENGTH - 1) // HOP_LENGTH  # first input frame inside the unpadded window
+    return ((first - time_offset).clamp(min=0) + stride - 1) // stride
+
+
+def drop_leading(log_probs: Tensor, lengths: Tensor, skip: Tensor) -> tuple[Tensor, Tensor]:
+    """Shift each item left by ``skip[i]`` output frames."""
+    skip = skip.to(log_probs.device).clamp(max=lengths)
+    if not bool((skip > 0).any()):
+        return log_probs, lengths
+    t = log_probs.shape[1]
+    idx = (skip[:, None] + torch.arange(t, device=log_probs.device)[None, :]).clamp(max=t - 1)
+    out = log_probs.gather(1, idx[:, :, None].expand(-1, -1, log_probs.shape[2]))
+    return out, lengths - skip
+
+
+def error_counts(
+    log_probs: Tensor, lengths: Tensor, targets: Tensor, target_lengths: Tensor, blank: int
+) -> ErrorCounts:
+    """Greedy-decode a batch and count edits against the targets (emgrt.metrics.ErrorCounts)."""
+    charset = emg2qwerty_charset()
+    counts = ErrorCounts()
+    for hyp, tgt, n in zip(greedy_ctc_decode(log_probs, lengths, blank), targets, target_lengths):
+        counts.update(charset.labels_to_str(tgt[: int(n)].tolist()), charset.labels_to_str(hyp))
+    return counts
+
+
+# ----------------------------------------------------------------------------------------------
+# Small utilities
+# ----------------------------------------------------------------------------------------------
+
+
+def keep_freed_memory() -> bool:
+    """glibc: keep freed memory in the heap instead of returning it to the OS.  A CPU training
+    step allocates and frees hundreds of MB; returning them costs page faults on every step
+    (about 0.5 s of a 1.8 s tiny step measured on this 2-core machine).  Process-wide; call it
+    from a training entry point, not from library code.  Returns whether it applied."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        return bool(libc.mallopt(-4, 0) and libc.mallopt(-1, 1 << 30))  # M_MMAP_MAX, M_TRIM_THRESHOLD
+    except (OSError, AttributeError):
+        return False
+
+
+def iter_under_rng(loader: Iterable, state: dict | None = None) -> Iterator:
+    """``iter(loader)`` and its first batch made under RNG ``state`` (default: the current one),
+    leaving the live RNG state untouched.  A DataLoader draws its worker base seed when the
+    iterator is made and a shuffling sampler its permutation seed when the first batch is
+    fetched; both now come from ``state`` and never shift what training draws afterwards."""
+    live = rng_state()
+    if state is not None:
+        set_rng_state(state)
+    try:
+        it = iter(loader)
+        try:
+            first = next(it)
+        except StopIteration:
+            return iter(())
+    finally:
+        set_rng_state(live)
+    return itertools.chain([first], it)
+
+
+def param_groups(model: nn.Module, weight_decay: float) -> list[dict]:
+    """Weight decay on matrices/kernels only (not biases, norms, relative-position biases)."""
+    decay, no_decay = [], []
+    for name, p in model.named_parameters():
+        if not p.requires_grad:
+            continue
+        (no_decay if p.ndim < 2 or name.endswith("rel_bias") else decay).append(p)
+    return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+
+
+def to_device(batch: dict, device: torch.device) -> dict:
+    return {k: v.to(device, non_blocking=True) if isinstance(v, Tensor) else v for k, v in batch.items()}
+
+
+class MetricsLog:
+    """Append-only JSON lines (rank 0 only); on resume, lines after the checkpoint step are dropped."""
+
+    def __init__(self, path: Path | None) -> None:
+        self.path = path
+
+    def truncate_after(self, step: int) -> None:
+        if self.path is None or not self.path.exists():
+            return
+        keep = [
+            ln
+            for ln in self.path.read_text().splitlines()
+            if ln.strip() and json.loads(ln).get("step", 0) <= step
+        ]
+        self.path.write_text("".join(ln + "\n" for ln in keep))
+
+    def write(self, record: dict) -> None:
+        if self.path is None:
+            return
+        with open(self.path, "a") as f:
+            f.write(json.dumps(record) + "\n")
+
+    def read(self) -> list[dict]:
+        if self.path is None or not self.path.exists():
+            return []
+        return [json.loads(ln) for ln in self.path.read_text().splitlines() if ln.strip()]
+
+
+def plot_curves(records: list[dict], path: Path) -> Path | None:
+    """Train/val loss, val CER and learning rate against step, one PNG."""
+    train = [r for r in records if r.get("kind") == "train"]
+    val = [r for r in records if r.get("kind") == "val"]
+    if not train and not val:
+        return None
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4))
+    ax = axes[0]
+    if train:
+        ax.plot([r["step"] for r in train], [r["loss"] for r in train], label="train")
+    if val:
+        ax.plot([r["step"] for r in val], [r["val_loss"] for r in val], "o-", label="val")
+    ax.set(xlabel="step", ylabel="CTC loss", title="loss")
+    ax.legend()
+    ax = axes[1]
+    if train:
+        ax.plot([r["step"] for r in train], [r["cer"] for r in train], label="train (greedy)")
+    if val:
+        ax.plot([r["step"] for r in val], [r["val_cer"] for r in val], "o-", label="val (greedy)")
+    ax.set(xlabel="step", ylabel="CER %", title="character error rate")
+    ax.legend()
+    ax = axes[2]
+    if train:
+        ax.plot([r["step"] for r in train], [r["lr"] for r in train])
+    ax.set(xlabel="step", ylabel="lr", title="learning rate")
+    fig.tight_layout()
+    tmp = path.with_suffix(".tmp.png")
+    fig.savefig(tmp, dpi=100)
+    plt.close(fig)
+    os.replace(tmp, path)
+    return path
+
+
+def model_outputs(model: nn.Module, batch: dict, skip_context: bool = True) -> tuple[Tensor, Tensor]:
+    """Model log-probs and lengths restricted to the frames the loss and CER use (outputs timed
+    in a window's past padding dropped when ``skip_context``)."""
+    log_probs, lengths = model(batch["features"], batch["feature_lengths"])
+    if skip_context:
+        module = getattr(model, "module", model)
+        skip = context_outputs(batch, module.stride, module.output_time_offset)
+        if skip is not None:
+            log_probs, lengths = drop_leading(log_probs, lengths, skip)
+    return log_probs, lengths
+
+
+@torch.no_grad()
+def evaluate(
+    model: nn.Module,
+    loader: Iterable,
+    *,
+    skip_context: bool = True,
+    device: str | torch.device = "cpu",
+    max_batches: int = 0,
+) -> dict:
+    """Mean CTC loss (per item) and corpus greedy CER (ErrorCounts) of ``model`` over ``loader``."""
+    module = getattr(model, "module", model)
+    blank = module.cfg.blank
+    was_training = model.training
+    model.eval()
+    counts = ErrorCounts()
+    loss_sum, items, batches, infeasible = 0.0, 0, 0, 0
+    t0 = time.perf_counter()
+    for batch in iter_under_rng(loader):
+        batch = to_device(batch, torch.device(device))
+        log_probs, lengths = model_outputs(model, batch, skip_context)
+        n = int(batch["feature_lengths"].shape[0])
+        loss_sum += float(ctc_loss(log_probs, lengths, batch["targets"], batch["target_lengths"], blank)) * n
+        items += n
+        counts = counts + error_counts(log_probs, lengths, batch["targets"], batch["target_lengths"], blank)
+        infeasible += ctc_infeasible(lengths, batch["targets"], batch["target_lengths"])
+        batches += 1
+        if max_batches and batches >= max_batches:
+            break
+    model.train(was_training)
+    return {
+        "loss": loss_sum / max(items, 1),
+        "cer": counts.cer,
+        "counts": counts,
+        "items": items,
+        "infeasible": infeasible,
+        "seconds": time.perf_counter() - t0,
+    }
+
+
+# ----------------------------------------------------------------------------------------------
+# Trainer
+# ----------------------------------------------------------------------------------------------
+
+
+class Trainer:
+    """Owns the model, optimizer, schedule and loop state; ``fit()`` runs the recipe."""
+
+    def __init__(
+        self,
+        recipe: Recipe,
+        model: nn.Module,
+        train_loader: Iterable,
+        val_loader: Iterable | None = None,
+        out_dir: str | Path | None = None,
+        *,
+        rank: int = 0,
+        world_size: int = 1,
+        device: str | torch.device = "cpu",
+        max_minutes: float | None = None,
+        progress: bool | None = None,
+        log: Callable[[str], None] | None = None,
+    ) -> None:
+        self.recipe = recipe
+        self.device = torch.device(device)
+        self.model = model.to(self.device)
+        self.module = getattr(model, "module", model)  # unwrapped (DDP later)
+        self.train_loader, self.val_loader = train_loader, val_loader
+        self.rank, self.world_size = rank, world_size
+        self.is_main = rank == 0
+        self.out_dir = Path(out_dir) if out_dir is not None else None
+        if self.out_dir is not None and self.is_main:
+            self.out_dir.mkdir(parents=True, exist_ok=True)
+        tc, oc = recipe.train, recipe.optim
+        self.total_steps = tc.max_steps or tc.epochs * len(train_loader)  # type: ignore[arg-type]
+        self.max_minutes = tc.max_minutes if max_minutes is None else max_minutes
+        self.optimizer = torch.optim.AdamW(
+            param_groups(self.model, oc.weight_decay), lr=oc.lr, betas=oc.betas, eps=oc.eps
+        )
+        self.scheduler = make_scheduler(self.optimizer, self.total_steps, oc.warmup_frac, oc.min_lr_ratio)
+        self.blank = self.module.cfg.blank
+        self.step = 0
+        self.epoch = 0
+        self.batch_in_epoch = 0
+        self.epoch_rng: dict | None = None
+        self.best_cer = math.inf
+        self.last_val: dict | None = None
+        self.metrics = MetricsLog(
+            self.out_dir / METRICS_FILE if self.out_dir is not None and self.is_main else None
+        )
+        interactive = sys.stderr.isatty()
+        self.progress = (interactive if progress is None else progress) and self.is_main
+        self._log = log if log is not None else (lambda s: print(s, file=sys.stderr, flush=True))
+
+    def log(self, msg: str) -> None:
+        if self.is_main:
+            self._log(msg)
+
+    # -- one step ----------------------------------------------------------------------------
+    def forward(self, batch: dict) -> tuple[Tensor, Tensor]:
+        return model_outputs(self.model, batch, self.recipe.train.skip_context_outputs)
+
+    def loss(self, batch: dict, log_probs: Tensor, lengths: Tensor) -> Tensor:
+        """The training objective (distillation will add its term here)."""
+        return ctc_loss(log_probs, lengths, batch["targets"], batch["target_lengths"], self.blank)
+
+    def train_step(self, batch: dict) -> dict:
+        self.model.train()
+        batch = to_device(batch, self.device)
+        log_probs, lengths = self.forward(batch)
+        loss = self.loss(batch, log_probs, lengths)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        clip = self.recipe.optim.grad_clip
+        if clip > 0:
+            grad_norm = float(nn.utils.clip_grad_norm_(self.model.parameters(), clip))
+        else:
+            grad_norm = float(
+                torch.norm(
+                    torch.stack([p.grad.norm() for p in self.model.parameters() if p.grad is not None])
+                )
+            )
+        lr = self.optimizer.param_groups[0]["lr"]
+        self.optimizer.step()
+        self.scheduler.step()
+        with torch.no_grad():
+            counts = error_counts(
+                log_probs.detach(), lengths, batch["targets"], batch["target_lengths"], self.blank
+            )
+            infeasible = ctc_infeasible(lengths, batch["targets"], batch["target_lengths"])
+        return {
+            "loss": float(loss.detach()),
+            "lr": lr,
+            "grad_norm": grad_norm,
+            "counts": counts,
+            "infeasible": infeasible,
+            "items": int(batch["feature_lengths"].shape[0]),
+        }
+
+    def evaluate(self, loader: Iterable, max_batches: int = 0) -> dict:
+        return evaluate(
+            self.model,
+            loader,
+            skip_context=self.recipe.train.skip_context_outputs,
+            device=self.device,
+            max_batches=max_batches,
+        )
+
+    # -- checkpoints -------------------------------------------------------------------------
+    def state_dict(self) -> dict:
+        return {
+            "model_config": self.module.cfg.to_dict(),
+            "recipe": self.recipe.to_dict(),
+            "model": self.module.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "rng": rng_state(),
+            "epoch_rng": self.epoch_rng,
+            "step": self.step,
+            "epoch": self.epoch,
+            "batch_in_epoch": self.batch_in_epoch,
+            "total_steps": self.total_steps,
+            "best_cer": self.best_cer,
+        }
+
+    def load_state_dict(self, ckpt: dict) -> None:
+        self.module.load_state_dict(ckpt["model"])
+        self.optimizer.load_state_dict(ckpt["optimizer"])
+        self.scheduler.load_state_dict(ckpt["scheduler"])
+        # LambdaLR restores its schedule object from the checkpoint; keep this run's (the recipe
+        # may have changed its length) and set the next update's lr from it
+        oc = self.recipe.optim
+        schedule = WarmupCosine(self.total_steps, oc.warmup_frac, oc.min_lr_ratio)
+        self.scheduler.lr_lambdas = [schedule] * len(self.optimizer.param_groups)
+        for group, base in zip(self.optimizer.param_groups, self.scheduler.base_lrs):
+            group["lr"] = base * schedule(self.scheduler.last_epoch)
+        self.step, self.epoch, self.batch_in_epoch = ckpt["step"], ckpt["epoch"], ckpt["batch_in_epoch"]
+        self.epoch_rng = ckpt["epoch_rng"]
+        self.best_cer = ckpt["best_cer"]
+        set_rng_state(ckpt["rng"])
+
+    def save(self, name: str = LAST) -> Path | None:
+        if self.out_dir is None or not self.is_main:
+            return None
+        return save_checkpoint(self.out_dir / name, self.state_dict())
+
+    def resume(self, path: str | Path | None = None) -> None:
+        path = Path(path) if path is not None else self.out_dir / LAST  # type: ignore[operator]
+        ckpt = load_checkpoint(path, map_location=self.device)
+        if ckpt["total_steps"] != self.total_steps:
+            self.log(f"resume: schedule was sized for {ckpt['total_steps']} steps, now {self.total_steps}")
+        self.load_state_dict(ckpt)
+        self.metrics.truncate_after(self.step)
+        self.log(f"resumed from {path} at step {self.step} (epoch {self.epoch}, batch {self.batch_in_epoch})")
+
+    # -- the loop ----------------------------------------------------------------------------
+    def _validate_and_save(self) -> dict | None:
+        result = None
+        if self.val_loader is not None:
+            result = self.evaluate(self.val_loader, self.recipe.train.val_max_batches)
+            c = result["counts"]
+            self.metrics.write(
+                {
+                    "kind": "val",
+                    "step": self.step,
+                    "epoch": self.epoch,
+                    "val_loss": result["loss"],
+                    "val_cer": result["cer"],
+                    "val_ins_rate": c.to_dict()["ins_rate"],
+                    "val_del_rate": c.to_dict()["del_rate"],
+                    "val_sub_rate": c.to_dict()["sub_rate"],
+                    "val_items": result["items"],
+                    "val_infeasible": result["infeasible"],
+                    "val_seconds": result["seconds"],
+                    "time": time.time(),
+                }
+            )
+            self.log(f"step {self.step}: val loss {result['loss']:.4f}  val CER {result['cer']:.2f}")
+            self.last_val = result
+            if result["cer"] < self.best_cer:
+                self.best_cer = result["cer"]
+                self.save(BEST)
+        self.save(LAST)
+        return result
+
+    def fit(self, resume: bool = False, stop_at_step: int | None = None) -> dict:
+        """Train to ``total_steps`` (or the time budget, or ``stop_at_step``), validating every
+        ``val_every`` steps (or each epoch) and at the end; returns a summary dict."""
+        tc = self.recipe.train
+        if resume:
+            self.resume()
+        elif self.out_dir is not None and self.is_main and self.metrics.path is not None:
+            self.metrics.path.write_text("")
+        t_start = time.monotonic()
+        deadline = t_start + 60 * self.max_minutes if self.max_minutes else math.inf
+        stop_reason = "done"
+        window: list[dict] = []
+        last_val_step = -1
+        n_batches = len(self.train_loader)  # type: ignore[arg-type]
+        if n_batches == 0:
+            raise RuntimeError("the training loader yields no batches")
+        bar = _Progress(self.total_steps, self.step, enabled=self.progress)
+        try:
+            while self.step < self.total_steps:
+                if hasattr(self.train_loader, "set_epoch"):
+                    self.train_loader.set_epoch(self.epoch)
+                resuming_mid_epoch = self.batch_in_epoch > 0
+                if not resuming_mid_epoch:
+                    self.epoch_rng = rng_state()
+                it = iter_under_rng(self.train_loader, self.epoch_rng)
+                for _ in range(self.batch_in_epoch):  # resume: the batches already used
+                    next(it)
+                stopped = exhausted = False
+                while self.step < self.total_steps:
+                    t0 = time.perf_counter()
+                    try:
+                        batch = next(it)
+                    except StopIteration:
+                        exhausted = True
+                        break
+                    t1 = time.perf_counter()
+                    out = self.train_step(batch)
+                    t2 = time.perf_counter()
+                    self.step += 1
+                    self.batch_in_epoch += 1
+                    out.update(data_wait=t1 - t0, step_time=t2 - t1)
+                    window.append(out)
+                    if self.step % tc.log_every == 0 or self.step == self.total_steps:
+                        rec = self._train_record(window)
+                        self.metrics.write(rec)
+                        bar.update(self.step, rec)
+                        if not self.progress:
+                            self.log(
+                                f"step {self.step}/{self.total_steps} loss {rec['loss']:.4f} CER {rec['cer']:.1f} "
+                                f"lr {rec['lr']:.2e} {rec['sec_per_step']:.2f} s/step wait {rec['data_wait']:.2f} s"
+                            )
+                        window = []
+                    else:
+                        bar.update(self.step)
+                    if tc.val_every and self.step % tc.val_every == 0:
+                        val = self._validate_and_save()
+                        last_val_step = self.step
+                        if val is not None:
+                            bar.note(val["cer"])
+                    if time.monotonic() > deadline:
+                        stop_reason, stopped = "time budget", True
+                        break
+                    if stop_at_step is not None and self.step >= stop_at_step:
+                        stop_reason, stopped = "stop_at_step", True
+                        break
+                if exhausted and self.batch_in_epoch == 0:
+                    raise RuntimeError("the training loader yielded no batches this epoch")
+                if exhausted or self.batch_in_epoch >= n_batches:  # epoch complete
+                    self.epoch += 1
+                    self.batch_in_epoch = 0
+                    if not tc.val_every and self.step != last_val_step:
+                        val = self._validate_and_save()
+                        last_val_step = self.step
+                        if val is not None:
+                            bar.note(val["cer"])
+                if stopped:
+                    break
+        finally:
+            bar.close()
+        if window:
+            self.metrics.write(self._train_record(window))
+        if self.step != last_val_step:
+            self._validate_and_save()
+        else:
+            self.save(LAST)
+        if self.is_main and self.out_dir is not None:
+            try:
+                plot_curves(self.metrics.read(), self.out_dir / CURVES)
+            except Exception as exc:  # plotting must never lose a run
+                self.log(f"curves not written: {exc}")
+        summary = {
+            "step": self.step,
+            "epoch": self.epoch,
+            "total_steps": self.total_steps,
+            "stopped": stop_reason,
+            "best_val_cer": self.best_cer,
+            "minutes": (time.monotonic() - t_start) / 60,
+        }
+        if self.last_val is not None:
+            summary.update(val_loss=self.last_val["loss"], val_cer=self.last_val["cer"])
+        return summary
+
+    def _train_record(self, window: list[dict]) -> dict:
+        counts = ErrorCounts()
+        for w in window:
+            counts = counts + w["counts"]
+        n = len(window)
+        step_time = sum(w["step_time"] for w in window) / n
+        wait = sum(w["data_wait"] for w in window) / n
+        return {
+            "kind": "train",
+            "step": self.step,
+            "epoch": self.epoch,
+            "loss": sum(w["loss"] for w in window) / n,
+            "cer": counts.cer,
+            "lr": window[-1]["lr"],
+            "grad_norm": sum(w["grad_norm"] for w in window) / n,
+            "sec_per_step": step_time,
+            "data_wait": wait,
+            "items_per_sec": sum(w["items"] for w in window)
+            / max(sum(w["step_time"] + w["data_wait"] for w in window), 1e-9),
+            "infeasible": sum(w["infeasible"] for w in window),
+            "time": time.time(),
+        }
+
+
+class _Progress:
+    """A rich progress bar showing loss/CER (no-op when disabled)."""
+
+    def __init__(self, total: int, start: int, enabled: bool) -> None:
+        self.enabled = enabled
+        self.val_cer = float("nan")
+        if not enabled:
+            return
+        from rich.console import Console
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
+
+        self.p = Progress(
+            TextColumn("train"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[info]}"),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+            console=Console(stderr=True),
+        )
+        self.p.start()
+        self.task = self.p.add_task("train", total=total, completed=start, info="")
+
+    def update(self, step: int, rec: dict | None = None) -> None:
+        if not self.enabled:
+            return
+        if rec is not None:
+            info = f"loss {rec['loss']:.3f} CER {rec['cer']:.1f} val {self.val_cer:.1f} {rec['sec_per_step']:.2f}s/step"
+            self.p.update(self.task, completed=step, info=info)
+        else:
+            self.p.update(self.task, completed=step)
+
+    def note(self, val_cer: float) -> None:
+        self.val_cer = val_cer
+
+    def close(self) -> None:
+        if self.enabled:
+            self.p.stop()
+
+
+# ----------------------------------------------------------------------------------------------
+# Building from a recipe / checkpoint
+# ----------------------------------------------------------------------------------------------
+
+
+def build_model(cfg: ModelConfig | TDSConfig) -> nn.Module:
+    """The model of a config: the streaming transformer or the TDS-ConvNet baseline."""
+    return TDSConvCTC(cfg) if isinstance(cfg, TDSConfig) else StreamingCTCModel(cfg)
+
+
+def load_model(path: str | Path, map_location: str | torch.device = "cpu") -> tuple[nn.Module, dict]:
+    """A checkpoint's model (eval mode) and the checkpoint dict.  ``path`` may be a run directory
+    (its best.pt, else last.pt)."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / BEST if (path / BEST).exists() else path / LAST
+    ckpt = load_checkpoint(path, map_location=map_location)
+    model = build_model(model_config_from_dict(ckpt["model_config"]))
+    model.load_state_dict(ckpt["model"])
+    return model.eval(), ckpt
+
+
+def set_threads(threads: int = 0) -> int:
+    n = threads or os.cpu_count() or 1
+    torch.set_num_threads(n)
+    return n
+
+
+def train_from_recipe(
+    recipe: Recipe,
+    data_dir: str | Path,
+    out_dir: str | Path,
+    *,
+    resume: bool = False,
+    max_minutes: float | None = None,
+    seed: int | None = None,
+    rank: int = 0,
+    world_size: int = 1,
+    progress: bool | None = None,
+) -> dict:
+    """``emgrt train``: loaders from the [data] table, model from [model], then :meth:`Trainer.fit`."""
+    from emgrt.train.loader import build_loader
+
+    seed = recipe.train.seed if seed is None else seed
+    set_threads(recipe.train.threads)
+    seed_everything(seed)
+    data_cfg = recipe.data_config()
+    train_loader = build_loader(
+        data_cfg, data_dir, "train", train=True, rank=rank, world_size=world_size, seed=seed
+    )
+    val_loader = build_loader(
+        data_cfg, data_dir, "val", train=False, rank=rank, world_size=world_size, seed=seed
+    )
+    model = build_model(recipe.model)
+    out_dir = Path(out_dir)
+    trainer = Trainer(
+        recipe,
+        model,
+        train_loader,
+        val_loader,
+        out_dir,
+        rank=rank,
+        world_size=world_size,
+        max_minutes=max_minutes,
+        progress=progress,
+    )
+    if rank == 0:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        info: dict[str, Any] = {
+            "recipe": recipe.to_dict(),
+            "data_dir": str(data_dir),
+            "seed": seed,
+            "params": model.num_params,
+            "train_batches_per_epoch": len(train_loader),
+            "total_steps": trainer.total_steps,
+            "threads": torch.get_num_threads(),
+        }
+        (out_dir / "run.json").write_text(json.dumps(info, indent=2) + "\n")
+    trainer.log(
+        f"{recipe.name or 'recipe'}: {model.num_params / 1e6:.2f}M params, {len(train_loader)} batches/epoch, "
+        f"{trainer.total_steps} steps"
+    )
+    return trainer.fit(resume=resume)
