@@ -56,3 +56,14 @@ def test_user_errors_are_one_line(dataset, capsys, argv, match):
 def test_empty_dataset_dir(tmp_path, capsys):
     assert main(["data", "stats", str(tmp_path)]) == 2
     assert "no .hdf5 session files" in capsys.readouterr().err
+
+
+def test_missing_training_extra_is_a_one_line_error(monkeypatch, capsys):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "torch", None)  # import torch -> ModuleNotFoundError
+    for name in [m for m in sys.modules if m.startswith("emgrt.train")]:
+        monkeypatch.delitem(sys.modules, name)
+    assert main(["model", "info", "tiny"]) == 2
+    err = capsys.readouterr().err
+    assert "pip install 'emgrt[train]'" in err and err.count("\n") == 1

@@ -19,6 +19,9 @@ from emgrt.errors import EmgrtError
 # Module names under emgrt.cli, in the order `emgrt --help` lists them.
 COMMAND_MODULES = ("synth", "data", "bench", "model", "train", "eval")
 
+# Optional dependencies and the extra that installs them.
+_EXTRAS = {"torch": "train", "onnx": "train"}
+
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
@@ -44,6 +47,15 @@ def main(argv: list[str] | None = None) -> int:
         return int(args.func(args) or 0)
     except EmgrtError as exc:
         print(f"emgrt {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except ModuleNotFoundError as exc:
+        if exc.name not in _EXTRAS:
+            raise
+        print(
+            f"emgrt {args.command}: error: this command needs {exc.name}, which the runtime install "
+            f"leaves out; install the extra: pip install 'emgrt[{_EXTRAS[exc.name]}]'",
+            file=sys.stderr,
+        )
         return 2
     except KeyboardInterrupt:
         print(f"emgrt {args.command}: interrupted", file=sys.stderr)

@@ -19,7 +19,6 @@ when not, then ``[data.val]`` / ``[data.test]`` when evaluating that split::
 
 from __future__ import annotations
 
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
@@ -29,6 +28,7 @@ from emgrt.charset import CharSet, emg2qwerty_charset
 from emgrt.constants import N_FREQ, PAD_FUTURE, PAD_PAST, WINDOW_LENGTH
 from emgrt.dsp.filters import FilterSpec
 from emgrt.errors import ConfigError
+from emgrt.tomlfile import load_toml
 
 # Sub-tables of [data] holding overrides: the mode tables, then the split tables.
 MODE_TABLES = ("train", "eval")
@@ -354,13 +354,7 @@ class DataConfig:
     def from_toml(cls, path: str | Path, table: str = "data") -> DataConfig:
         """The ``[data]`` table of a TOML recipe (defaults when the recipe has none)."""
         path = Path(path)
-        try:
-            with open(path, "rb") as f:
-                doc = tomllib.load(f)
-        except FileNotFoundError:
-            raise ConfigError(f"{path}: no such recipe file") from None
-        except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(f"{path}: not valid TOML ({exc})") from None
+        doc = load_toml(path)
         return cls.from_dict(doc.get(table, {}), table)
 
     # -- serialisation -------------------------------------------------------------

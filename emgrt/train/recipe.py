@@ -11,13 +11,13 @@ Unknown keys and out-of-range values raise one ConfigError naming the key.
 
 from __future__ import annotations
 
-import tomllib
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 from emgrt.errors import ConfigError
+from emgrt.tomlfile import load_toml
 from emgrt.train.model import ModelConfig
 from emgrt.train.tds import TDSConfig
 
@@ -152,13 +152,7 @@ class Recipe:
     @classmethod
     def from_toml(cls, path: str | Path) -> Recipe:
         path = Path(path)
-        try:
-            with open(path, "rb") as f:
-                doc = tomllib.load(f)
-        except FileNotFoundError:
-            raise ConfigError(f"{path}: no such recipe file") from None
-        except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(f"{path}: not valid TOML ({exc})") from None
+        doc = load_toml(path)
         try:
             return cls.from_dict(doc, name=path.stem)
         except ConfigError as exc:
