@@ -17,7 +17,7 @@ from emgrt import __version__
 from emgrt.errors import EmgrtError
 
 # Module names under emgrt.cli, in the order `emgrt --help` lists them.
-COMMAND_MODULES = ("synth", "data", "bench", "model", "train", "eval")
+COMMAND_MODULES = ("synth", "data", "bench", "model", "train", "eval", "distill", "finetune")
 
 # Optional dependencies and the extra that installs them.
 _EXTRAS = {"torch": "train", "onnx": "train"}

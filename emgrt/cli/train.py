@@ -15,6 +15,8 @@ run.json and curves.png.  --resume continues from RUN_DIR/last.pt exactly.
 
 EPILOG = """\
 example: emgrt train --recipe models/recipes/tiny.toml --data data/synth --out runs/tiny --max-minutes 30
+distributed (DDP; gloo on CPU, nccl on CUDA; only rank 0 writes):
+  torchrun --nproc-per-node 2 -m emgrt train --recipe ... --data ... --out ...
 """
 
 
@@ -44,6 +46,7 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from emgrt.errors import ConfigError
+    from emgrt.train.dist import cleanup, init_distributed
     from emgrt.train.recipe import Recipe
     from emgrt.train.trainer import LAST, keep_freed_memory, train_from_recipe
 
@@ -56,9 +59,16 @@ def run(args: argparse.Namespace) -> int:
     if not args.resume and (out / LAST).exists():
         raise ConfigError(f"{out} already holds a run (use --resume to continue it, or another --out)")
     keep_freed_memory()
-    summary = train_from_recipe(
-        recipe, args.data, out, resume=args.resume, max_minutes=args.max_minutes, seed=args.seed
-    )
+    d = init_distributed()  # torchrun: RANK / WORLD_SIZE / LOCAL_RANK; else one process
+    try:
+        summary = train_from_recipe(
+            recipe, args.data, out, resume=args.resume, max_minutes=args.max_minutes, seed=args.seed,
+            rank=d.rank, world_size=d.world_size, device=d.device if d.distributed else "cpu",
+        )
+    finally:
+        cleanup()
+    if d.rank != 0:
+        return 0
     if args.json:
         print(json.dumps(summary, indent=2))
     else:

@@ -6,5 +6,7 @@ recipe.py      TOML recipes -> frozen [model] / [optim] / [train] configs ([data
 schedule.py    AdamW learning rate: linear warm-up over 5% of updates, then cosine
 checkpoint.py  atomic best/last checkpoints
 trainer.py     the training loop behind `emgrt train`
+distill.py     KD + CTC loss and the DistillTrainer behind `emgrt distill`
+dist.py        DDP under torchrun: process group, DDP wrap, cross-rank helpers
 loader.py      build_loader: the torch DataLoader over emgrt.data's windowed dataset
 """

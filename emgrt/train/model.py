@@ -49,12 +49,47 @@ N_BANDS = 2
 # ----------------------------------------------------------------------------------------------
 
 
+class _AllRanksSum(torch.autograd.Function):
+    """Sum over the DDP ranks; the gradient is summed over the ranks too (each rank's loss
+    depends on every rank's input through the sum)."""
+
+    @staticmethod
+    def forward(ctx, t: Tensor) -> Tensor:  # type: ignore[override]
+        import torch.distributed as dist
+
+        out = t.clone()
+        dist.all_reduce(out)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad: Tensor) -> Tensor:  # type: ignore[override]
+        import torch.distributed as dist
+
+        grad = grad.clone()
+        dist.all_reduce(grad)
+        return grad
+
+
+def _all_ranks_sum(t: Tensor) -> Tensor:
+    """Differentiable sum over the DDP ranks (``t`` itself without a process group)."""
+    import torch.distributed as dist
+
+    if not (dist.is_available() and dist.is_initialized()):
+        return t
+    return _AllRanksSum.apply(t)
+
+
 class MaskedBatchNorm(nn.Module):
     """BatchNorm over the last axis of (N, T, C), ignoring padded frames when training.
 
     At eval (and in :meth:`StreamingCTCModel.step`) it is the fixed affine
     ``(x - running_mean) / sqrt(running_var + eps) * weight + bias``.
+
+    ``sync_stats`` (set by emgrt.train.dist.wrap_ddp): under DDP the batch statistics are summed
+    over all ranks (differentiably, like SyncBatchNorm), so N ranks equal one global batch.
     """
+
+    sync_stats = False
 
     def __init__(self, num_features: int, momentum: float = 0.1, eps: float = 1e-5) -> None:
         super().__init__()
@@ -71,10 +106,14 @@ class MaskedBatchNorm(nn.Module):
                 weights = flat.new_full((len(flat), 1), 1.0)
             else:
                 weights = mask.reshape(-1, 1).to(x.dtype)
-            n = float(weights.sum())
+            sums = torch.cat([(flat * weights).sum(0), weights.sum().reshape(1)])
+            if self.sync_stats:
+                sums = _all_ranks_sum(sums)
+            n = float(sums[-1])
             if n > 1:
-                mean = (flat * weights).sum(0) / n
-                var = (((flat - mean) ** 2) * weights).sum(0) / n
+                mean = sums[:-1] / n
+                sq = (((flat - mean) ** 2) * weights).sum(0)
+                var = (_all_ranks_sum(sq) if self.sync_stats else sq) / n
                 with torch.no_grad():
                     self.running_mean.lerp_(mean, self.momentum)
                     self.running_var.lerp_(var * n / (n - 1), self.momentum)

@@ -5,6 +5,7 @@
     [optim]   OptimConfig   AdamW, warmup + cosine, gradient clipping
     [train]   TrainConfig   length (epochs or max_steps), budget, validation, logging, seed
     [data]    the raw table, handed to emgrt.data.DataConfig.from_dict
+    [distill] DistillConfig (optional; `emgrt distill` only): alpha, beta, temperature
 
 Unknown keys and out-of-range values raise one ConfigError naming the key.
 """
@@ -123,16 +124,41 @@ class TrainConfig:
 
 
 @dataclass(frozen=True)
+class DistillConfig:
+    """Knowledge distillation (``emgrt distill``): loss = ``alpha`` * KD + ``beta`` * CTC, KD the
+    per-frame KL(teacher || student) of the posteriors softened by ``temperature``, times
+    ``temperature**2`` (fairemg: alpha = 0.5, beta = 1.0)."""
+
+    alpha: float = 0.5
+    beta: float = 1.0
+    temperature: float = 1.0
+
+    @classmethod
+    def from_dict(cls, d: Mapping) -> DistillConfig:
+        _check(d, cls, "distill")
+        cfg = cls(**{k: float(v) for k, v in d.items()})
+        _need(cfg.alpha >= 0, "distill.alpha", ">= 0", cfg.alpha)
+        _need(cfg.beta >= 0, "distill.beta", ">= 0", cfg.beta)
+        _need(cfg.alpha + cfg.beta > 0, "distill.alpha + distill.beta", "> 0", cfg.alpha + cfg.beta)
+        _need(cfg.temperature > 0, "distill.temperature", "> 0", cfg.temperature)
+        return cfg
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
 class Recipe:
     model: ModelConfig | TDSConfig
     optim: OptimConfig = field(default_factory=OptimConfig)
     train: TrainConfig = field(default_factory=lambda: TrainConfig(epochs=1))
     data: Mapping[str, Any] = field(default_factory=dict)  # raw [data] table
     name: str = ""
+    distill: DistillConfig | None = None  # [distill]: only `emgrt distill` reads it
 
     @classmethod
     def from_dict(cls, d: Mapping, name: str = "") -> Recipe:
-        known = {"model", "optim", "train", "data", "name"}
+        known = {"model", "optim", "train", "data", "name", "distill"}
         unknown = sorted(set(d) - known)
         if unknown:
             raise ConfigError(f"recipe: unknown table '{unknown[0]}' (allowed: {', '.join(sorted(known))})")
@@ -147,6 +173,7 @@ class Recipe:
             train=TrainConfig.from_dict(d.get("train", {"epochs": 1})),
             data=dict(data),
             name=str(d.get("name", name)),
+            distill=DistillConfig.from_dict(d["distill"]) if "distill" in d else None,
         )
 
     @classmethod
@@ -159,13 +186,16 @@ class Recipe:
             raise ConfigError(f"{path}: {exc}") from None
 
     def to_dict(self) -> dict:
-        return {
+        d = {
             "name": self.name,
             "model": self.model.to_dict(),
             "optim": self.optim.to_dict(),
             "train": self.train.to_dict(),
             "data": dict(self.data),
         }
+        if self.distill is not None:
+            d["distill"] = self.distill.to_dict()
+        return d
 
     def data_config(self):
         """The [data] table as an emgrt.data.DataConfig."""

@@ -37,6 +37,7 @@ from emgrt.charset import emg2qwerty_charset
 from emgrt.constants import HOP_LENGTH
 from emgrt.metrics import ErrorCounts
 from emgrt.train.checkpoint import load_checkpoint, rng_state, save_checkpoint, seed_everything, set_rng_state
+from emgrt.train.dist import any_rank, mean_over_ranks, wrap_ddp
 from emgrt.train.model import ModelConfig, StreamingCTCModel
 from emgrt.train.recipe import Recipe, model_config_from_dict
 from emgrt.train.schedule import WarmupCosine, make_scheduler
@@ -383,7 +384,7 @@ class Trainer:
             )
             infeasible = ctc_infeasible(lengths, batch["targets"], batch["target_lengths"])
         return {
-            "loss": float(loss.detach()),
+            "loss": mean_over_ranks(float(loss.detach())),  # DDP: the global batch's loss
             "lr": lr,
             "grad_norm": grad_norm,
             "counts": counts,
@@ -393,7 +394,7 @@ class Trainer:
 
     def evaluate(self, loader: Iterable, max_batches: int = 0) -> dict:
         return evaluate(
-            self.model,
+            self.module,  # unwrapped: no DDP collectives, every rank may validate on its own
             loader,
             skip_context=self.recipe.train.skip_context_outputs,
             device=self.device,
@@ -536,7 +537,7 @@ class Trainer:
                         last_val_step = self.step
                         if val is not None:
                             bar.note(val["cer"])
-                    if time.monotonic() > deadline:
+                    if deadline < math.inf and any_rank(time.monotonic() > deadline):  # DDP: all stop
                         stop_reason, stopped = "time budget", True
                         break
                     if stop_at_step is not None and self.step >= stop_at_step:
@@ -689,8 +690,19 @@ def train_from_recipe(
     rank: int = 0,
     world_size: int = 1,
     progress: bool | None = None,
+    device: str | torch.device = "cpu",
+    user: str | None = None,
+    init_state: dict | None = None,
+    make_trainer: Callable[..., Trainer] | None = None,
+    info: dict | None = None,
 ) -> dict:
-    """``emgrt train``: loaders from the [data] table, model from [model], then :meth:`Trainer.fit`."""
+    """``emgrt train``: loaders from the [data] table, model from [model], then :meth:`Trainer.fit`.
+
+    ``user``: that user's personal train/val splits (``emgrt finetune``); ``init_state``: initial
+    model weights; ``make_trainer``: a Trainer subclass or factory taking Trainer's arguments
+    (``emgrt distill``); ``info``: extra entries for run.json.  With ``world_size > 1`` (a process
+    group already initialised, emgrt.train.dist) the model is wrapped in DDP, the training loader
+    shards by rank and every rank validates on the whole val split (identical decisions)."""
     from emgrt.train.loader import build_loader
 
     seed = recipe.train.seed if seed is None else seed
@@ -698,14 +710,16 @@ def train_from_recipe(
     seed_everything(seed)
     data_cfg = recipe.data_config()
     train_loader = build_loader(
-        data_cfg, data_dir, "train", train=True, rank=rank, world_size=world_size, seed=seed
+        data_cfg, data_dir, "train", user, train=True, rank=rank, world_size=world_size, seed=seed
     )
-    val_loader = build_loader(
-        data_cfg, data_dir, "val", train=False, rank=rank, world_size=world_size, seed=seed
-    )
+    val_loader = build_loader(data_cfg, data_dir, "val", user, train=False, seed=seed)
     model = build_model(recipe.model)
+    if init_state is not None:
+        model.load_state_dict(init_state)
+    num_params = model.num_params
+    model = wrap_ddp(model, device) if world_size > 1 else model
     out_dir = Path(out_dir)
-    trainer = Trainer(
+    trainer = (make_trainer or Trainer)(
         recipe,
         model,
         train_loader,
@@ -713,6 +727,7 @@ def train_from_recipe(
         out_dir,
         rank=rank,
         world_size=world_size,
+        device=device,
         max_minutes=max_minutes,
         progress=progress,
     )
@@ -722,14 +737,25 @@ def train_from_recipe(
             "recipe": recipe.to_dict(),
             "data_dir": str(data_dir),
             "seed": seed,
-            "params": model.num_params,
+            "params": num_params,
             "train_batches_per_epoch": len(train_loader),
             "total_steps": trainer.total_steps,
             "threads": torch.get_num_threads(),
+            "world_size": world_size,
+            "user": user,
+            "train_sessions": _session_names(train_loader),
+            "val_sessions": _session_names(val_loader),
+            **(info or {}),
         }
         (out_dir / "run.json").write_text(json.dumps(info, indent=2) + "\n")
     trainer.log(
-        f"{recipe.name or 'recipe'}: {model.num_params / 1e6:.2f}M params, {len(train_loader)} batches/epoch, "
+        f"{recipe.name or 'recipe'}: {num_params / 1e6:.2f}M params, {len(train_loader)} batches/epoch, "
         f"{trainer.total_steps} steps"
     )
     return trainer.fit(resume=resume)
+
+
+def _session_names(loader: Any) -> list[str]:
+    """Names of the session files a loader's dataset reads (for run.json)."""
+    sessions = getattr(getattr(loader, "dataset", None), "sessions", None) or []
+    return [Path(getattr(sf, "path", sf)).stem for sf in sessions]
