@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 
+from emgrt.cli.train import add_run_options
+
 DESCRIPTION = """\
 Knowledge distillation: train the student model of RECIPE with
 loss = alpha * KD + beta * CTC, where KD is the per-frame KL divergence from the
@@ -21,6 +23,7 @@ example: emgrt distill --teacher runs/small --recipe models/recipes/tiny.toml --
 """
 
 
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "distill",
@@ -31,13 +34,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--teacher", required=True, metavar="RUN_DIR_OR_CKPT", help="teacher run folder or checkpoint")
     p.add_argument("--recipe", required=True, metavar="TOML", help="student recipe (with an optional [distill] table)")
-    p.add_argument("--data", required=True, metavar="DIR", help="dataset folder")
-    p.add_argument("--out", required=True, metavar="RUN_DIR", help="run folder to write")
-    p.add_argument("--resume", action="store_true", help="continue from RUN_DIR/last.pt")
-    p.add_argument("--max-minutes", type=float, default=None, help="wall-clock budget; stops early but saves")
-    p.add_argument("--seed", type=int, default=None, help="override train.seed")
-    p.add_argument("--threads", type=int, default=None, help="override train.threads")
-    p.add_argument("--json", action="store_true", help="print the final summary as JSON")
+    add_run_options(p)
     p.set_defaults(func=run)
 
 

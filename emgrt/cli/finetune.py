@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from emgrt.cli.train import add_run_options
+
 DESCRIPTION = """\
 Personalization: start from a run's best checkpoint (best.pt, else last.pt; or a
 .pt file) and train on USER's personal train split, validating on their personal
@@ -19,6 +21,7 @@ example: emgrt finetune --from runs/tiny-kd --user user-7 --data data/synth --ou
 """
 
 
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "finetune",
@@ -29,14 +32,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--from", dest="source", required=True, metavar="RUN_DIR_OR_CKPT", help="run to start from")
     p.add_argument("--user", required=True, help="the user whose personal train/val splits are used")
-    p.add_argument("--data", required=True, metavar="DIR", help="dataset folder")
-    p.add_argument("--out", required=True, metavar="RUN_DIR", help="run folder to write")
     p.add_argument("--recipe", default=None, metavar="TOML", help="recipe for optim/train/data (default: the source run's)")
-    p.add_argument("--resume", action="store_true", help="continue from RUN_DIR/last.pt")
-    p.add_argument("--max-minutes", type=float, default=None, help="wall-clock budget; stops early but saves")
-    p.add_argument("--seed", type=int, default=None, help="override train.seed")
-    p.add_argument("--threads", type=int, default=None, help="override train.threads")
-    p.add_argument("--json", action="store_true", help="print the final summary as JSON")
+    add_run_options(p)
     p.set_defaults(func=run)
 
 

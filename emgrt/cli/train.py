@@ -29,6 +29,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--recipe", required=True, metavar="TOML", help="recipe file")
+    add_run_options(p)
+    p.set_defaults(func=run)
+
+
+def add_run_options(p: argparse.ArgumentParser) -> None:
+    """Options shared by every command that writes a training run (train, distill, finetune)."""
     p.add_argument(
         "--data", required=True, metavar="DIR", help="dataset folder (emgrt synth output or emg2qwerty)"
     )
@@ -38,7 +44,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=None, help="override train.seed")
     p.add_argument("--threads", type=int, default=None, help="override train.threads (torch compute threads)")
     p.add_argument("--json", action="store_true", help="print the final summary as JSON")
-    p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
