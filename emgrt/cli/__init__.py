@@ -17,7 +17,10 @@ from emgrt import __version__
 from emgrt.errors import EmgrtError
 
 # Module names under emgrt.cli, in the order `emgrt --help` lists them.
-COMMAND_MODULES = ("synth", "data", "bench", "model", "train", "eval", "distill", "finetune")
+COMMAND_MODULES = (
+    "demo", "run", "serve", "listen", "replay", "latency",
+    "synth", "data", "lm", "bench", "model", "train", "eval", "distill", "finetune", "export", "trace",
+)
 
 # Optional dependencies and the extra that installs them.
 _EXTRAS = {"torch": "train", "onnx": "train"}

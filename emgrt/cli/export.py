@@ -1,0 +1,16 @@
+"""`emgrt export`: placeholder registered so parallel work can land; replaced by its implementation."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser("export", help="(being built)")
+    p.set_defaults(func=_run)
+
+
+def _run(args: argparse.Namespace) -> int:
+    from emgrt.errors import EmgrtError
+
+    raise EmgrtError("emgrt export is not built yet")
