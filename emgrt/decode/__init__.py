@@ -1,0 +1,69 @@
+"""CTC decoders for the runtime: greedy, pyctcdecode beam search (optionally with a word
+KenLM), and a character-level beam search with a char n-gram KenLM that understands
+backspace.  All stream: ``push`` log-probs, get :mod:`emgrt.decode.events` back.
+
+``make_decoder(kind, labels, blank, **opts)`` builds one; ``decode_offline`` runs the
+same streaming decoder over a whole array (the one code path ``emgrt eval`` uses).
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Sequence
+
+import numpy as np
+
+from emgrt.decode.base import DEFAULT_PAUSE_FRAMES, DecoderBase, StreamingDecoder
+from emgrt.decode.events import CharEvent, Event, FinalEvent, HypothesisEvent, apply_keys, keys_of
+from emgrt.decode.greedy import GreedyDecoder, greedy_labels
+from emgrt.errors import ConfigError
+
+DECODER_KINDS = ("greedy", "beam", "beam-lm", "char-lm")
+
+__all__ = [
+    "CharEvent",
+    "DECODER_KINDS",
+    "DEFAULT_PAUSE_FRAMES",
+    "DecoderBase",
+    "Event",
+    "FinalEvent",
+    "GreedyDecoder",
+    "HypothesisEvent",
+    "StreamingDecoder",
+    "apply_keys",
+    "decode_offline",
+    "greedy_labels",
+    "keys_of",
+    "make_decoder",
+]
+
+
+def make_decoder(kind: str, labels: Sequence[str], blank: int, **opts) -> StreamingDecoder:
+    """A fresh streaming decoder of ``kind`` (one of DECODER_KINDS); ``opts`` are the
+    decoder's keyword arguments (pause_frames, beam_size, lm, lm_weight, ...)."""
+    if kind == "greedy":
+        cls: type = GreedyDecoder
+    elif kind in ("beam", "beam-lm"):
+        from emgrt.decode.beam import BeamDecoder
+
+        cls = BeamDecoder
+        opts = {**opts, "use_lm": kind == "beam-lm"}
+    elif kind == "char-lm":
+        from emgrt.decode.charlm import CharLMDecoder
+
+        cls = CharLMDecoder
+    else:
+        raise ConfigError(f"unknown decoder {kind!r}; choose one of {', '.join(DECODER_KINDS)}")
+    known = set(inspect.signature(cls).parameters) - {"labels", "blank"}
+    unknown = sorted(set(opts) - known)
+    if unknown:
+        raise ConfigError(
+            f"decoder {kind!r} has no option {', '.join(unknown)}; it takes {', '.join(sorted(known))}"
+        )
+    return cls(labels, blank, **opts)
+
+
+def decode_offline(kind: str, log_probs: np.ndarray, labels: Sequence[str], blank: int, **opts) -> list[str]:
+    """Keys decoded from a whole (T, C) log-prob array by the streaming decoder ``kind``."""
+    dec = make_decoder(kind, labels, blank, **opts)
+    return keys_of(dec.push(log_probs, 0) + dec.flush())
