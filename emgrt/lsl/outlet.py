@@ -1,0 +1,203 @@
+"""Publish a recorded session as a live band: EMG stream(s) plus a keystroke marker stream.
+
+:class:`SessionReplayer` runs in a thread.  It sends the session's EMG at the
+nominal 2 kHz in chunks of 20-40 samples (like a band's radio packets), either as
+one 32-channel stream ``NAME`` (left band channels 0-15, right 16-31) or as two
+16-channel streams ``NAME-left`` and ``NAME-right`` (``split_bands``), and the
+session's in-vocabulary keystrokes as strings (charset characters, e.g. "a", "⌫")
+on the marker stream ``NAME-keys``.
+
+Clock: sample ``i`` (counted from the start of the replay, across loops) is
+stamped ``t0 + i / 2000`` on the LSL clock, ``t0`` being ``pylsl.local_clock()``
+at start, and is pushed when the LSL clock reaches ``t0 + i / (2000 * speed)``.
+At speed 1 the stamps are the LSL clock at publication, as from a real band;
+faster, the stamps keep the recording's spacing, so gap detection and latency
+matching downstream work in recording seconds.  A keystroke is stamped on the
+same timeline (its position between the session's sample times) and sent with
+the chunk that covers it.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from pathlib import Path
+
+import numpy as np
+
+from emgrt.charset import emg2qwerty_charset
+from emgrt.constants import CHANNELS_PER_BAND, SAMPLE_RATE_HZ
+from emgrt.errors import ConfigError
+from emgrt.io.session import SessionFile
+from emgrt.lsl import pylsl_quiet
+
+CHUNK_RANGE = (20, 40)  # samples per pushed chunk, drawn uniformly (inclusive)
+READ_BLOCK = 20_000  # samples read from the file at a time (10 s)
+
+
+class SessionReplayer:
+    """Replay ``session_path`` over LSL in a background thread; ``start()``, ``stop()``.
+
+    ``speed`` > 1 replays faster than real time, ``math.inf`` as fast as possible.
+    ``loop`` restarts the session when it ends (the stream continues without a gap
+    in its stamps).  ``samples_sent`` and ``keys_sent`` count what went out.
+    """
+
+    def __init__(
+        self,
+        session_path: str | Path,
+        name: str = "emgrt-replay",
+        speed: float = 1.0,
+        split_bands: bool = False,
+        loop: bool = False,
+        seed: int = 0,
+        chunk_range: tuple[int, int] = CHUNK_RANGE,
+    ) -> None:
+        if not speed > 0:
+            raise ConfigError(f"replay speed must be > 0, got {speed}")
+        lo, hi = chunk_range
+        if not 1 <= lo <= hi:
+            raise ConfigError(f"chunk range must satisfy 1 <= low <= high, got {chunk_range}")
+        self.session = SessionFile(session_path)
+        self.name, self.speed, self.split_bands, self.loop = name, float(speed), split_bands, loop
+        self.chunk_range = (lo, hi)
+        self.rate = SAMPLE_RATE_HZ
+        self._rng = np.random.default_rng(seed)
+        n = len(self.session)
+        # Keystroke positions in (fractional) samples from the session start.
+        self._key_pos = np.interp(self.session.key_times, self.session.time, np.arange(n, dtype=np.float64))
+        chars = emg2qwerty_charset().chars
+        self._key_chars = [chars[int(lab)] for lab in self.session.key_labels]
+        self.t0: float | None = None  # LSL time stamp of sample 0, set when the thread starts
+        self.samples_sent = 0
+        self.keys_sent = 0
+        self.error: BaseException | None = None
+        self._stop = threading.Event()
+        self._ready = threading.Event()
+        self._finished = threading.Event()  # the whole session has been sent
+        self._thread: threading.Thread | None = None
+
+    # -- lifetime --------------------------------------------------------------------------------
+    def start(self) -> "SessionReplayer":
+        """Create the outlets and start sending; returns once the outlets exist."""
+        self._thread = threading.Thread(target=self._run, name=f"replay-{self.name}", daemon=True)
+        self._thread.start()
+        self._ready.wait(timeout=10.0)
+        if self.error is not None:
+            raise self.error
+        return self
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Stop sending and destroy the outlets (receivers see the streams vanish)."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+        self.session.close()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until the whole session has been sent (never, with ``loop``); True if it has.
+
+        The streams stay up after that until :meth:`stop`, so receivers can drain them."""
+        return self._finished.wait(timeout)
+
+    @property
+    def done(self) -> bool:
+        return self._finished.is_set()
+
+    def __enter__(self) -> "SessionReplayer":
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def stream_names(self) -> list[str]:
+        """EMG stream names (one, or left and right) followed by the marker stream name."""
+        emg = [f"{self.name}-left", f"{self.name}-right"] if self.split_bands else [self.name]
+        return [*emg, f"{self.name}-keys"]
+
+    def key_stamp(self, i: int) -> float:
+        """LSL stamp of keystroke ``i`` of the session in the first pass (needs ``t0``)."""
+        assert self.t0 is not None
+        return self.t0 + float(self._key_pos[i]) / self.rate
+
+    # -- the sending thread ----------------------------------------------------------------------
+    def _outlets(self, pylsl):
+        def emg_outlet(name: str, bands: tuple[str, ...]):
+            info = pylsl.StreamInfo(
+                name, "EMG", CHANNELS_PER_BAND * len(bands), self.rate, "float32", f"emgrt-replay-{name}"
+            )
+            chans = info.desc().append_child("channels")
+            for band in bands:
+                for e in range(CHANNELS_PER_BAND):
+                    ch = chans.append_child("channel")
+                    ch.append_child_value("label", f"{band}{e}")
+                    ch.append_child_value("unit", "volts")
+            return pylsl.StreamOutlet(info, chunk_size=0, max_buffered=60)
+
+        if self.split_bands:
+            emg = [emg_outlet(f"{self.name}-left", ("left",)), emg_outlet(f"{self.name}-right", ("right",))]
+        else:
+            emg = [emg_outlet(self.name, ("left", "right"))]
+        kinfo = pylsl.StreamInfo(
+            f"{self.name}-keys", "Markers", 1, pylsl.IRREGULAR_RATE, "string", f"emgrt-replay-{self.name}-keys"
+        )
+        return emg, pylsl.StreamOutlet(kinfo)
+
+    def _run(self) -> None:
+        try:
+            pylsl = pylsl_quiet()
+            emg_outlets, key_outlet = self._outlets(pylsl)
+        except BaseException as exc:  # reported by start()
+            self.error = exc
+            self._ready.set()
+            return
+        try:
+            self.t0 = pylsl.local_clock()
+            self._ready.set()
+            self._send(pylsl, emg_outlets, key_outlet)
+            self._finished.set()
+            # Keep the outlets (and what receivers have not pulled yet) until stop().
+            self._stop.wait()
+        except BaseException as exc:
+            self.error = exc
+            self._finished.set()
+        finally:
+            del emg_outlets, key_outlet  # destroying the outlets makes the streams vanish
+
+    def _send(self, pylsl, emg_outlets, key_outlet) -> None:
+        assert self.t0 is not None
+        n = len(self.session)
+        lo, hi = self.chunk_range
+        base = 0  # stream sample index of the session's sample 0 in this pass
+        while not self._stop.is_set():
+            next_key = 0
+            for block_start in range(0, n, READ_BLOCK):
+                block = self.session.emg(block_start, min(n, block_start + READ_BLOCK)).reshape(-1, 32)
+                pos = 0
+                while pos < len(block):
+                    size = int(self._rng.integers(lo, hi + 1))
+                    chunk = block[pos : pos + size]
+                    pos += len(chunk)
+                    end = base + block_start + pos  # stream samples sent after this chunk
+                    stamp_last = self.t0 + (end - 1) / self.rate
+                    if math.isfinite(self.speed):
+                        wait = self.t0 + end / (self.rate * self.speed) - pylsl.local_clock()
+                        if wait > 0 and self._stop.wait(wait):
+                            return
+                    elif self._stop.is_set():
+                        return
+                    if self.split_bands:
+                        emg_outlets[0].push_chunk(np.ascontiguousarray(chunk[:, :CHANNELS_PER_BAND]), stamp_last)
+                        emg_outlets[1].push_chunk(np.ascontiguousarray(chunk[:, CHANNELS_PER_BAND:]), stamp_last)
+                    else:
+                        emg_outlets[0].push_chunk(chunk, stamp_last)
+                    self.samples_sent += len(chunk)
+                    session_pos = block_start + pos  # session samples covered so far
+                    while next_key < len(self._key_pos) and self._key_pos[next_key] < session_pos:
+                        key_outlet.push_sample([self._key_chars[next_key]], self.t0 + (base + self._key_pos[next_key]) / self.rate)
+                        self.keys_sent += 1
+                        next_key += 1
+            if not self.loop:
+                return
+            base += n

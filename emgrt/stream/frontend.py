@@ -1,0 +1,59 @@
+"""The live front end: raw band samples -> IIR filters -> log-spectrogram frames.
+
+The same pieces as training (:class:`emgrt.dsp.filters.SosFilter` with carried
+``zi`` seeded from the first sample, :class:`emgrt.dsp.features.StreamingLogSpectrogram`),
+so pushing a recording in any chunking gives the frames of
+``LogSpectrogram(filter_offline(sos, x))`` on the whole recording.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from emgrt.dsp.features import FrontEndConfig, StreamingLogSpectrogram
+from emgrt.dsp.filters import FilterSpec, SosFilter, design_sos
+
+
+class LiveFrontEnd:
+    """(n, bands * channels_per_band) float32 samples -> (k, bands, channels_per_band, n_freq) frames."""
+
+    def __init__(
+        self,
+        filters: list[FilterSpec],
+        cfg: FrontEndConfig,
+        sample_rate: float,
+        bands: int = 2,
+        channels_per_band: int = 16,
+    ) -> None:
+        self.shape = (bands, channels_per_band)
+        sos = design_sos(filters, sample_rate)
+        self.filter = SosFilter(sos) if len(sos) else None
+        self.spectrogram = StreamingLogSpectrogram(cfg)
+        self.cfg = self.spectrogram.cfg
+
+    @classmethod
+    def from_manifest(cls, manifest: dict) -> "LiveFrontEnd":
+        sig = manifest["signal"]
+        filters = [FilterSpec.from_dict(f) for f in sig.get("filters", [])]
+        return cls(
+            filters,
+            FrontEndConfig(**manifest["frontend"]),
+            float(sig["sample_rate"]),
+            len(sig["bands"]),
+            int(sig["channels_per_band"]),
+        )
+
+    def reset(self) -> None:
+        if self.filter is not None:
+            self.filter.reset()
+        self.spectrogram.reset()
+
+    def push(self, samples: np.ndarray) -> np.ndarray:
+        x = samples.reshape(len(samples), *self.shape)
+        if self.filter is not None:
+            x = self.filter(x)
+        return self.spectrogram.push(x)
+
+    def samples_for_frames(self, n_frames: int) -> int:
+        """Samples since the stream start that complete the first ``n_frames`` frames."""
+        return 0 if n_frames <= 0 else (n_frames - 1) * self.cfg.hop + self.cfg.n_fft
