@@ -97,9 +97,11 @@ class _Stream:
         self.buf = np.zeros((MAX_CHUNK, n_ch), dtype=dtype)
 
     def pull(self, pylsl, timeout: float) -> tuple[np.ndarray, np.ndarray]:
+        from pylsl.util import LostError
+
         try:
             _, ts = self.inlet.pull_chunk(timeout=timeout, max_samples=MAX_CHUNK, dest_obj=self.buf)
-        except pylsl.LostError:
+        except LostError:
             raise StreamLost(f"LSL stream '{self.name}' was lost") from None
         ts = np.asarray(ts, dtype=np.float64)
         return self.buf[: len(ts)], ts

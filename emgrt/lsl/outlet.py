@@ -40,7 +40,8 @@ class SessionReplayer:
 
     ``speed`` > 1 replays faster than real time, ``math.inf`` as fast as possible.
     ``loop`` restarts the session when it ends (the stream continues without a gap
-    in its stamps).  ``samples_sent`` and ``keys_sent`` count what went out.
+    in its stamps).  ``wait_for_consumer`` > 0: wait up to that many seconds for a
+    receiver on every EMG stream before sending (LSL sends nothing to late joiners).  ``samples_sent`` and ``keys_sent`` count what went out.
     """
 
     def __init__(
@@ -52,6 +53,7 @@ class SessionReplayer:
         loop: bool = False,
         seed: int = 0,
         chunk_range: tuple[int, int] = CHUNK_RANGE,
+        wait_for_consumer: float = 0.0,
     ) -> None:
         if not speed > 0:
             raise ConfigError(f"replay speed must be > 0, got {speed}")
@@ -61,6 +63,7 @@ class SessionReplayer:
         self.session = SessionFile(session_path)
         self.name, self.speed, self.split_bands, self.loop = name, float(speed), split_bands, loop
         self.chunk_range = (lo, hi)
+        self.wait_for_consumer = wait_for_consumer
         self.rate = SAMPLE_RATE_HZ
         self._rng = np.random.default_rng(seed)
         n = len(self.session)
@@ -79,7 +82,8 @@ class SessionReplayer:
 
     # -- lifetime --------------------------------------------------------------------------------
     def start(self) -> "SessionReplayer":
-        """Create the outlets and start sending; returns once the outlets exist."""
+        """Create the outlets and start sending; returns once the outlets exist (``t0`` is set
+        when sending starts, after waiting for consumers if asked)."""
         self._thread = threading.Thread(target=self._run, name=f"replay-{self.name}", daemon=True)
         self._thread.start()
         self._ready.wait(timeout=10.0)
@@ -153,8 +157,13 @@ class SessionReplayer:
             self._ready.set()
             return
         try:
-            self.t0 = pylsl.local_clock()
             self._ready.set()
+            if self.wait_for_consumer > 0:
+                end = pylsl.local_clock() + self.wait_for_consumer
+                for o in emg_outlets:
+                    while not o.have_consumers() and pylsl.local_clock() < end and not self._stop.is_set():
+                        self._stop.wait(0.005)
+            self.t0 = pylsl.local_clock()
             self._send(pylsl, emg_outlets, key_outlet)
             self._finished.set()
             # Keep the outlets (and what receivers have not pulled yet) until stop().
