@@ -44,6 +44,24 @@ def register(sub: argparse._SubParsersAction) -> None:
     d.add_argument("--json", action="store_true", help="print the report as JSON")
     d.set_defaults(func=_data)
 
+    s = bsub.add_parser(
+        "stream",
+        help="streaming engine: cached step vs full window, per-hop pipeline, concurrent real-time streams, memory",
+        description="On one bundle: the cached step graph per hop vs recomputing the full-window graph over "
+        "the receptive field; Engine.process per hop (p50/p99) and its parts; how many engines one process "
+        "runs in real time round-robin (greedy and beam search with the word LM); RSS and heap growth over "
+        "a long stream.  Synthetic seeded input.",
+    )
+    from emgrt.cli.run import add_bundle_options
+
+    add_bundle_options(s)
+    s.add_argument("--repeats", type=int, default=300, help="timed hops for the step and pipeline figures (default 300)")
+    s.add_argument("--rounds", type=int, default=30, help="timed rounds per stream-count trial (default 30)")
+    s.add_argument("--max-streams", type=int, default=256, help="stop the stream search here (default 256)")
+    s.add_argument("--minutes", type=float, default=10.0, help="signal minutes of the memory run (default 10)")
+    s.add_argument("--json", action="store_true", help="print the report as JSON")
+    s.set_defaults(func=_stream)
+
 
 def _data(args: argparse.Namespace) -> int:
     from emgrt.bench.data import bench_data, print_report
@@ -52,6 +70,21 @@ def _data(args: argparse.Namespace) -> int:
     cfg = DataConfig.from_toml(args.config) if args.config else DataConfig()
     report = bench_data(
         args.data, windows=args.windows, cfg=cfg, workers=args.workers, seed=args.seed, rounds=args.rounds
+    )
+    if args.json:
+        print(json.dumps(report, indent=2))
+    else:
+        print_report(report)
+    return 0
+
+
+def _stream(args: argparse.Namespace) -> int:
+    from emgrt.bench.stream import bench_stream, print_report
+    from emgrt.cli.run import resolve_bundle
+
+    bundle = resolve_bundle(args.bundle)
+    report = bench_stream(
+        bundle, args.provider, args.threads, args.repeats, args.rounds, args.max_streams, args.minutes
     )
     if args.json:
         print(json.dumps(report, indent=2))

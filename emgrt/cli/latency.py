@@ -1,16 +1,72 @@
-"""`emgrt latency`: placeholder registered so parallel work can land; replaced by its implementation."""
+"""`emgrt latency`: keystroke-to-character latency of recorded sessions replayed through the engine."""
 
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
+
+from emgrt.cli.run import add_bundle_options
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    p = subparsers.add_parser("latency", help="(being built)")
+    p = subparsers.add_parser(
+        "latency",
+        help="keystroke-to-character latency, compute per hop and CER of sessions replayed as if live",
+        description="Replay recorded sessions through the streaming engine on a simulated clock (chunks "
+        "arrive at their stamps; measured compute is added), match emitted keys to keystrokes by "
+        "edit-distance alignment and report latency p50/p90/p99 split into alignment, algorithmic, "
+        "transport and compute parts; compute per hop; real-time factor; streamed CER next to the "
+        "offline CER of the full-window graph; dropped samples (must be 0). --live sends the sessions "
+        "over a real LSL loopback instead (takes real time / --speed).",
+    )
+    p.add_argument("sessions", type=Path, metavar="SESSION_OR_DIR", help="a session .hdf5 file or a folder of them")
+    add_bundle_options(p)
+    p.add_argument("--limit", type=int, default=None, help="at most this many sessions of a folder")
+    p.add_argument("--max-seconds", type=float, default=None, help="use only the first S seconds of each session")
+    p.add_argument("--chunk", type=int, default=32, help="samples per simulated band packet (default 32)")
+    p.add_argument("--live", action="store_true", help="replay over a real LSL loopback (SessionReplayer)")
+    p.add_argument("--speed", type=float, default=1.0, help="--live replay speed (default 1: real time)")
+    p.add_argument("--no-offline", action="store_true", help="skip the offline (full graph) CER")
+    p.add_argument("--plot", type=Path, default=None, metavar="OUT.png", help="latency histogram + one session's timeline")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.set_defaults(func=_run)
 
 
 def _run(args: argparse.Namespace) -> int:
-    from emgrt.errors import EmgrtError
+    import json
+    import sys
 
-    raise EmgrtError("emgrt latency is not built yet")
+    from emgrt.cli.run import decoder_kind, resolve_bundle
+    from emgrt.errors import EmgrtError
+    from emgrt.io.session import SessionFile
+    from emgrt.stream import latency as lat
+    from emgrt.stream.engine import Engine
+
+    if args.chunk < 1 or args.speed <= 0:
+        raise EmgrtError("--chunk must be >= 1 and --speed > 0")
+    bundle = resolve_bundle(args.bundle)
+    kind = decoder_kind(args, bundle)
+    paths = lat.session_paths(args.sessions)[: args.limit]
+    engine = Engine(bundle, decoder=kind, providers=args.provider, threads=args.threads)
+    print(f"emgrt latency: onnxruntime provider {engine.provider}, decoder {kind}, {len(paths)} session(s)", file=sys.stderr)
+    runs = []
+    for path in paths:
+        if args.live:
+            run = lat.replay_live(engine, bundle, path, speed=args.speed, max_seconds=args.max_seconds)
+        else:
+            with SessionFile(path) as session:
+                run = lat.replay_simulated(engine, session, chunk=args.chunk, max_seconds=args.max_seconds)
+        if not args.no_offline:
+            with SessionFile(path) as session:
+                run.offline_keys = lat.offline_keys(bundle, session, kind, {}, max_seconds=args.max_seconds)
+        runs.append(run)
+    report = lat.report(runs, bundle, "live" if args.live else "simulated", kind)
+    if args.plot:
+        report["plot"] = str(lat.plot(runs, report, args.plot))
+    if args.json:
+        print(json.dumps(report, indent=2))
+    else:
+        lat.print_report(report)
+        if args.plot:
+            print(f"plot: {report['plot']}")
+    return 0 if report["dropped_samples"] == 0 else 1

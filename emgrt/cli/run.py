@@ -1,16 +1,132 @@
-"""`emgrt run`: placeholder registered so parallel work can land; replaced by its implementation."""
+"""`emgrt run`: a live band over LSL through a bundle, text (or JSON-lines events) until Ctrl-C."""
 
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
+
+DEFAULT_BUNDLE = Path("models/default")
+DECODERS = ("greedy", "beam", "beam-lm", "char-lm")
+
+
+def add_bundle_options(p: argparse.ArgumentParser) -> None:
+    """--bundle, --decoder, --provider: shared by run, latency and bench stream."""
+    p.add_argument(
+        "--bundle", type=Path, default=None,
+        help=f"model bundle folder from `emgrt export` (default: {DEFAULT_BUNDLE}/ when it exists)",
+    )
+    p.add_argument("--decoder", choices=DECODERS, default=None, help="CTC decoder (default: the bundle's)")
+    p.add_argument(
+        "--provider", action="append", default=None, metavar="NAME",
+        help="onnxruntime execution provider, repeatable (default: CUDA when available, else CPU)",
+    )
+    p.add_argument("--threads", type=int, default=1, help="onnxruntime intra-op threads per engine (default 1)")
+
+
+def resolve_bundle(path: Path | None):
+    from emgrt.errors import EmgrtError
+    from emgrt.stream.engine import load_bundle
+
+    if path is None:
+        if not DEFAULT_BUNDLE.is_dir():
+            raise EmgrtError(f"no bundle given and {DEFAULT_BUNDLE}/ does not exist (pass --bundle BUNDLE_DIR from `emgrt export`)")
+        path = DEFAULT_BUNDLE
+    return load_bundle(path)
+
+
+def decoder_kind(args: argparse.Namespace, bundle) -> str:
+    return args.decoder or bundle.manifest.get("decoder", {}).get("default", "greedy")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    p = subparsers.add_parser("run", help="(being built)")
+    p = subparsers.add_parser(
+        "run",
+        help="decode a live band (LSL) into text until Ctrl-C",
+        description="Resolve the band's LSL stream(s), check them against the bundle (channels, rate), "
+        "and print the decoded text live (or one JSON event per line with --json) until Ctrl-C. "
+        "A vanished stream is reconnected with backoff; the engine starts fresh after it.",
+    )
+    add_bundle_options(p)
+    src = p.add_mutually_exclusive_group()
+    src.add_argument("--stream", default=None, help="name of one 32-channel LSL stream (default: first stream of type EMG)")
+    src.add_argument("--left", default=None, help="name of the left band's 16-channel stream (with --right)")
+    p.add_argument("--right", default=None, help="name of the right band's 16-channel stream (with --left)")
+    p.add_argument("--resolve-timeout", type=float, default=5.0, help="seconds to wait for the stream(s) (default 5)")
+    p.add_argument("--json", action="store_true", help="print events as JSON lines instead of live text")
     p.set_defaults(func=_run)
 
 
 def _run(args: argparse.Namespace) -> int:
-    from emgrt.errors import EmgrtError
+    import json
+    import signal
+    import sys
+    import threading
 
-    raise EmgrtError("emgrt run is not built yet")
+    from emgrt.stream.engine import Engine
+    from emgrt.stream.live import LiveSource, run_live
+
+    bundle = resolve_bundle(args.bundle)
+    kind = decoder_kind(args, bundle)
+    engine = Engine(bundle, decoder=kind, providers=args.provider, threads=args.threads)
+    print(f"emgrt run: onnxruntime provider {engine.provider}, decoder {kind}", file=sys.stderr)
+    source = LiveSource(bundle, stream=args.stream, left=args.left, right=args.right, resolve_timeout=args.resolve_timeout)
+    stop = threading.Event()
+    previous = signal.signal(signal.SIGINT, lambda *_: stop.set())
+    try:
+        if args.json:
+            def on_event(ev: dict) -> None:
+                print(json.dumps(ev, ensure_ascii=False), flush=True)
+
+            stats = run_live(engine, source, on_event, stop)
+        else:
+            stats = _run_text(engine, source, stop)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    e = stats["engine"]
+    print(
+        f"emgrt run: stopped; {e['received']} samples received, {e['processed']} processed, "
+        f"{e['buffered']} buffered, {e['sanitised_values']} values sanitised, {e['gaps_filled']} gaps filled, "
+        f"{e['resets']} resets",
+        file=sys.stderr,
+    )
+    return 0
+
+
+def _run_text(engine, source, stop) -> dict:
+    from rich.console import Console
+    from rich.live import Live
+    from rich.text import Text
+
+    from emgrt.decode import apply_keys
+
+    state = {"text": "", "hyp": "", "status": "connecting"}
+
+    def render() -> Text:
+        t = Text(state["text"])
+        t.append(state["hyp"], style="dim")
+        t.append("\n")
+        s = engine.stats()
+        p50 = s.get("compute_ms_p50")
+        t.append(
+            f"[{state['status']}] {s['received'] / engine.rate:.1f} s received, {s['steps']} steps"
+            + (f", compute p50 {p50:.2f} ms" if p50 is not None else "")
+            + " -- Ctrl-C to stop",
+            style="cyan",
+        )
+        return t
+
+    console = Console(stderr=False)
+    with Live(render(), console=console, refresh_per_second=12, transient=False) as live:
+
+        def on_event(ev: dict) -> None:
+            kind = ev["type"]
+            if kind == "char":
+                state["text"] = apply_keys(state["text"], [ev["key"]])
+                state["hyp"] = ""
+            elif kind == "hypothesis":
+                state["hyp"] = ev["text"]
+            elif kind == "status":
+                state["status"] = ev["status"]
+            live.update(render())
+
+        return run_live(engine, source, on_event, stop)

@@ -40,7 +40,7 @@ class SessionReplayer:
 
     ``speed`` > 1 replays faster than real time, ``math.inf`` as fast as possible.
     ``loop`` restarts the session when it ends (the stream continues without a gap
-    in its stamps).  ``wait_for_consumer`` > 0: wait up to that many seconds for a
+    in its stamps).  ``max_seconds`` sends only the session's beginning.  ``wait_for_consumer`` > 0: wait up to that many seconds for a
     receiver on every EMG stream before sending (LSL sends nothing to late joiners).  ``samples_sent`` and ``keys_sent`` count what went out.
     """
 
@@ -54,6 +54,7 @@ class SessionReplayer:
         seed: int = 0,
         chunk_range: tuple[int, int] = CHUNK_RANGE,
         wait_for_consumer: float = 0.0,
+        max_seconds: float | None = None,
     ) -> None:
         if not speed > 0:
             raise ConfigError(f"replay speed must be > 0, got {speed}")
@@ -67,6 +68,9 @@ class SessionReplayer:
         self.rate = SAMPLE_RATE_HZ
         self._rng = np.random.default_rng(seed)
         n = len(self.session)
+        if max_seconds is not None:
+            n = max(1, min(n, int(max_seconds * SAMPLE_RATE_HZ)))
+        self.n_samples = n  # session samples sent per pass
         # Keystroke positions in (fractional) samples from the session start.
         self._key_pos = np.interp(self.session.key_times, self.session.time, np.arange(n, dtype=np.float64))
         chars = emg2qwerty_charset().chars
@@ -176,7 +180,7 @@ class SessionReplayer:
 
     def _send(self, pylsl, emg_outlets, key_outlet) -> None:
         assert self.t0 is not None
-        n = len(self.session)
+        n = self.n_samples
         lo, hi = self.chunk_range
         base = 0  # stream sample index of the session's sample 0 in this pass
         while not self._stop.is_set():

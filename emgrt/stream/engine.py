@@ -93,6 +93,7 @@ class Engine:
         self._last_good = np.zeros(self.channels, np.float32)
         self._hop_times = np.zeros(HOP_TIMES_KEPT, np.float64)
         self.event_offsets: list[float] = []  # per event of the last call: s since the call began
+        self.hop_log: list[float] | None = None  # set to a list to collect every step's compute (ms)
         self._call_start = time.perf_counter()
         self.counters = dict.fromkeys(
             (
@@ -249,6 +250,8 @@ class Engine:
         self._decoder_events(self.decoder.push(log_probs, first), events, t, t)
         dt = time.perf_counter() - t0
         self._hop_times[(self.counters["steps"] - 1) % HOP_TIMES_KEPT] = dt
+        if self.hop_log is not None:
+            self.hop_log.append(dt * 1000.0)
 
     def _frame_time(self, frame: int, t_end: float) -> float:
         """Stamp of the last sample of output ``frame`` (``t_end``: stamp of the last sample in)."""

@@ -38,8 +38,22 @@ def choose_providers(requested: Sequence[str] | None = None) -> list[str]:
     return [CUDA, CPU] if CUDA in available else [CPU]
 
 
+_SHARED: dict[tuple, object] = {}
+
+
+def shared_session(path, providers: Sequence[str] | None = None, threads: int = 1):
+    """One InferenceSession per (graph, providers, threads) per process, shared by every engine:
+    ONNX Runtime sessions are thread-safe and the streaming state lives outside them, so N
+    streams cost one copy of the weights."""
+    key = (str(path), tuple(providers or ()), threads)
+    if key not in _SHARED:
+        _SHARED[key] = make_session(path, providers, threads)
+    return _SHARED[key]
+
+
 def make_session(path, providers: Sequence[str] | None = None, threads: int = 1):
-    """An InferenceSession for ``path`` on the chosen providers, ``threads`` intra-op threads on CPU."""
+    """An InferenceSession for ``path`` on the chosen providers, ``threads`` intra-op threads on CPU
+    (0: onnxruntime's default, one per core)."""
     import onnxruntime as ort
 
     opts = ort.SessionOptions()
@@ -69,7 +83,7 @@ class StepRunner:
         self.frames_per_step = int(stream["frames_per_step"])
         self.outputs_per_step = int(stream["outputs_per_step"])
         self.skip_outputs = int(stream["skip_outputs"])
-        self.session = make_session(bundle.step_path, providers, threads)
+        self.session = shared_session(bundle.step_path, providers, threads)
         self.provider = self.session.get_providers()[0]
         device = "cuda" if self.provider == CUDA else "cpu"
         state = graph["state"]

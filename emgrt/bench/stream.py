@@ -1,0 +1,299 @@
+"""`emgrt bench stream`: what one streaming step costs and how many live streams a process carries.
+
+Measured in one run on one bundle (synthetic band input, seeded):
+
+step vs full     the cached step graph per hop against recomputing the full-window graph over
+                 everything a hop's outputs depend on (receptive field + one step + lookahead
+                 frames), which is what a stream without state caches would do every hop.
+pipeline         ``Engine.process`` with one hop of samples per call: sanitise, gap check,
+                 ring, filters, spectrogram, step, decoder, events (p50/p99), and the same
+                 path split into its parts (ring, front end, step, decoder) to show where the
+                 time goes; the ring + front end share says whether a native core would pay.
+streams          N engines fed round-robin, one hop each per round; N is real-time while the
+                 mean round takes at most one hop of signal time.  Doubling then bisection
+                 finds the largest such N, for greedy and for beam search with the word LM.
+memory           one engine over a long stream: RSS at the start and end, and the Python heap
+                 growth traced by tracemalloc over the second half.
+"""
+
+from __future__ import annotations
+
+import gc
+import os
+import time
+import tracemalloc
+
+import numpy as np
+
+from emgrt.stream.engine import Engine
+
+SYNTH_SECONDS = 10  # synthetic signal cycled through (seeded normal noise)
+
+
+def _rss_mb() -> float:
+    try:
+        with open("/proc/self/statm") as f:
+            pages = int(f.read().split()[1])
+        return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
+    except OSError:  # not Linux: peak RSS is the best the standard library offers
+        import resource
+
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+class SyntheticBand:
+    """Endless seeded noise in hop-sized chunks with consecutive stamps."""
+
+    def __init__(self, channels: int, rate: float, hop: int, seed: int = 0) -> None:
+        rng = np.random.default_rng(seed)
+        n = int(SYNTH_SECONDS * rate) // hop * hop
+        self.data = (rng.standard_normal((n, channels)) * 20.0).astype(np.float32)
+        self.rate, self.hop = rate, hop
+        self.pos = 0
+        self.t = 1000.0
+
+    def next(self) -> tuple[np.ndarray, np.ndarray]:
+        x = self.data[self.pos : self.pos + self.hop]
+        self.pos = (self.pos + self.hop) % len(self.data)
+        ts = self.t + np.arange(self.hop) / self.rate
+        self.t += self.hop / self.rate
+        return x, ts
+
+
+def _pcts(a, scale=1000.0) -> dict:
+    a = np.asarray(a) * scale
+    return {"p50": round(float(np.percentile(a, 50)), 4), "p99": round(float(np.percentile(a, 99)), 4)}
+
+
+def bench_step_vs_full(bundle, providers, threads: int, repeats: int) -> dict:
+    from emgrt.stream.step_runner import StepRunner, make_session
+
+    st = bundle.manifest["stream"]
+    F, k = int(st["frames_per_step"]), int(st["subsample"])
+    runner = StepRunner(bundle, providers, threads)
+    rng = np.random.default_rng(0)
+    frames = rng.standard_normal((F, 2, 16, 33)).astype(np.float32)
+    for _ in range(max(20, int(st["receptive_field_frames"]) // F + 2)):  # fill the caches
+        runner.step(frames)
+    step_t = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        runner.step(frames)
+        step_t.append(time.perf_counter() - t0)
+    window = int(st["receptive_field_frames"]) + F + int(st["lookahead_frames"])
+    window = -(-window // k) * k
+    full = make_session(bundle.full_path, providers, threads)
+    name = full.get_inputs()[0].name
+    feats = rng.standard_normal((1, window, 2, 16, 33)).astype(np.float32)
+    full.run(None, {name: feats})
+    full_t = []
+    for _ in range(max(5, repeats // 10)):
+        t0 = time.perf_counter()
+        full.run(None, {name: feats})
+        full_t.append(time.perf_counter() - t0)
+    step_ms, full_ms = float(np.median(step_t)) * 1e3, float(np.median(full_t)) * 1e3
+    return {
+        "step_ms": round(step_ms, 4),
+        "full_window_ms": round(full_ms, 4),
+        "full_window_frames": window,
+        "speedup": round(full_ms / step_ms, 1),
+    }
+
+
+def bench_pipeline(bundle, providers, threads: int, hops: int, decoder: str = "greedy") -> dict:
+    from emgrt.decode import make_decoder
+    from emgrt.stream.frontend import LiveFrontEnd
+    from emgrt.stream.ring import RingBuffer
+    from emgrt.stream.step_runner import StepRunner
+
+    engine = Engine(bundle, decoder=decoder, providers=providers, threads=threads)
+    band = SyntheticBand(engine.channels, engine.rate, engine.step_samples)
+    for _ in range(50):
+        engine.process(*band.next())
+    t_all = []
+    for _ in range(hops):
+        x, ts = band.next()
+        t0 = time.perf_counter()
+        engine.process(x, ts)
+        t_all.append(time.perf_counter() - t0)
+    # The same work piece by piece.
+    n = engine.step_samples
+    ring = RingBuffer(4096, (engine.channels,))
+    out = np.zeros((n, engine.channels), np.float32)
+    fe = LiveFrontEnd.from_manifest(bundle.manifest)
+    fe.push(band.next()[0][: fe.cfg.n_fft - fe.cfg.hop])
+    runner = StepRunner(bundle, providers, threads)
+    dec = make_decoder(decoder, bundle.labels, bundle.blank)
+    parts: dict[str, list[float]] = {"ring": [], "frontend": [], "step": [], "decoder": []}
+    for _ in range(hops):
+        x, _ = band.next()
+        t0 = time.perf_counter()
+        ring.write(x)
+        block = ring.read(n, out)
+        t1 = time.perf_counter()
+        frames = fe.push(block)
+        t2 = time.perf_counter()
+        lp, first = runner.step(frames)
+        t3 = time.perf_counter()
+        dec.push(lp, first)
+        t4 = time.perf_counter()
+        for key, a, b in (("ring", t0, t1), ("frontend", t1, t2), ("step", t2, t3), ("decoder", t3, t4)):
+            parts[key].append(b - a)
+    med = {k: float(np.median(v)) * 1e6 for k, v in parts.items()}
+    total = sum(med.values())
+    return {
+        "process_ms": _pcts(t_all),
+        "parts_us_p50": {k: round(v, 1) for k, v in med.items()},
+        "ring_frontend_share": round((med["ring"] + med["frontend"]) / total, 3),
+        "hop_budget_ms": round(1000.0 * engine.step_samples / engine.rate, 3),
+    }
+
+
+def _round_time(engines, bands, rounds: int) -> np.ndarray:
+    times = np.empty(rounds)
+    for r in range(rounds):
+        t0 = time.perf_counter()
+        for e, b in zip(engines, bands):
+            e.process(*b.next())
+        times[r] = time.perf_counter() - t0
+    return times
+
+
+def bench_streams(bundle, providers, threads: int, decoder: str, rounds: int, max_streams: int, decoder_opts: dict) -> dict:
+    """Largest N engines (round-robin, one hop each per round) with mean round <= one hop."""
+    probe = Engine(bundle, decoder=decoder, providers=providers, threads=threads, **decoder_opts)
+    budget = probe.step_samples / probe.rate
+    pool = [probe]
+    bands = [SyntheticBand(probe.channels, probe.rate, probe.step_samples, seed=0)]
+    results: dict[int, np.ndarray] = {}
+
+    def trial(n: int) -> bool:
+        while len(pool) < n:
+            pool.append(Engine(bundle, decoder=decoder, providers=providers, threads=threads, **decoder_opts))
+            bands.append(SyntheticBand(probe.channels, probe.rate, probe.step_samples, seed=len(bands)))
+        _round_time(pool[:n], bands[:n], 5)  # warm-up
+        t = _round_time(pool[:n], bands[:n], rounds)
+        results[n] = t
+        return float(np.mean(t)) <= budget
+
+    good, bad = 0, None
+    n = 1
+    while n <= max_streams:
+        if trial(n):
+            good, n = n, n * 2
+        else:
+            bad = n
+            break
+    if bad is not None:
+        lo, hi = good, bad
+        while hi - lo > max(1, lo // 16):
+            mid = (lo + hi) // 2
+            if trial(mid):
+                lo = mid
+            else:
+                hi = mid
+        good = lo
+    out = {"streams": good, "budget_ms": round(budget * 1000, 3), "capped": bad is None}
+    if good:
+        t = results[good]
+        out["round_ms"] = _pcts(t)
+        out["per_stream_ms"] = round(float(np.mean(t)) * 1000 / good, 4)
+    return out
+
+
+def bench_memory(bundle, providers, threads: int, minutes: float) -> dict:
+    engine = Engine(bundle, providers=providers, threads=threads)
+    band = SyntheticBand(engine.channels, engine.rate, engine.step_samples)
+    hops = int(minutes * 60 * engine.rate / engine.step_samples)
+    warm = max(1, hops // 10)
+    for _ in range(warm):
+        engine.process(*band.next())
+    gc.collect()
+    rss0 = _rss_mb()
+    half = (hops - warm) // 2
+    for _ in range(half):
+        engine.process(*band.next())
+    gc.collect()
+    tracemalloc.start()
+    heap0 = tracemalloc.get_traced_memory()[0]
+    for _ in range(hops - warm - half):
+        engine.process(*band.next())
+    gc.collect()
+    heap1 = tracemalloc.get_traced_memory()[0]
+    tracemalloc.stop()
+    rss1 = _rss_mb()
+    s = engine.stats()
+    return {
+        "signal_minutes": round(hops * engine.step_samples / engine.rate / 60, 2),
+        "rss_start_mb": round(rss0, 2),
+        "rss_end_mb": round(rss1, 2),
+        "rss_growth_mb": round(rss1 - rss0, 2),
+        "heap_growth_kb_second_half": round((heap1 - heap0) / 1024, 2),
+        "dropped": s["dropped"],
+    }
+
+
+def bench_stream(
+    bundle,
+    providers=None,
+    threads: int = 1,
+    repeats: int = 300,
+    rounds: int = 30,
+    max_streams: int = 256,
+    minutes: float = 10.0,
+    lm_decoder: str = "beam-lm",
+) -> dict:
+    from emgrt.errors import EmgrtError
+
+    probe = Engine(bundle, providers=providers, threads=threads)
+    m = bundle.manifest
+    report = {
+        "bundle": str(bundle.dir),
+        "provider": probe.provider,
+        "threads": threads,
+        "model": {k: m.get("model", {}).get(k) for k in ("name", "params", "flops_per_hop")},
+        "frames_per_step": probe.frames_per_step,
+        "hop_ms": round(1000.0 * probe.step_samples / probe.rate, 3),
+        "cpu_count": os.cpu_count(),
+    }
+    report["step_vs_full"] = bench_step_vs_full(bundle, providers, threads, repeats)
+    report["pipeline"] = bench_pipeline(bundle, providers, threads, repeats)
+    report["streams"] = {"greedy": bench_streams(bundle, providers, threads, "greedy", rounds, max_streams, {})}
+    try:
+        report["streams"][lm_decoder] = bench_streams(bundle, providers, threads, lm_decoder, rounds, max_streams, {})
+    except EmgrtError as exc:
+        report["streams"][lm_decoder] = {"skipped": str(exc)}
+    report["memory"] = bench_memory(bundle, providers, threads, minutes)
+    return report
+
+
+def print_report(r: dict) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    c = Console()
+    c.print(
+        f"bundle {r['bundle']} ({r['model'].get('name')}, {r['model'].get('params')} params), {r['provider']}, "
+        f"{r['threads']} thread(s), one step = {r['frames_per_step']} frames = {r['hop_ms']} ms of signal"
+    )
+    t = Table(title="emgrt bench stream")
+    t.add_column("figure")
+    t.add_column("value", justify="right")
+    sv = r["step_vs_full"]
+    t.add_row("cached step per hop (ms, p50)", f"{sv['step_ms']:.3f}")
+    t.add_row(f"full window over {sv['full_window_frames']} frames (ms, p50)", f"{sv['full_window_ms']:.3f}")
+    t.add_row("step speedup (target >= 30x)", f"{sv['speedup']:.1f}x")
+    p = r["pipeline"]
+    t.add_row("pipeline per hop p50 / p99 (ms)", f"{p['process_ms']['p50']:.3f} / {p['process_ms']['p99']:.3f}")
+    t.add_row("  parts p50 (us): ring / front end / step / decoder", " / ".join(f"{v:.0f}" for v in p["parts_us_p50"].values()))
+    t.add_row("  ring + front end share of a hop", f"{100 * p['ring_frontend_share']:.0f}%")
+    for kind, s in r["streams"].items():
+        if "skipped" in s:
+            t.add_row(f"real-time streams, {kind}", f"skipped: {s['skipped']}")
+        else:
+            cap = " (cap reached)" if s["capped"] else ""
+            t.add_row(f"real-time streams, {kind}", f"{s['streams']}{cap}")
+    mem = r["memory"]
+    t.add_row(f"RSS over {mem['signal_minutes']} min of signal (MB)", f"{mem['rss_start_mb']:.1f} -> {mem['rss_end_mb']:.1f}")
+    t.add_row("Python heap growth, second half (KB)", f"{mem['heap_growth_kb_second_half']:.1f}")
+    c.print(t)

@@ -1,0 +1,380 @@
+"""Keystroke-to-character latency: recorded sessions replayed through the engine as if live.
+
+Simulated clock (default, deterministic apart from the measured compute): the session's
+samples arrive in chunks of ``chunk`` samples, each at the stamp of its last sample (the
+session's own clock, unix seconds, the clock of its keystrokes).  The engine starts a chunk
+at ``max(arrival, end of the previous chunk's processing)`` and an event is emitted at that
+start plus the measured compute time until the engine produced it.  ``--live`` mode sends
+the session over a real LSL loopback instead (:class:`~emgrt.lsl.outlet.SessionReplayer`)
+and stamps events with the LSL clock when the engine hands them out.
+
+Emitted keys are matched to the session's keystrokes by edit-distance alignment
+(rapidfuzz ``Levenshtein.opcodes``; only keys in ``equal`` runs and emitted within 2 s of
+their keystroke are matched).  Per matched
+key, with ``key`` the keystroke press, ``frame`` the stamp of the last sample of the model
+output frame that decided the key, ``trigger`` the stamp of the sample that completed the
+model step that emitted it, ``arrival`` when that sample's chunk arrived and ``emit`` when
+the engine emitted the key::
+
+    latency    = emit - key
+    alignment  = frame - key          where the model places the key (learned; may be < 0)
+    algorithmic= trigger - frame      lookahead + waiting for the step (fixed by the manifest)
+    transport  = arrival - trigger    the band's chunking
+    compute    = emit - arrival       queueing + processing in the engine
+
+``algorithmic_ms`` in the report is the manifest's worst case: one step of samples plus the
+lookahead frames.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from rapidfuzz.distance import Levenshtein
+
+from emgrt.charset import emg2qwerty_charset
+from emgrt.errors import EmgrtError
+from emgrt.io.session import SessionFile
+from emgrt.metrics import ErrorCounts
+
+CHUNK = 32  # samples per simulated band packet (16 ms at 2 kHz)
+READ_BLOCK = 20_000
+MAX_MATCH_S = 2.0  # an aligned key emitted further than this from its keystroke is not counted
+
+
+@dataclass
+class SessionRun:
+    """What one replayed session produced."""
+
+    name: str
+    duration_s: float
+    reference: str  # the session's key string
+    key_times: np.ndarray  # (K,) press stamps
+    keys: list[str] = field(default_factory=list)  # emitted committed keys
+    emit: list[float] = field(default_factory=list)
+    trigger: list[float] = field(default_factory=list)
+    frame: list[float] = field(default_factory=list)
+    arrival: list[float] = field(default_factory=list)
+    hop_ms: list[float] = field(default_factory=list)
+    compute_s: float = 0.0
+    offline_keys: list[str] | None = None  # None: offline decoding not run
+    stats: dict = field(default_factory=dict)
+
+    def matches(self, max_gap_s: float = MAX_MATCH_S) -> list[tuple[int, int]]:
+        """(reference index, emitted index) pairs aligned as equal by edit distance whose times
+        are within ``max_gap_s`` of each other (a far pair is a coincidence of the alignment)."""
+        hyp = "".join(self.keys)
+        pairs = []
+        for tag, i1, i2, j1, _ in Levenshtein.opcodes(self.reference, hyp):
+            if tag == "equal":
+                for k in range(i2 - i1):
+                    dt = self.emit[j1 + k] - float(self.key_times[i1 + k])
+                    if not np.isfinite(dt) or abs(dt) <= max_gap_s:
+                        pairs.append((i1 + k, j1 + k))
+        return pairs
+
+
+def _char_event(run: SessionRun, ev: dict, emit: float, arrival: float) -> None:
+    run.keys.append(ev["key"])
+    run.emit.append(emit)
+    run.trigger.append(ev["t"])
+    run.frame.append(ev.get("frame_t", ev["t"]))
+    run.arrival.append(arrival)
+
+
+def _new_run(session: SessionFile, max_samples: int) -> SessionRun:
+    labels, key_times = session.ground_truth(-np.inf, float(session.time[max_samples - 1]))
+    return SessionRun(
+        name=session.session_name,
+        duration_s=max_samples / 2000.0,
+        reference=session.charset.labels_to_str(labels),
+        key_times=key_times,
+    )
+
+
+def replay_simulated(engine, session: SessionFile, chunk: int = CHUNK, max_seconds: float | None = None) -> SessionRun:
+    """Run ``session`` through ``engine`` (a fresh stream) on the simulated clock."""
+    n = len(session) if max_seconds is None else min(len(session), int(max_seconds * engine.rate))
+    run = _new_run(session, n)
+    run.duration_s = n / engine.rate
+    engine.hop_log = run.hop_ms
+    clock = -np.inf
+    for b0 in range(0, n, READ_BLOCK):
+        b1 = min(n, b0 + READ_BLOCK)
+        emg = session.emg(b0, b1).reshape(b1 - b0, -1)
+        stamps = session.time[b0:b1]
+        for c0 in range(0, b1 - b0, chunk):
+            x, ts = emg[c0 : c0 + chunk], stamps[c0 : c0 + chunk]
+            arrival = float(ts[-1])
+            start = max(clock, arrival)
+            t0 = time.perf_counter()
+            events = engine.process(x, ts)
+            dt = time.perf_counter() - t0
+            run.compute_s += dt
+            clock = start + dt
+            for ev, off in zip(events, engine.event_offsets):
+                if ev["type"] == "char":
+                    _char_event(run, ev, start + off, arrival)
+    start = max(clock, float(session.time[n - 1]))
+    for ev, off in zip(engine.finish(), engine.event_offsets):
+        if ev["type"] == "char":
+            _char_event(run, ev, start + off, start)
+    engine.hop_log = None
+    run.stats = engine.stats()
+    return run
+
+
+def replay_live(engine, bundle, session_path: Path, speed: float = 1.0, max_seconds: float | None = None) -> SessionRun:
+    """Send the session over a real LSL loopback and run the engine on it live."""
+    import threading
+    import uuid
+
+    from emgrt.lsl import pylsl_quiet
+    from emgrt.lsl.outlet import SessionReplayer
+    from emgrt.stream.live import LiveSource, run_live
+
+    pylsl = pylsl_quiet()
+    name = f"emgrt-latency-{uuid.uuid4().hex[:8]}"
+    rep = SessionReplayer(session_path, name, speed=speed, wait_for_consumer=10.0, max_seconds=max_seconds)
+    session = rep.session
+    n = rep.n_samples
+    run = _new_run(session, n)
+    run.duration_s = n / engine.rate
+    engine.hop_log = run.hop_ms
+    stop = threading.Event()
+    source = LiveSource(bundle, stream=name)
+    box: dict = {}
+
+    def on_event(ev: dict) -> None:
+        if ev["type"] != "char" or rep.t0 is None:
+            return
+        now = rep.t0 + (pylsl.local_clock() - rep.t0) * speed  # LSL clock -> stream stamps
+        _char_event(run, ev, now, ev["t"])
+
+    def feed() -> None:
+        try:
+            box["stats"] = run_live(engine, source, on_event, stop)
+        except BaseException as exc:
+            box["error"] = exc
+
+    rep.start()
+    worker = threading.Thread(target=feed, daemon=True)
+    worker.start()
+    try:
+        limit = n / (engine.rate * speed) + 30.0
+        rep.wait(limit)
+        # Let the engine drain what LSL has delivered, then stop.
+        deadline = time.monotonic() + 5.0
+        while engine.counters["received"] < rep.samples_sent and time.monotonic() < deadline:
+            time.sleep(0.01)
+    finally:
+        stop.set()
+        worker.join(10.0)
+        rep.stop()
+    if "error" in box:
+        raise box["error"]
+    # The replayed keystrokes, stamped on the replay's timeline.
+    k = int(np.searchsorted(session.key_times, session.time[n - 1], side="right"))
+    run.key_times = np.array([rep.key_stamp(i) for i in range(k)])
+    run.reference = session.charset.labels_to_str(session.key_labels[:k])
+    run.compute_s = float(np.sum(run.hop_ms)) / 1000.0
+    engine.hop_log = None
+    run.stats = box.get("stats", {}).get("engine", engine.stats())
+    run.stats["source"] = box.get("stats", {}).get("source", {})
+    return run
+
+
+def offline_keys(bundle, session: SessionFile, decoder: str, decoder_opts: dict, max_seconds: float | None = None) -> list[str]:
+    """Keys of the full-window graph over the whole session, decoded offline."""
+    from emgrt.decode import decode_offline
+    from emgrt.dsp.features import FrontEndConfig, LogSpectrogram
+    from emgrt.dsp.filters import FilterSpec, design_sos, filter_offline
+    from emgrt.stream.decoders import decoder_options
+    from emgrt.stream.step_runner import make_session
+
+    m = bundle.manifest
+    sig = m["signal"]
+    n = len(session) if max_seconds is None else min(len(session), int(max_seconds * float(sig["sample_rate"])))
+    sos = design_sos([FilterSpec.from_dict(f) for f in sig.get("filters", [])], float(sig["sample_rate"]))
+    emg = session.emg(0, n)
+    x = filter_offline(sos, emg) if len(sos) else emg
+    feats = LogSpectrogram(FrontEndConfig(**m["frontend"]))(x)
+    sess = make_session(bundle.full_path, threads=0)
+    inp = sess.get_inputs()[0].name
+    log_probs = sess.run(None, {inp: feats[None]})[0][0]
+    return decode_offline(decoder, log_probs, bundle.labels, bundle.blank, **decoder_options(bundle, decoder, decoder_opts))
+
+
+def _pct(values, qs=(50, 90, 99)) -> dict:
+    a = np.asarray(values, dtype=np.float64)
+    if a.size == 0:
+        return {f"p{q}": None for q in qs}
+    return {f"p{q}": round(float(np.percentile(a, q)), 3) for q in qs}
+
+
+def report(runs: list[SessionRun], bundle, mode: str, decoder: str) -> dict:
+    """The figures of ``runs`` as a JSON-ready dict."""
+    m = bundle.manifest
+    rate = float(m["signal"]["sample_rate"])
+    st, hop = m["stream"], int(m["frontend"]["hop"])
+    algorithmic_ms = (int(st["frames_per_step"]) + int(st["lookahead_frames"])) * hop / rate * 1000.0
+    comp = {k: [] for k in ("latency", "alignment", "algorithmic", "transport", "compute")}
+    streamed, offline = ErrorCounts(), ErrorCounts()
+    hops: list[float] = []
+    sessions = []
+    duration = compute = 0.0
+    dropped = 0
+    for r in runs:
+        pairs = r.matches()
+        lat = []
+        for i, j in pairs:
+            key = float(r.key_times[i])
+            if not np.isfinite(key):
+                continue
+            lat.append(1000.0 * (r.emit[j] - key))
+            comp["alignment"].append(1000.0 * (r.frame[j] - key))
+            comp["algorithmic"].append(1000.0 * (r.trigger[j] - r.frame[j]))
+            comp["transport"].append(1000.0 * (r.arrival[j] - r.trigger[j]))
+            comp["compute"].append(1000.0 * (r.emit[j] - r.arrival[j]))
+        comp["latency"] += lat
+        hyp = "".join(r.keys)
+        streamed.update(r.reference, hyp)
+        if r.offline_keys is not None:
+            offline.update(r.reference, "".join(r.offline_keys))
+        hops += r.hop_ms
+        duration += r.duration_s
+        compute += r.compute_s
+        dropped += int(r.stats.get("dropped", 0))
+        sessions.append(
+            {
+                "session": r.name,
+                "duration_s": round(r.duration_s, 3),
+                "keys": len(r.reference),
+                "emitted": len(r.keys),
+                "matched": len(lat),
+                "latency_ms": _pct(lat),
+                "streamed_cer": round(ErrorCounts().update(r.reference, hyp).cer, 3),
+                "offline_cer": None
+                if r.offline_keys is None
+                else round(ErrorCounts().update(r.reference, "".join(r.offline_keys)).cer, 3),
+                "samples": {k: r.stats.get(k) for k in ("received", "processed", "buffered", "filled", "dropped")},
+                "sanitised_values": r.stats.get("sanitised_values"),
+                "gap_resets": r.stats.get("gap_resets"),
+            }
+        )
+    out = {
+        "mode": mode,
+        "decoder": decoder,
+        "bundle": str(bundle.dir),
+        "provider": runs[0].stats.get("provider") if runs else None,
+        "sessions": len(runs),
+        "signal_s": round(duration, 3),
+        "keys": sum(len(r.reference) for r in runs),
+        "matched": len(comp["latency"]),
+        "latency_ms": {**_pct(comp["latency"]), "mean": round(float(np.mean(comp["latency"])), 3) if comp["latency"] else None},
+        "algorithmic_ms": round(algorithmic_ms, 3),
+        "components_ms": {k: _pct(v) for k, v in comp.items() if k != "latency"},
+        "hop_compute_ms": _pct(hops, (50, 99)),
+        "hops": len(hops),
+        "real_time_factor": round(compute / duration, 5) if duration else None,
+        "streamed_cer": round(streamed.cer, 3),
+        "offline_cer": round(offline.cer, 3) if all(r.offline_keys is not None for r in runs) else None,
+        "dropped_samples": dropped,
+        "per_session": sessions,
+    }
+    return out
+
+
+def session_paths(path: Path) -> list[Path]:
+    path = Path(path)
+    if path.is_dir():
+        paths = sorted(path.glob("*.hdf5"))
+        if not paths:
+            raise EmgrtError(f"{path}: no *.hdf5 session files in this folder (pass a session file or a dataset folder)")
+        return paths
+    if not path.exists():
+        raise EmgrtError(f"{path}: no such session file or folder")
+    return [path]
+
+
+def plot(runs: list[SessionRun], rep: dict, out: Path, window_s: float = 20.0) -> Path:
+    """Histogram of all latencies and the timeline of the first session (keystrokes vs emitted keys)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from emgrt.charset import glyph
+
+    lat = []
+    for r in runs:
+        lat += [1000.0 * (r.emit[j] - r.key_times[i]) for i, j in r.matches() if np.isfinite(r.key_times[i])]
+    fig, (ax1, ax2) = plt.subplots(2, 1, figsize=(11, 7), gridspec_kw={"height_ratios": [1, 1]})
+    ax1.hist(lat, bins=50, color="#4477aa")
+    for q in ("p50", "p90", "p99"):
+        v = rep["latency_ms"][q]
+        if v is not None:
+            ax1.axvline(v, color="k", ls="--", lw=0.8)
+            ax1.text(v, ax1.get_ylim()[1] * 0.9, f" {q} {v:.0f} ms", fontsize=8)
+    ax1.set_xlabel("keystroke -> character latency (ms)")
+    ax1.set_ylabel("keys")
+    ax1.set_title(
+        f"{rep['sessions']} session(s), {rep['matched']} matched keys, decoder {rep['decoder']}, "
+        f"streamed CER {rep['streamed_cer']:.1f}"
+    )
+    if runs:
+        r = runs[0]
+        t0 = float(r.key_times[0]) if len(r.key_times) and np.isfinite(r.key_times[0]) else (r.emit[0] if r.emit else 0.0)
+        t0 -= 0.5
+        for i, t in enumerate(r.key_times):
+            if t0 <= t <= t0 + window_s:
+                ax2.plot([t - t0], [1], "o", color="#228833", ms=4)
+                ax2.text(t - t0, 1.06, glyph(r.reference[i]), ha="center", fontsize=7)
+        for j, t in enumerate(r.emit):
+            if t0 <= t <= t0 + window_s:
+                ax2.plot([t - t0], [0], "s", color="#cc3311", ms=4)
+                ax2.text(t - t0, -0.14, glyph(r.keys[j]), ha="center", fontsize=7)
+        for i, j in r.matches():
+            if t0 <= r.key_times[i] <= t0 + window_s:
+                ax2.plot([r.key_times[i] - t0, r.emit[j] - t0], [1, 0], color="0.6", lw=0.5)
+        ax2.set_yticks([0, 1], ["emitted", "keystrokes"])
+        ax2.set_ylim(-0.4, 1.3)
+        ax2.set_xlim(0, window_s)
+        ax2.set_xlabel(f"time in session '{r.name}' (s)")
+    fig.tight_layout()
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+    return out
+
+
+def print_report(rep: dict, console=None) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = console or Console()
+    t = Table(title=f"keystroke -> character latency ({rep['mode']} clock, decoder {rep['decoder']}, {rep['provider']})")
+    t.add_column("figure")
+    t.add_column("p50", justify="right")
+    t.add_column("p90", justify="right")
+    t.add_column("p99", justify="right")
+
+    def row(name, d):
+        t.add_row(name, *(("-" if d.get(q) is None else f"{d[q]:.1f}") for q in ("p50", "p90", "p99")))
+
+    row("latency (ms)", rep["latency_ms"])
+    for k, v in rep["components_ms"].items():
+        row(f"  {k} (ms)", v)
+    row("compute per hop (ms)", rep["hop_compute_ms"])
+    console.print(t)
+    console.print(
+        f"algorithmic (manifest: one step + lookahead): {rep['algorithmic_ms']:.0f} ms; "
+        f"real-time factor {rep['real_time_factor']}; {rep['matched']}/{rep['keys']} keys matched over "
+        f"{rep['signal_s']:.1f} s in {rep['sessions']} session(s)"
+    )
+    off = "-" if rep["offline_cer"] is None else f"{rep['offline_cer']:.2f}"
+    console.print(f"CER streamed {rep['streamed_cer']:.2f} | offline (full graph) {off}; dropped samples {rep['dropped_samples']}")
