@@ -1,0 +1,169 @@
+"""LSL loopback: replayer -> inlet -> engine; bad streams; vanishing outlets; marker stream."""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+
+import numpy as np
+import pytest
+
+from emgrt.decode import decode_offline
+from emgrt.errors import EmgrtError
+from emgrt.io.session import SessionFile, write_session
+from emgrt.lsl import pylsl_quiet
+from emgrt.lsl.inlet import BandInlet, Expect
+from emgrt.lsl.outlet import SessionReplayer
+from emgrt.stream import Engine
+from emgrt.stream.live import LiveSource, run_live
+
+from conftest import make_session_arrays
+from test_stream_engine import offline_log_probs
+
+pylsl = pylsl_quiet()
+SPEED = 20.0
+
+
+def unique(prefix: str = "emgrt-test") -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:10]}"
+
+
+@pytest.fixture
+def session4s(tmp_path):
+    return write_session(tmp_path / "s.hdf5", **make_session_arrays(n=8000, seed=7))
+
+
+class LiveRun:
+    """run_live in a thread, collecting events."""
+
+    def __init__(self, engine, source) -> None:
+        self.events: list[dict] = []
+        self.stop = threading.Event()
+        self.result: dict = {}
+        self.engine = engine
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.source = source
+
+    def _run(self) -> None:
+        self.result = run_live(self.engine, self.source, self.events.append, self.stop)
+
+    def start(self) -> "LiveRun":
+        self.thread.start()
+        return self
+
+    def wait_received(self, n: int, timeout: float = 20.0) -> None:
+        end = time.monotonic() + timeout
+        while self.engine.counters["received"] < n and time.monotonic() < end:
+            time.sleep(0.01)
+
+    def finish(self) -> dict:
+        self.stop.set()
+        self.thread.join(10)
+        assert not self.thread.is_alive()
+        return self.result
+
+    def statuses(self) -> list[str]:
+        return [e["status"] for e in self.events if e["type"] == "status"]
+
+    def keys(self) -> list[str]:
+        return [e["key"] for e in self.events if e["type"] == "char"]
+
+
+@pytest.mark.parametrize("split", [False, True], ids=["one-stream", "two-bands"])
+def test_loopback_gives_offline_keys_and_loses_nothing(tiny_bundle, session4s, split):
+    name = unique()
+    with SessionFile(session4s) as s:
+        x = s.emg().reshape(len(s), 32)
+    expected = decode_offline("greedy", offline_log_probs(tiny_bundle, x), tiny_bundle.labels, tiny_bundle.blank)
+    assert expected
+    rep = SessionReplayer(session4s, name, speed=SPEED, split_bands=split, wait_for_consumer=10)
+    rep.start()
+    src = LiveSource(tiny_bundle, **({"left": f"{name}-left", "right": f"{name}-right"} if split else {"stream": name}))
+    live = LiveRun(Engine(tiny_bundle), src).start()
+    assert rep.wait(20)
+    live.wait_received(len(x))
+    result = live.finish()
+    rep.stop()
+    assert live.keys() == expected
+    e, s = result["engine"], result["source"]
+    assert e["received"] == len(x) == e["processed"] and e["buffered"] == 0 and e["dropped"] == 0
+    assert e["gaps_filled"] == 0 and e["gap_resets"] == 0 and e["sanitised_values"] == 0
+    assert all(r == len(x) for r in s["received"]) and s["delivered"] == len(x)
+    assert s["unpaired"] == [0] * len(s["received"])
+
+
+def _outlet(name: str, channels: int, rate: float):
+    info = pylsl.StreamInfo(name, "EMG", channels, rate, "float32", name)
+    return pylsl.StreamOutlet(info)
+
+
+def test_wrong_channel_count_is_a_clear_error():
+    name = unique()
+    outlet = _outlet(name, 16, 2000)
+    with pytest.raises(EmgrtError, match=r"has 16 channels but the bundle expects 32.*--left/--right"):
+        BandInlet(Expect(), stream=name, resolve_timeout=5).connect()
+    del outlet
+
+
+def test_wrong_rate_is_a_clear_error():
+    name = unique()
+    outlet = _outlet(name, 32, 1000)
+    with pytest.raises(EmgrtError, match=r"nominal rate 1000 Hz but the bundle expects 2000 Hz"):
+        BandInlet(Expect(), stream=name, resolve_timeout=5).connect()
+    del outlet
+
+
+def test_missing_stream_times_out_with_a_clear_error():
+    t0 = time.monotonic()
+    with pytest.raises(EmgrtError, match=r"no LSL stream named '.*' found within 0.3 s"):
+        BandInlet(Expect(), stream=unique("absent"), resolve_timeout=0.3).connect()
+    assert time.monotonic() - t0 < 10
+
+
+def test_outlet_vanishes_and_returns(tiny_bundle, session4s):
+    name = unique()
+    rep = SessionReplayer(session4s, name, speed=SPEED, wait_for_consumer=10).start()
+    engine = Engine(tiny_bundle)
+    live = LiveRun(engine, LiveSource(tiny_bundle, stream=name)).start()
+    assert rep.wait(20)
+    live.wait_received(8000)
+    first = len(live.keys())
+    assert first > 0
+    rep.stop()  # the outlet goes away
+    end = time.monotonic() + 10
+    while "lost" not in live.statuses() and time.monotonic() < end:
+        time.sleep(0.02)
+    rep2 = SessionReplayer(session4s, name, speed=SPEED, wait_for_consumer=10).start()
+    assert rep2.wait(20)
+    live.wait_received(16000)
+    result = live.finish()
+    rep2.stop()
+    st = live.statuses()
+    assert st[0] == "connected" and "lost" in st and "reconnected" in st
+    assert st.index("lost") < st.index("reset") < st.index("reconnected")
+    # The returning stream decodes like the first one did (fresh state after the reset).
+    assert live.keys()[first:] == live.keys()[:first]
+    e = result["engine"]
+    assert e["received"] == 16000 == e["processed"] and e["dropped"] == 0 and e["resets"] == 1
+
+
+def test_marker_stream_carries_the_keystrokes(session4s):
+    name = unique()
+    rep = SessionReplayer(session4s, name, speed=SPEED, wait_for_consumer=10)
+    rep.start()
+    found = pylsl.resolve_byprop("name", f"{name}-keys", 1, 5.0)
+    assert found
+    inlet = pylsl.StreamInlet(found[0])
+    inlet.open_stream(timeout=5)
+    emg = BandInlet(Expect(), stream=name)
+    emg.connect()  # lets the replay start
+    assert rep.wait(20)
+    time.sleep(0.2)
+    markers, stamps = inlet.pull_chunk(timeout=1.0, max_samples=100)
+    emg.close()
+    rep.stop()
+    with SessionFile(session4s) as s:
+        assert "".join(m[0] for m in markers) == s.text()
+        pos = np.interp(s.key_times, s.time, np.arange(len(s)))
+    np.testing.assert_allclose(stamps, rep.t0 + pos / 2000.0, atol=1e-6)
