@@ -1,0 +1,328 @@
+"""Streaming character-level CTC prefix beam search with a char n-gram KenLM that knows backspace.
+
+Hand-written because no maintained decoder does character-level CTC beam search
+with an LM over the *edited* text: pyctcdecode and torchaudio/flashlight score
+words (or tokens) as emitted, so a typed "ab⌫c" would be scored as the string
+"ab⌫c".  Here, as in emg2qwerty's decoder, the LM sees what ends up on screen:
+
+- an ordinary key extends the LM context by its character (space is the token
+  ``<sp>``, see emgrt.lm.tokens) and adds ``lm_weight * log10 P + insertion_bonus``;
+- ⌫ pops the last character: the hypothesis returns to the LM node (state and
+  score) it had before that character, undoing its score and bonus;
+- ⇧ is a label like any other but scores nothing in the LM (the next character,
+  e.g. "H", carries the case);
+- ⏎ scores ``</s>`` and starts a new sentence (``<s>`` state).
+
+LM contexts live in a persistent trie of :class:`LMNode` (parent = the state
+before the character, children cached), so the stack of states a hypothesis
+needs for backspace costs one pointer, and equal texts share nodes.
+
+Streaming: hypotheses keep only their *uncommitted* label suffix.  After each
+frame the prefix common to every hypothesis scoring within ``commit_margin``
+(log-probability) of the best is committed (CharEvents, frame = where that label
+first appeared) and cut off, and the hypotheses that disagree with it dropped; at a pause (``pause_frames`` blank
+frames) and at flush the best hypothesis is committed whole.  Per-frame cost is
+bounded: ``beam_size`` x ``max_candidates`` extensions, hypotheses further than
+``beam_threshold`` below the best dropped, and a pending suffix longer than
+``max_pending`` labels forces the best hypothesis' first label to commit.  LM
+history older than ``max_undo`` committed characters is released (backspacing
+further than that undoes nothing in the LM).
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+from collections.abc import Sequence
+
+import numpy as np
+
+from emgrt.charset import BACKSPACE, ENTER, SHIFT, apply_backspaces, display
+from emgrt.decode.base import DEFAULT_PAUSE_FRAMES, DecoderBase
+from emgrt.decode.events import Event
+from emgrt.decode.lmfiles import default_lm_path, load_kenlm
+from emgrt.errors import ConfigError
+from emgrt.lm.tokens import char_token
+
+NEG_INF = -math.inf
+
+
+def _lse(a: float, b: float) -> float:
+    if a < b:
+        a, b = b, a
+    if b == NEG_INF:
+        return a
+    return a + math.log1p(math.exp(b - a))
+
+
+class LMNode:
+    """The LM after some displayed text: KenLM state, the weighted score its last character
+    added, the node before that character, and cached extensions."""
+
+    __slots__ = ("state", "score", "parent", "children", "depth")
+
+    def __init__(self, state, score: float = 0.0, parent: "LMNode | None" = None) -> None:
+        self.state = state
+        self.score = score
+        self.parent = parent
+        self.depth = 0 if parent is None else parent.depth + 1
+        self.children: dict[int, LMNode] = {}
+
+
+class _Hyp:
+    __slots__ = ("key", "frames", "last", "pb", "pnb", "node")
+
+    def __init__(self, key: tuple, frames: tuple, last: int, node: LMNode | None) -> None:
+        self.key, self.frames, self.last, self.node = key, frames, last, node
+        self.pb = NEG_INF
+        self.pnb = NEG_INF
+
+    @property
+    def total(self) -> float:
+        return _lse(self.pb, self.pnb)
+
+
+class CharLMDecoder(DecoderBase):
+    """emg2qwerty's defaults: beam 50, LM weight 2.0, insertion bonus 2.0, 10 labels per frame."""
+
+    def __init__(
+        self,
+        labels: Sequence[str],
+        blank: int,
+        lm: str | None = "default",
+        beam_size: int = 50,
+        lm_weight: float = 2.0,
+        insertion_bonus: float = 2.0,
+        max_candidates: int = 10,
+        beam_threshold: float = 25.0,
+        commit_margin: float = 10.0,
+        max_pending: int = 48,
+        max_undo: int = 64,
+        pause_frames: int = DEFAULT_PAUSE_FRAMES,
+    ) -> None:
+        if beam_size < 1 or max_candidates < 1 or max_pending < 1 or max_undo < 1:
+            raise ConfigError("beam_size, max_candidates, max_pending and max_undo must be >= 1")
+        if lm == "default":
+            found = default_lm_path("char")
+            if found is None:
+                raise ConfigError(
+                    "char-lm needs a character LM: pass --lm FILE.arpa (emgrt lm build --kind char --order 6 ...)"
+                )
+            lm = str(found)
+        self.lm = load_kenlm(str(lm)) if lm else None
+        self.lm_path = lm
+        self.beam_size = int(beam_size)
+        self.lm_weight = float(lm_weight)
+        self.insertion_bonus = float(insertion_bonus)
+        self.max_candidates = int(max_candidates)
+        self.beam_threshold = float(beam_threshold)
+        self.commit_margin = float(commit_margin)
+        self.max_pending = int(max_pending)
+        self.max_undo = int(max_undo)
+        self._special = {}
+        for i, lab in enumerate(labels):
+            if lab in (BACKSPACE, SHIFT, ENTER):
+                self._special[i] = lab
+        self._tokens = [char_token(lab) if lab else "" for lab in labels]
+        super().__init__(labels, blank, pause_frames)
+
+    # -- state ---------------------------------------------------------------------------------
+    def _bos_node(self) -> LMNode | None:
+        if self.lm is None:
+            return None
+        import kenlm
+
+        st = kenlm.State()
+        self.lm.BeginSentenceWrite(st)
+        return LMNode(st)
+
+    def reset(self) -> None:
+        super().reset()
+        root = _Hyp((), (), -1, self._bos_node())
+        root.pb = 0.0
+        self._beams: list[_Hyp] = [root]
+        self._last_committed = -1
+        self._committed_node = root.node
+
+    # -- LM ------------------------------------------------------------------------------------
+    def _extend_lm(self, node: LMNode | None, label: int) -> tuple[LMNode | None, float]:
+        """The LM node after typing ``label`` and the weighted score change it brings."""
+        if node is None:
+            return None, 0.0
+        special = self._special.get(label)
+        if special == SHIFT:
+            return node, 0.0
+        if special == BACKSPACE:
+            if node.parent is None:
+                return node, 0.0  # nothing (left) to erase in the LM
+            return node.parent, -node.score
+        child = node.children.get(label)
+        if child is None:
+            import kenlm
+
+            st = kenlm.State()
+            if special == ENTER:
+                s = self.lm.BaseScore(node.state, "</s>", kenlm.State())
+                self.lm.BeginSentenceWrite(st)
+            else:
+                s = self.lm.BaseScore(node.state, self._tokens[label], st)
+            child = node.children[label] = LMNode(st, self.lm_weight * s + self.insertion_bonus, node)
+        return child, child.score
+
+    def lm_text_state(self, keys: str):
+        """KenLM state after typing the key string ``keys`` from a fresh stream (for tests and tools)."""
+        node = self._bos_node()
+        index = {lab: i for i, lab in enumerate(self.labels)}
+        for k in keys:
+            node, _ = self._extend_lm(node, index[k])
+        return None if node is None else node.state
+
+    # -- search --------------------------------------------------------------------------------
+    def _step(self, row: np.ndarray, frame: int) -> None:
+        k = self.max_candidates
+        cand = np.argpartition(-row, k)[:k] if k < row.shape[0] else np.arange(row.shape[0])
+        cands = [(int(c), float(row[c])) for c in cand]
+        blank = self.blank
+        nxt: dict[tuple, _Hyp] = {}
+
+        def entry(key: tuple, frames: tuple, last: int, node) -> _Hyp:
+            h = nxt.get(key)
+            if h is None:
+                h = nxt[key] = _Hyp(key, frames, last, node)
+            return h
+
+        for h in self._beams:
+            tot = h.total
+            for c, p in cands:
+                if c == blank:
+                    e = entry(h.key, h.frames, h.last, h.node)
+                    e.pb = _lse(e.pb, tot + p)
+                    continue
+                key = h.key + (c,)
+                e = nxt.get(key)
+                if e is None:
+                    node, s = self._extend_lm(h.node, c)
+                    e = nxt[key] = _Hyp(key, h.frames + (frame,), c, node)
+                else:
+                    s = self._delta(h.node, e.node)
+                if c == h.last:
+                    same = entry(h.key, h.frames, h.last, h.node)
+                    same.pnb = _lse(same.pnb, h.pnb + p)
+                    e.pnb = _lse(e.pnb, h.pb + p + s)
+                else:
+                    e.pnb = _lse(e.pnb, tot + p + s)
+        beams = heapq.nlargest(self.beam_size, nxt.values(), key=lambda x: x.total)
+        floor = beams[0].total - self.beam_threshold
+        self._beams = [b for b in beams if b.total >= floor]
+
+    def _delta(self, before: LMNode | None, after: LMNode | None) -> float:
+        """Weighted LM change from ``before`` to ``after`` (one step: child, parent or same)."""
+        if before is None or after is before:
+            return 0.0
+        if after.parent is before:
+            return after.score
+        return -before.score  # backspace: after is before's parent
+
+    # -- committing ------------------------------------------------------------------------------
+    def _commit_labels(self, labels: tuple, frames: tuple, node_after: LMNode | None) -> list[Event]:
+        n = len(labels)
+        if n == 0:
+            return []
+        events: list[Event] = [self._commit(self.labels[c], f) for c, f in zip(labels, frames)]
+        self._last_committed = labels[-1]
+        for h in self._beams:
+            h.key, h.frames = h.key[n:], h.frames[n:]
+        self._committed_node = node_after
+        self._release_history(node_after)
+        return events
+
+    def _release_history(self, node: LMNode | None) -> None:
+        """Cut the LM trie ``max_undo`` characters below ``node`` so old text can be freed."""
+        if node is None or node.depth <= 2 * self.max_undo:
+            return
+        for _ in range(self.max_undo):
+            if node.parent is None:
+                return
+            node = node.parent
+        node.parent = None
+        node.children.clear()  # the path we came up by is referenced from below; siblings go
+        # depths below the cut are stale but only compared against 2 * max_undo, which stays safe
+        node.depth = 0
+
+    def _commit_common_prefix(self) -> list[Event]:
+        floor = self._beams[0].total - self.commit_margin
+        keys = [h.key for h in self._beams if h.total >= floor]
+        first = keys[0]
+        n = len(first)
+        for k in keys[1:]:
+            n = min(n, len(k))
+            i = 0
+            while i < n and k[i] == first[i]:
+                i += 1
+            n = i
+            if n == 0:
+                return self._force_commit()
+        if n:
+            prefix = first[:n]
+            self._beams = [h for h in self._beams if h.key[:n] == prefix]
+        events = self._commit_labels(first[:n], self._beams[0].frames[:n], self._node_after_prefix(n))
+        return events + self._force_commit()
+
+    def _node_after_prefix(self, n: int) -> LMNode | None:
+        """LM node of the committed text after the first ``n`` pending labels (all beams agree)."""
+        node = self._committed_node
+        for c in self._beams[0].key[:n]:
+            node, _ = self._extend_lm(node, c)
+        return node
+
+    def _force_commit(self) -> list[Event]:
+        """Commit the best hypothesis' first label while any pending suffix is too long."""
+        events: list[Event] = []
+        while max(len(h.key) for h in self._beams) > self.max_pending:
+            best = self._beams[0]
+            if not best.key:
+                self._beams = [h for h in self._beams if len(h.key) <= self.max_pending]
+                break
+            first = best.key[0]
+            self._beams = [h for h in self._beams if h.key[:1] == (first,)]
+            events += self._commit_labels((first,), best.frames[:1], self._node_after_prefix(1))
+        return events
+
+    def _commit_best(self, frame: int) -> list[Event]:
+        best = max(self._beams, key=lambda h: h.total)
+        self._beams = [best]
+        events = self._commit_labels(best.key, best.frames, best.node)
+        return events + self._final(frame)
+
+    # -- streaming API ---------------------------------------------------------------------------
+    def push(self, log_probs: np.ndarray, first_frame: int) -> list[Event]:
+        lp = self._check(log_probs)
+        events: list[Event] = []
+        for i, row in enumerate(lp):
+            frame = first_frame + i
+            self._step(row, frame)
+            events += self._commit_common_prefix()
+            if self._pause_tick(int(row.argmax()) == self.blank, frame):
+                events += self._commit_best(frame)
+        if len(lp):
+            events += self._hypothesis_event(self._pending_text(), first_frame + len(lp) - 1)
+        return events
+
+    def _pending_text(self) -> str:
+        return display(apply_backspaces("".join(self.labels[c] for c in self._beams[0].key)))
+
+    def flush(self) -> list[Event]:
+        if self.lm is not None:  # rank by the text ending here (</s>), as emg2qwerty's finish()
+            import kenlm
+
+            def final_score(h: _Hyp) -> float:
+                if h.node is None:
+                    return h.total
+                return h.total + self.lm_weight * self.lm.BaseScore(h.node.state, "</s>", kenlm.State())
+
+            self._beams.sort(key=final_score, reverse=True)
+            self._beams = self._beams[:1]
+        events = self._commit_best(self._last_frame)
+        events += self._hypothesis_event("", self._last_frame)
+        self._blank_run = 0
+        return events

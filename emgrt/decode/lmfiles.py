@@ -1,0 +1,46 @@
+"""Finding and loading the KenLM files the decoders use (one loaded copy per file per process)."""
+
+from __future__ import annotations
+
+import os
+import sys
+from functools import lru_cache
+from pathlib import Path
+
+from emgrt.errors import DataFileError
+
+# The language models shipped with the source tree (models/lm/README.md says how they were built).
+SHIPPED = {"char": "char6.arpa", "word": "word3.arpa"}
+SHIPPED_DIR = Path(__file__).resolve().parents[2] / "models" / "lm"
+
+
+def default_lm_path(kind: str) -> Path | None:
+    """The shipped ``kind`` ("char" or "word") LM if this install has it, else None."""
+    for name in (SHIPPED[kind], SHIPPED[kind] + ".gz"):
+        p = SHIPPED_DIR / name
+        if p.is_file():
+            return p
+    return None
+
+
+@lru_cache(maxsize=8)
+def load_kenlm(path: str):
+    """``kenlm.Model`` for an ARPA/binary file, loaded once (KenLM's progress chatter on
+    stderr suppressed); a missing or malformed file is a one-line DataFileError."""
+    import kenlm
+
+    if not Path(path).is_file():
+        raise DataFileError(path, "language model file not found", "build one with `emgrt lm build` or pass --lm")
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), 2)
+            try:
+                return kenlm.Model(str(path))
+            except (OSError, RuntimeError) as exc:
+                first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+                raise DataFileError(path, f"KenLM cannot load it ({first[:200]})", "pass an ARPA file from `emgrt lm build`") from None
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)

@@ -1,0 +1,118 @@
+"""The char-level beam decoder with a char KenLM: backspace, shift, LM preference, streaming."""
+
+import numpy as np
+import pytest
+
+pytest.importorskip("kenlm")
+
+from emgrt.charset import BACKSPACE, SHIFT  # noqa: E402
+from emgrt.decode import CharEvent, FinalEvent, HypothesisEvent, decode_offline, keys_of, make_decoder  # noqa: E402
+from emgrt.errors import DataFileError  # noqa: E402
+from emgrt.lm import build_lm  # noqa: E402
+from emgrt.lm.corpus import wordfreq_sentences  # noqa: E402
+from test_decode import BLANK, LABELS, peaked, random_log_probs  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def char_lm(tmp_path_factory) -> str:
+    path = tmp_path_factory.mktemp("lm") / "char5.arpa"
+    build_lm("char", 5, wordfreq_sentences(1500, 5000, seed=7), path)
+    return str(path)
+
+
+def ambiguous(prefix: str, options: dict[str, float], suffix: str = "__") -> np.ndarray:
+    """Peaked frames for ``prefix``, one frame split between ``options`` (probabilities), then ``suffix``."""
+    lp = peaked(prefix + "_" + suffix)
+    row = np.full(len(LABELS), 1e-4)
+    for c, p in options.items():
+        row[LABELS.index(c)] = p
+    lp[len(prefix)] = np.log(row / row.sum())
+    return lp
+
+
+def test_peaked_path_is_decoded_as_is(char_lm):
+    lp = peaked("__t_hh_e__ __c_a_t⌫__d__")
+    for lm in (char_lm, None):
+        assert "".join(decode_offline("char-lm", lp, LABELS, BLANK, lm=lm)) == "the cat⌫d"
+
+
+def test_without_lm_on_peaked_path_equals_greedy():
+    lp = random_log_probs(200, 3)
+    lp = 8 * lp  # sharpen: one path dominates
+    lp -= np.logaddexp.reduce(lp, axis=1, keepdims=True)
+    assert decode_offline("char-lm", lp, LABELS, BLANK, lm=None) == decode_offline("greedy", lp, LABELS, BLANK)
+
+
+def test_lm_moves_a_borderline_char_toward_english(char_lm):
+    lp = ambiguous("t_h", {"x": 0.5, "e": 0.4, "_": 0.1}, "__ __")
+    assert "".join(decode_offline("greedy", lp, LABELS, BLANK)) == "thx "
+    assert "".join(decode_offline("char-lm", lp, LABELS, BLANK, lm=None)) == "thx "
+    assert "".join(decode_offline("char-lm", lp, LABELS, BLANK, lm=char_lm)) == "the "
+    # a weak LM weight leaves the acoustics in charge
+    assert "".join(decode_offline("char-lm", lp, LABELS, BLANK, lm=char_lm, lm_weight=0.01, insertion_bonus=0)) == "thx "
+
+
+def test_backspace_keys_and_lm_state(char_lm):
+    lp = peaked("_a__b__⌫__c__")
+    assert decode_offline("char-lm", lp, LABELS, BLANK, lm=char_lm) == ["a", "b", BACKSPACE, "c"]
+    dec = make_decoder("char-lm", LABELS, BLANK, lm=char_lm)
+    assert dec.lm_text_state("ab" + BACKSPACE) == dec.lm_text_state("a")
+    assert dec.lm_text_state("ab") != dec.lm_text_state("a")
+    assert dec.lm_text_state("ab" + BACKSPACE + "c") == dec.lm_text_state("ac")
+    assert dec.lm_text_state(BACKSPACE * 3 + "a") == dec.lm_text_state("a")  # nothing to erase
+    assert dec.lm_text_state(SHIFT + "A") == dec.lm_text_state("A")  # shift scores nothing
+
+
+def test_backspace_undoes_the_lm_score(char_lm):
+    """A corrected typo costs the LM nothing: after 'thx⌫e' the LM prefers the same next char as after 'the'."""
+    lp_fix = ambiguous("t_h_x_⌫_e_", {"n": 0.45, "q": 0.55}, "__")
+    lp_ref = ambiguous("t_h_e_", {"n": 0.45, "q": 0.55}, "__")
+    out_fix = decode_offline("char-lm", lp_fix, LABELS, BLANK, lm=char_lm)
+    out_ref = decode_offline("char-lm", lp_ref, LABELS, BLANK, lm=char_lm)
+    assert out_fix == ["t", "h", "x", BACKSPACE, "e", "n"] and out_ref == ["t", "h", "e", "n"]
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_streaming_events_match_offline_for_any_chunking(char_lm, seed):
+    lp = random_log_probs(240, seed, blank_bias=5.0)
+    lp[80:100] = peaked("_" * 20)  # a pause
+    offline = decode_offline("char-lm", lp, LABELS, BLANK, lm=char_lm, pause_frames=8, beam_size=8)
+    rng = np.random.default_rng(seed)
+    dec = make_decoder("char-lm", LABELS, BLANK, lm=char_lm, pause_frames=8, beam_size=8)
+    events, t = [], 0
+    while t < len(lp):
+        m = int(rng.integers(1, 9))
+        events += dec.push(lp[t : t + m], t)
+        t += m
+    events += dec.flush()
+    assert keys_of(events) == offline and len(offline) > 5
+    finals = [e for e in events if isinstance(e, FinalEvent)]
+    assert len(finals) >= 2 and "".join(f.text for f in finals) == "".join(offline)
+    chars = [e for e in events if isinstance(e, CharEvent)]
+    assert all(a.frame <= b.frame for a, b in zip(chars, chars[1:]))
+    assert any(isinstance(e, HypothesisEvent) and e.text for e in events)
+    assert [e for e in events if isinstance(e, HypothesisEvent)][-1].text == ""
+
+
+def test_commits_before_the_end_when_beams_agree(char_lm):
+    dec = make_decoder("char-lm", LABELS, BLANK, lm=char_lm, pause_frames=100)
+    events = dec.push(peaked("_h_e_l_l_o_", low=-20.0), 0)
+    assert "".join(keys_of(events)).startswith("hel")  # committed without a pause or flush
+
+
+def test_pending_text_is_bounded(char_lm):
+    """With max_pending 4 the decoder commits early even while beams disagree."""
+    lp = random_log_probs(300, 1, blank_bias=0.0)
+    dec = make_decoder("char-lm", LABELS, BLANK, lm=char_lm, max_pending=4, pause_frames=1000)
+    for t in range(len(lp)):
+        dec.push(lp[t : t + 1], t)
+        assert all(len(h.key) <= 5 for h in dec._beams)
+
+
+def test_missing_lm_is_a_one_line_error(tmp_path):
+    with pytest.raises(DataFileError, match="not found"):
+        make_decoder("char-lm", LABELS, BLANK, lm=str(tmp_path / "nope.arpa"))
+    bad = tmp_path / "bad.arpa"
+    bad.write_text("not an arpa file\n")
+    with pytest.raises(DataFileError, match="KenLM cannot load"):
+        make_decoder("char-lm", LABELS, BLANK, lm=str(bad))
