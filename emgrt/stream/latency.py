@@ -6,7 +6,9 @@ session's own clock, unix seconds, the clock of its keystrokes).  The engine sta
 at ``max(arrival, end of the previous chunk's processing)`` and an event is emitted at that
 start plus the measured compute time until the engine produced it.  ``--live`` mode sends
 the session over a real LSL loopback instead (:class:`~emgrt.lsl.outlet.SessionReplayer`)
-and stamps events with the LSL clock when the engine hands them out.
+and an event's emission is its triggering sample's stamp plus the wall time from that
+sample's push to the event reaching the callback (transport and compute together, reported
+as ``compute``; ``transport`` is 0 in this mode).
 
 Emitted keys are matched to the session's keystrokes by edit-distance alignment
 (rapidfuzz ``Levenshtein.opcodes``; only keys in ``equal`` runs and emitted within 2 s of
@@ -95,12 +97,22 @@ def _new_run(session: SessionFile, max_samples: int) -> SessionRun:
     )
 
 
+def _session_stats(engine, before: dict) -> dict:
+    """Engine stats of one session: counters since ``before`` (a copy of engine.counters)."""
+    stats = engine.stats()
+    for k, v in before.items():
+        stats[k] -= v
+    stats["dropped"] = stats["received"] + stats["filled"] - stats["processed"] - stats["buffered"]
+    return stats
+
+
 def replay_simulated(engine, session: SessionFile, chunk: int = CHUNK, max_seconds: float | None = None) -> SessionRun:
     """Run ``session`` through ``engine`` (a fresh stream) on the simulated clock."""
     n = len(session) if max_seconds is None else min(len(session), int(max_seconds * engine.rate))
     run = _new_run(session, n)
     run.duration_s = n / engine.rate
     engine.hop_log = run.hop_ms
+    before = dict(engine.counters)
     clock = -np.inf
     for b0 in range(0, n, READ_BLOCK):
         b1 = min(n, b0 + READ_BLOCK)
@@ -123,7 +135,7 @@ def replay_simulated(engine, session: SessionFile, chunk: int = CHUNK, max_secon
         if ev["type"] == "char":
             _char_event(run, ev, start + off, start)
     engine.hop_log = None
-    run.stats = engine.stats()
+    run.stats = _session_stats(engine, before)
     return run
 
 
@@ -144,6 +156,7 @@ def replay_live(engine, bundle, session_path: Path, speed: float = 1.0, max_seco
     run = _new_run(session, n)
     run.duration_s = n / engine.rate
     engine.hop_log = run.hop_ms
+    before = dict(engine.counters)
     stop = threading.Event()
     source = LiveSource(bundle, stream=name)
     box: dict = {}
@@ -151,8 +164,10 @@ def replay_live(engine, bundle, session_path: Path, speed: float = 1.0, max_seco
     def on_event(ev: dict) -> None:
         if ev["type"] != "char" or rep.t0 is None:
             return
-        now = rep.t0 + (pylsl.local_clock() - rep.t0) * speed  # LSL clock -> stream stamps
-        _char_event(run, ev, now, ev["t"])
+        # Wall time since the triggering sample was pushed (at t0 + (stamp - t0) / speed), added
+        # to its stamp: real transport + compute delays on the recording's timeline at any speed.
+        pushed = rep.t0 + (ev["t"] - rep.t0) / speed
+        _char_event(run, ev, ev["t"] + (pylsl.local_clock() - pushed), ev["t"])
 
     def feed() -> None:
         try:
@@ -182,7 +197,7 @@ def replay_live(engine, bundle, session_path: Path, speed: float = 1.0, max_seco
     run.reference = session.charset.labels_to_str(session.key_labels[:k])
     run.compute_s = float(np.sum(run.hop_ms)) / 1000.0
     engine.hop_log = None
-    run.stats = box.get("stats", {}).get("engine", engine.stats())
+    run.stats = _session_stats(engine, before)
     run.stats["source"] = box.get("stats", {}).get("source", {})
     return run
 
@@ -202,6 +217,8 @@ def offline_keys(bundle, session: SessionFile, decoder: str, decoder_opts: dict,
     emg = session.emg(0, n)
     x = filter_offline(sos, emg) if len(sos) else emg
     feats = LogSpectrogram(FrontEndConfig(**m["frontend"]))(x)
+    k = int(m["stream"]["subsample"])
+    feats = feats[: len(feats) // k * k]  # a partial last group yields no output anyway
     sess = make_session(bundle.full_path, threads=0)
     inp = sess.get_inputs()[0].name
     log_probs = sess.run(None, {inp: feats[None]})[0][0]

@@ -1,0 +1,83 @@
+"""emgrt latency: replayed sessions give the report fields, 0 dropped samples, a plot."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from emgrt.cli import main
+from emgrt.io.session import SessionFile, write_session
+from emgrt.stream import Engine
+from emgrt.stream import latency as lat
+
+from conftest import make_session_arrays
+
+FIELDS = {
+    "mode", "decoder", "provider", "sessions", "signal_s", "keys", "matched", "latency_ms", "algorithmic_ms",
+    "components_ms", "hop_compute_ms", "hops", "real_time_factor", "streamed_cer", "offline_cer",
+    "dropped_samples", "per_session",
+}
+
+
+@pytest.fixture
+def sessions_dir(tmp_path):
+    for i in range(2):
+        write_session(tmp_path / f"s{i}.hdf5", **make_session_arrays(n=6000, seed=10 + i))
+    return tmp_path
+
+
+def test_simulated_replay_report(tiny_bundle, sessions_dir, tmp_path):
+    engine = Engine(tiny_bundle)
+    runs = []
+    for path in lat.session_paths(sessions_dir):
+        with SessionFile(path) as s:
+            run = lat.replay_simulated(engine, s)
+            run.offline_keys = lat.offline_keys(tiny_bundle, s, "greedy", {})
+        runs.append(run)
+        # Streamed greedy keys are the offline full-graph keys.
+        assert run.keys == run.offline_keys
+        assert np.all(np.diff(run.emit) >= 0) and all(e >= a for e, a in zip(run.emit, run.arrival))
+    rep = lat.report(runs, tiny_bundle, "simulated", "greedy")
+    assert FIELDS <= set(rep)
+    assert rep["dropped_samples"] == 0 and rep["sessions"] == 2
+    assert rep["streamed_cer"] == rep["offline_cer"]
+    assert rep["hops"] == sum(len(r.hop_ms) for r in runs) > 0
+    assert rep["real_time_factor"] > 0
+    st = tiny_bundle.manifest["stream"]
+    assert rep["algorithmic_ms"] == pytest.approx((st["frames_per_step"] + st["lookahead_frames"]) * 16 / 2.0)
+    for s in rep["per_session"]:
+        assert s["samples"]["received"] == s["samples"]["processed"] == 6000 and s["samples"]["dropped"] == 0
+    out = lat.plot(runs, rep, tmp_path / "lat.png")
+    assert out.stat().st_size > 1000
+
+
+def test_matching_pairs_equal_keys_close_in_time():
+    run = lat.SessionRun(name="x", duration_s=10, reference="abcd", key_times=np.array([1.0, 2.0, 3.0, 4.0]))
+    run.keys, run.emit = list("axcd"), [1.1, 2.1, 3.2, 9.0]
+    assert run.matches() == [(0, 0), (2, 2)]  # 'd' is aligned but 5 s late: not a match
+
+
+def test_cli_latency_json(tiny_bundle, sessions_dir, tmp_path, capsys):
+    png = tmp_path / "p.png"
+    code = main(["latency", str(sessions_dir), "--bundle", str(tiny_bundle.dir), "--json", "--plot", str(png), "--limit", "1"])
+    out = capsys.readouterr().out
+    assert code == 0
+    rep = json.loads(out)
+    assert FIELDS <= set(rep) and rep["dropped_samples"] == 0 and rep["sessions"] == 1 and png.exists()
+
+
+@pytest.mark.slow
+def test_cli_latency_live_over_lsl(tiny_bundle, sessions_dir, capsys):
+    path = sorted(sessions_dir.glob("*.hdf5"))[0]
+    code = main(["latency", str(path), "--bundle", str(tiny_bundle.dir), "--json", "--live", "--speed", "10"])
+    rep = json.loads(capsys.readouterr().out)
+    assert code == 0 and rep["mode"] == "live" and rep["dropped_samples"] == 0
+    assert rep["per_session"][0]["samples"]["received"] == 6000
+    assert rep["streamed_cer"] == rep["offline_cer"]
+
+
+def test_missing_session_path_is_a_clear_error(tiny_bundle, tmp_path, capsys):
+    code = main(["latency", str(tmp_path / "nope.hdf5"), "--bundle", str(tiny_bundle.dir)])
+    assert code == 2 and "no such session file" in capsys.readouterr().err
