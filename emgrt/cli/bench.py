@@ -54,7 +54,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     from emgrt.cli.run import add_bundle_options
 
-    add_bundle_options(s)
+    add_bundle_options(s)  # --decoder picks the second decoder of the stream count (default beam-lm)
     s.add_argument("--repeats", type=int, default=300, help="timed hops for the step and pipeline figures (default 300)")
     s.add_argument("--rounds", type=int, default=30, help="timed rounds per stream-count trial (default 30)")
     s.add_argument("--max-streams", type=int, default=256, help="stop the stream search here (default 256)")
@@ -80,11 +80,13 @@ def _data(args: argparse.Namespace) -> int:
 
 def _stream(args: argparse.Namespace) -> int:
     from emgrt.bench.stream import bench_stream, print_report
-    from emgrt.cli.run import resolve_bundle
+    from emgrt.cli.run import decoder_overrides, resolve_bundle
 
     bundle = resolve_bundle(args.bundle)
+    lm_decoder = args.decoder if args.decoder not in (None, "greedy") else "beam-lm"
     report = bench_stream(
-        bundle, args.provider, args.threads, args.repeats, args.rounds, args.max_streams, args.minutes
+        bundle, args.provider, args.threads, args.repeats, args.rounds, args.max_streams, args.minutes,
+        lm_decoder=lm_decoder, decoder_opts=decoder_overrides(args),
     )
     if args.json:
         print(json.dumps(report, indent=2))

@@ -36,7 +36,7 @@ def _run(args: argparse.Namespace) -> int:
     import json
     import sys
 
-    from emgrt.cli.run import decoder_kind, resolve_bundle
+    from emgrt.cli.run import decoder_kind, decoder_overrides, resolve_bundle
     from emgrt.errors import EmgrtError
     from emgrt.io.session import SessionFile
     from emgrt.stream import latency as lat
@@ -47,7 +47,8 @@ def _run(args: argparse.Namespace) -> int:
     bundle = resolve_bundle(args.bundle)
     kind = decoder_kind(args, bundle)
     paths = lat.session_paths(args.sessions)[: args.limit]
-    engine = Engine(bundle, decoder=kind, providers=args.provider, threads=args.threads)
+    overrides = decoder_overrides(args)
+    engine = Engine(bundle, decoder=kind, providers=args.provider, threads=args.threads, **overrides)
     print(f"emgrt latency: onnxruntime provider {engine.provider}, decoder {kind}, {len(paths)} session(s)", file=sys.stderr)
     runs = []
     for path in paths:
@@ -58,7 +59,7 @@ def _run(args: argparse.Namespace) -> int:
                 run = lat.replay_simulated(engine, session, chunk=args.chunk, max_seconds=args.max_seconds)
         if not args.no_offline:
             with SessionFile(path) as session:
-                run.offline_keys = lat.offline_keys(bundle, session, kind, {}, max_seconds=args.max_seconds)
+                run.offline_keys = lat.offline_keys(bundle, session, kind, overrides, max_seconds=args.max_seconds)
         runs.append(run)
     report = lat.report(runs, bundle, "live" if args.live else "simulated", kind)
     if args.plot:

@@ -21,6 +21,15 @@ def add_bundle_options(p: argparse.ArgumentParser) -> None:
         help="onnxruntime execution provider, repeatable (default: CUDA when available, else CPU)",
     )
     p.add_argument("--threads", type=int, default=1, help="onnxruntime intra-op threads per engine (default 1)")
+    p.add_argument("--lm", default=None, metavar="FILE", help="KenLM file for beam-lm (word) or char-lm (char) (default: the bundle's, else the shipped one)")
+    p.add_argument("--beam-size", type=int, default=None, help="beam decoders: beam width (default: the bundle's)")
+    p.add_argument("--lm-weight", type=float, default=None, help="beam decoders: LM weight (default: the bundle's)")
+    p.add_argument("--insertion-bonus", type=float, default=None, help="beam decoders: insertion bonus (default: the bundle's)")
+
+
+def decoder_overrides(args: argparse.Namespace) -> dict:
+    """Decoder options given on the command line (None: not given)."""
+    return {"lm": args.lm, "beam_size": args.beam_size, "lm_weight": args.lm_weight, "insertion_bonus": args.insertion_bonus}
 
 
 def resolve_bundle(path: Path | None):
@@ -67,7 +76,7 @@ def _run(args: argparse.Namespace) -> int:
 
     bundle = resolve_bundle(args.bundle)
     kind = decoder_kind(args, bundle)
-    engine = Engine(bundle, decoder=kind, providers=args.provider, threads=args.threads)
+    engine = Engine(bundle, decoder=kind, providers=args.provider, threads=args.threads, **decoder_overrides(args))
     print(f"emgrt run: onnxruntime provider {engine.provider}, decoder {kind}", file=sys.stderr)
     source = LiveSource(bundle, stream=args.stream, left=args.left, right=args.right, resolve_timeout=args.resolve_timeout)
     stop = threading.Event()

@@ -2,7 +2,22 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+_TUNING = ("beam_size", "lm_weight", "insertion_bonus")
+_LM_FILE = {"char-lm": "char_lm", "beam-lm": "word_lm"}  # manifest key of each decoder's LM file
+
 
 def decoder_options(bundle, kind: str, overrides: dict) -> dict:
-    """Keyword arguments for ``make_decoder(kind, ...)``: manifest defaults, then ``overrides``."""
-    return dict(overrides)
+    """Keyword arguments for ``make_decoder(kind, ...)``: the bundle's beam size, LM weight,
+    insertion bonus and LM file (relative to the bundle folder) for the beam decoders, then
+    ``overrides`` (flags; None values ignored).  Greedy takes only the overrides."""
+    opts: dict = {}
+    if kind != "greedy":
+        dec = bundle.manifest.get("decoder") or {}
+        opts = {k: dec[k] for k in _TUNING if dec.get(k) is not None}
+        lm_file = dec.get(_LM_FILE.get(kind, ""))
+        if lm_file:
+            opts["lm"] = str(Path(bundle.dir) / lm_file)
+    opts.update({k: v for k, v in overrides.items() if v is not None})
+    return opts
