@@ -1,0 +1,93 @@
+"""emgrt run / bench stream from the command line (tiny bundle, LSL loopback)."""
+
+from __future__ import annotations
+
+import json
+import queue
+import signal
+import subprocess
+import sys
+import threading
+import time
+import uuid
+
+import pytest
+
+from emgrt.cli import main
+from emgrt.lsl import pylsl_quiet
+from emgrt.lsl.outlet import SessionReplayer
+
+
+def unique() -> str:
+    return f"emgrt-cli-{uuid.uuid4().hex[:10]}"
+
+
+def _lines(stream, q: queue.Queue) -> None:
+    for line in stream:
+        q.put(line)
+    q.put(None)
+
+
+@pytest.mark.slow
+def test_run_json_prints_events_until_ctrl_c(tiny_bundle, session_path):
+    name = unique()
+    rep = SessionReplayer(session_path, name, speed=4, loop=True).start()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "emgrt", "run", "--bundle", str(tiny_bundle.dir), "--stream", name, "--json"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    q: queue.Queue = queue.Queue()
+    threading.Thread(target=_lines, args=(proc.stdout, q), daemon=True).start()
+    events = []
+    try:
+        end = time.monotonic() + 60
+        while time.monotonic() < end and not any(e["type"] == "char" for e in events):
+            try:
+                line = q.get(timeout=1)
+            except queue.Empty:
+                continue
+            if line is None:
+                break
+            events.append(json.loads(line))
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        rep.stop()
+    assert proc.returncode == 0, err
+    assert events[0] == {"type": "status", "status": "connected", "streams": [name], "t": None}
+    assert any(e["type"] == "char" for e in events)
+    assert "onnxruntime provider" in err and "stopped" in err and "Traceback" not in err
+
+
+def test_run_wrong_channel_count_is_one_line_error(tiny_bundle, capsys):
+    pylsl = pylsl_quiet()
+    name = unique()
+    outlet = pylsl.StreamOutlet(pylsl.StreamInfo(name, "EMG", 8, 2000, "float32", name))
+    code = main(["run", "--bundle", str(tiny_bundle.dir), "--stream", name, "--resolve-timeout", "5"])
+    err = capsys.readouterr().err
+    del outlet
+    assert code == 2
+    lines = [ln for ln in err.splitlines() if ln.startswith("emgrt run: error")]
+    assert len(lines) == 1 and "has 8 channels but the bundle expects 32" in lines[0]
+
+
+def test_run_without_stream_times_out(tiny_bundle, capsys):
+    code = main(["run", "--bundle", str(tiny_bundle.dir), "--stream", unique(), "--resolve-timeout", "0.2"])
+    assert code == 2 and "found within 0.2 s" in capsys.readouterr().err
+
+
+def test_bench_stream_json_fields(tiny_bundle, capsys):
+    code = main([
+        "bench", "stream", "--bundle", str(tiny_bundle.dir), "--json", "--repeats", "20", "--rounds", "3",
+        "--max-streams", "2", "--minutes", "0.05",
+    ])
+    assert code == 0
+    r = json.loads(capsys.readouterr().out)
+    assert r["step_vs_full"]["speedup"] > 0 and r["step_vs_full"]["full_window_frames"] > 0
+    assert set(r["pipeline"]["parts_us_p50"]) == {"ring", "frontend", "step", "decoder"}
+    assert 0 < r["pipeline"]["ring_frontend_share"] < 1
+    assert 0 <= r["streams"]["greedy"]["streams"] <= 2
+    assert "beam-lm" in r["streams"]
+    assert r["memory"]["dropped"] == 0
