@@ -10,13 +10,13 @@ from pathlib import Path
 from emgrt.errors import DataFileError
 
 # The language models shipped with the source tree (models/lm/README.md says how they were built).
-SHIPPED = {"char": "char6.arpa", "word": "word3.arpa"}
+SHIPPED = {"char": "char6.arpa.gz", "word": "word3.arpa.gz"}
 SHIPPED_DIR = Path(__file__).resolve().parents[2] / "models" / "lm"
 
 
 def default_lm_path(kind: str) -> Path | None:
     """The shipped ``kind`` ("char" or "word") LM if this install has it, else None."""
-    for name in (SHIPPED[kind], SHIPPED[kind] + ".gz"):
+    for name in (SHIPPED[kind], SHIPPED[kind].removesuffix(".gz")):
         p = SHIPPED_DIR / name
         if p.is_file():
             return p
@@ -44,3 +44,26 @@ def load_kenlm(path: str):
     finally:
         os.dup2(saved, 2)
         os.close(saved)
+
+
+@lru_cache(maxsize=8)
+def arpa_unigrams(path: str) -> frozenset[str]:
+    """The words of an ARPA file's 1-gram section (plain or .gz), markers excluded."""
+    import gzip
+
+    opener = gzip.open if str(path).endswith(".gz") else open
+    words: set[str] = set()
+    inside = False
+    with opener(path, "rt", encoding="utf-8") as f:
+        for line in f:
+            line = line.strip()
+            if line == "\\1-grams:":
+                inside = True
+            elif line.startswith("\\"):
+                if inside:
+                    break
+            elif inside and line:
+                parts = line.split("\t")
+                if len(parts) >= 2 and parts[1] not in ("<s>", "</s>", "<unk>"):
+                    words.add(parts[1])
+    return frozenset(words)
