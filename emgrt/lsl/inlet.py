@@ -100,7 +100,9 @@ class _Stream:
         from pylsl.util import LostError
 
         try:
-            _, ts = self.inlet.pull_chunk(timeout=timeout, max_samples=MAX_CHUNK, dest_obj=self.buf)
+            # min_samples=1: return as soon as anything is there (liblsl's plain fixed-buffer
+            # pull would wait for MAX_CHUNK samples or the whole timeout: added latency).
+            _, ts = self.inlet.pull_chunk(timeout=timeout, max_samples=MAX_CHUNK, dest_obj=self.buf, min_samples=1)
         except LostError:
             raise StreamLost(f"LSL stream '{self.name}' was lost") from None
         ts = np.asarray(ts, dtype=np.float64)
