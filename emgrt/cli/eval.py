@@ -1,4 +1,4 @@
-"""`emgrt eval`: greedy CER of a checkpoint per user and overall."""
+"""`emgrt eval`: CER of a checkpoint per user and overall, with any emgrt.decode decoder."""
 
 from __future__ import annotations
 
@@ -7,8 +7,12 @@ import json
 
 DESCRIPTION = """\
 Evaluate a checkpoint (a run folder: its best.pt, else last.pt; or a .pt file)
-on a dataset split with the greedy CTC decoder: CER per user and overall
-(corpus-level edits / reference characters, emgrt.metrics).  The data pipeline
+on a dataset split: CER per user and overall (corpus-level edits / reference
+characters, emgrt.metrics).  --decoder picks the CTC decoder (emgrt.decode,
+the same streaming decoders the engine runs, fed each item's whole output):
+greedy (default; identical to the trainer's validation CER), beam (pyctcdecode),
+beam-lm (pyctcdecode + word KenLM), char-lm (character beam search + char
+KenLM, backspace-aware).  --lm defaults to the shipped models/lm files.  The data pipeline
 is the checkpoint recipe's [data] table (its [data.eval] / [data.test]
 overrides apply, e.g. whole sessions for test).
 
@@ -22,7 +26,7 @@ overrides apply, e.g. whole sessions for test).
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "eval",
-        help="greedy CER of a checkpoint per user",
+        help="CER of a checkpoint per user (greedy or beam decoders)",
         description=DESCRIPTION,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -33,17 +37,82 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--max-batches", type=int, default=0, help="cap batches per user (0 = all)")
     p.add_argument("--threads", type=int, default=0, help="torch threads (0 = all cores)")
     p.add_argument("--json", action="store_true", help="print JSON")
+    add_decoder_options(p)
     p.set_defaults(func=run)
 
 
+def add_decoder_options(p: argparse.ArgumentParser) -> None:
+    """--decoder and its tuning flags (unset flags keep each decoder's defaults)."""
+    from emgrt.decode import DECODER_KINDS
+
+    p.add_argument("--decoder", default="greedy", choices=DECODER_KINDS, help="CTC decoder (default greedy)")
+    p.add_argument("--lm", default=None, metavar="FILE.arpa", help="language model for beam-lm / char-lm")
+    p.add_argument("--beam-size", type=int, default=None, help="beam width")
+    p.add_argument("--lm-weight", type=float, default=None, help="LM weight (pyctcdecode alpha for beam-lm)")
+    p.add_argument("--insertion-bonus", type=float, default=None, help="per-character (char-lm) or per-word (beam-lm) bonus")
+
+
+def decoder_options(args: argparse.Namespace) -> dict:
+    """The decoder keyword arguments the user set."""
+    opts = {"lm": args.lm, "beam_size": args.beam_size, "lm_weight": args.lm_weight,
+            "insertion_bonus": args.insertion_bonus}
+    if args.decoder in ("greedy", "beam") and args.lm is not None:
+        from emgrt.errors import ConfigError
+
+        raise ConfigError(f"--lm is for beam-lm and char-lm, not {args.decoder}")
+    return {k: v for k, v in opts.items() if v is not None}
+
+
+def decode_split(model, loader, *, decoder: str, decoder_opts: dict, skip_context: bool, max_batches: int = 0) -> dict:
+    """Run ``model`` over ``loader`` and decode every item with ``decoder``: mean CTC loss,
+    corpus ErrorCounts, item and infeasible counts."""
+    import torch
+
+    from emgrt.charset import emg2qwerty_charset
+    from emgrt.decode import decode_offline, make_decoder
+    from emgrt.metrics import ErrorCounts
+    from emgrt.train.trainer import ctc_infeasible, ctc_loss, iter_under_rng, model_outputs
+
+    charset = emg2qwerty_charset()
+    blank = getattr(model, "module", model).cfg.blank
+    labels = list(charset.chars) + [""]
+    make_decoder(decoder, labels, blank, **decoder_opts)  # bad options fail before any compute
+    counts, loss_sum, items, infeasible = ErrorCounts(), 0.0, 0, 0
+    was_training = model.training
+    model.eval()
+    with torch.no_grad():
+        for b, batch in enumerate(iter_under_rng(loader)):
+            if max_batches and b >= max_batches:
+                break
+            log_probs, lengths = model_outputs(model, batch, skip_context)
+            targets, target_lengths = batch["targets"], batch["target_lengths"]
+            n = int(lengths.shape[0])
+            loss_sum += float(ctc_loss(log_probs, lengths, targets, target_lengths, blank)) * n
+            infeasible += ctc_infeasible(lengths, targets, target_lengths)
+            items += n
+            lp = log_probs.float().cpu().numpy()
+            for i in range(n):
+                keys = decode_offline(decoder, lp[i, : int(lengths[i])], labels, blank, **decoder_opts)
+                ref = charset.labels_to_str(targets[i, : int(target_lengths[i])].tolist())
+                counts.update(ref, "".join(keys))
+    model.train(was_training)
+    return {"loss": loss_sum / max(items, 1), "counts": counts, "items": items, "infeasible": infeasible}
+
+
 def evaluate_checkpoint(
-    path, data_dir, split: str = "test", user: str | None = None, max_batches: int = 0
+    path,
+    data_dir,
+    split: str = "test",
+    user: str | None = None,
+    max_batches: int = 0,
+    decoder: str = "greedy",
+    decoder_opts: dict | None = None,
 ) -> dict:
     from emgrt.io.dataset import DatasetDir
     from emgrt.metrics import ErrorCounts
     from emgrt.train.loader import build_loader
     from emgrt.train.recipe import Recipe
-    from emgrt.train.trainer import evaluate, load_model
+    from emgrt.train.trainer import load_model
 
     model, ckpt = load_model(path)
     recipe = Recipe.from_dict(ckpt["recipe"])
@@ -58,7 +127,14 @@ def evaluate_checkpoint(
     per_user, total = {}, ErrorCounts()
     for u in users:
         loader = build_loader(data_cfg, data_dir, split, u, train=False)
-        res = evaluate(model, loader, skip_context=recipe.train.skip_context_outputs, max_batches=max_batches)
+        res = decode_split(
+            model,
+            loader,
+            decoder=decoder,
+            decoder_opts=decoder_opts or {},
+            skip_context=recipe.train.skip_context_outputs,
+            max_batches=max_batches,
+        )
         total = total + res["counts"]
         per_user["all" if u is None else u] = {
             **res["counts"].to_dict(),
@@ -70,7 +146,8 @@ def evaluate_checkpoint(
         "checkpoint": str(path),
         "step": ckpt["step"],
         "split": split,
-        "decoder": "greedy",
+        "decoder": decoder,
+        "decoder_options": decoder_opts or {},
         "users": per_user,
         "overall": total.to_dict(),
     }
@@ -80,14 +157,17 @@ def run(args: argparse.Namespace) -> int:
     from emgrt.train.trainer import set_threads
 
     set_threads(args.threads)
-    result = evaluate_checkpoint(args.checkpoint, args.data, args.split, args.user, args.max_batches)
+    opts = decoder_options(args)
+    result = evaluate_checkpoint(
+        args.checkpoint, args.data, args.split, args.user, args.max_batches, args.decoder, opts
+    )
     if args.json:
         print(json.dumps(result, indent=2))
         return 0
     from rich.console import Console
     from rich.table import Table
 
-    t = Table(title=f"greedy CER, split {args.split}, {args.checkpoint} (step {result['step']})")
+    t = Table(title=f"{args.decoder} CER, split {args.split}, {args.checkpoint} (step {result['step']})")
     for col in ("user", "CER %", "ins %", "del %", "sub %", "ref chars", "items"):
         t.add_column(col, justify="right")
     for u, r in result["users"].items():
