@@ -7,6 +7,7 @@ from pathlib import Path
 
 DEFAULT_BUNDLE = Path("models/default")
 DECODERS = ("greedy", "beam", "beam-lm", "char-lm")
+SCREEN_CHARS = 4000  # decoded text kept for the live display
 
 
 def add_bundle_options(p: argparse.ArgumentParser) -> None:
@@ -107,6 +108,7 @@ def _run_text(engine, source, stop) -> dict:
     from rich.text import Text
 
     from emgrt.decode import apply_keys
+    from emgrt.stream.live import run_live
 
     state = {"text": "", "hyp": "", "status": "connecting"}
 
@@ -125,17 +127,19 @@ def _run_text(engine, source, stop) -> dict:
         return t
 
     console = Console(stderr=False)
-    with Live(render(), console=console, refresh_per_second=12, transient=False) as live:
+    with Live(console=console, get_renderable=render, refresh_per_second=10):
 
         def on_event(ev: dict) -> None:
             kind = ev["type"]
             if kind == "char":
-                state["text"] = apply_keys(state["text"], [ev["key"]])
+                # Only the screen's worth of text is kept: work per key stays bounded.
+                state["text"] = apply_keys(state["text"], [ev["key"]])[-SCREEN_CHARS:]
                 state["hyp"] = ""
             elif kind == "hypothesis":
                 state["hyp"] = ev["text"]
             elif kind == "status":
                 state["status"] = ev["status"]
-            live.update(render())
 
-        return run_live(engine, source, on_event, stop)
+        stats = run_live(engine, source, on_event, stop)
+    console.print()
+    return stats
