@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import argparse
-import json
 
-from emgrt.cli.train import add_run_options
+from emgrt.cli.train import add_run_options, launch, prepare_run
 
 DESCRIPTION = """\
 Knowledge distillation: train the student model of RECIPE with
@@ -23,7 +22,6 @@ example: emgrt distill --teacher runs/small --recipe models/recipes/tiny.toml --
 """
 
 
-
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "distill",
@@ -38,58 +36,27 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def check_out(out, resume: bool) -> None:
-    """The run folder rules of `emgrt train`."""
-    from emgrt.errors import ConfigError
-    from emgrt.train.trainer import LAST
-
-    if resume and not (out / LAST).exists():
-        raise ConfigError(f"{out / LAST}: nothing to resume (run without --resume first)")
-    if not resume and (out / LAST).exists():
-        raise ConfigError(f"{out} already holds a run (use --resume to continue it, or another --out)")
-
-
-def print_summary(summary: dict, out, as_json: bool) -> None:
-    if as_json:
-        print(json.dumps(summary, indent=2))
-    else:
-        print(
-            f"{summary['stopped']} at step {summary['step']}/{summary['total_steps']} "
-            f"({summary['minutes']:.1f} min); best val CER {summary['best_val_cer']:.2f}; run in {out}"
-        )
-
-
 def run(args: argparse.Namespace) -> int:
     from dataclasses import replace
     from functools import partial
-    from pathlib import Path
 
     from emgrt.train.distill import DistillTrainer, check_compatible
     from emgrt.train.recipe import DistillConfig, Recipe
-    from emgrt.train.trainer import build_model, keep_freed_memory, load_model, train_from_recipe
+    from emgrt.train.trainer import build_model, load_model
 
     recipe = Recipe.from_toml(args.recipe)
     if recipe.distill is None:
         recipe = replace(recipe, distill=DistillConfig())
-    if args.threads is not None:
-        recipe = replace(recipe, train=replace(recipe.train, threads=args.threads))
-    out = Path(args.out)
-    check_out(out, args.resume)
+    recipe, out = prepare_run(recipe, args)
     teacher, _ = load_model(args.teacher)
     check_compatible(teacher, build_model(recipe.model))  # before any data is loaded
-    keep_freed_memory()
-    summary = train_from_recipe(
+    return launch(
         recipe,
-        args.data,
+        args,
         out,
-        resume=args.resume,
-        max_minutes=args.max_minutes,
-        seed=args.seed,
         make_trainer=partial(_make_trainer, teacher=teacher, trainer_cls=DistillTrainer),
         info={"teacher": str(args.teacher), "teacher_params": teacher.num_params, "distill": recipe.distill.to_dict()},
     )
-    print_summary(summary, out, args.json)
-    return 0
 
 
 def _make_trainer(recipe, model, train_loader, val_loader, out_dir, *, teacher, trainer_cls, **kwargs):

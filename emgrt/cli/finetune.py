@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from emgrt.cli.train import add_run_options
+from emgrt.cli.train import add_run_options, launch, prepare_run
 
 DESCRIPTION = """\
 Personalization: start from a run's best checkpoint (best.pt, else last.pt; or a
@@ -19,7 +19,6 @@ EPILOG = """\
 example: emgrt finetune --from runs/tiny-kd --user user-7 --data data/synth --out runs/tiny-kd-user-7 \\
              --recipe models/recipes/finetune.toml
 """
-
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -41,11 +40,10 @@ def run(args: argparse.Namespace) -> int:
     from dataclasses import replace
     from pathlib import Path
 
-    from emgrt.cli.distill import check_out, print_summary
     from emgrt.errors import ConfigError
     from emgrt.tomlfile import load_toml
     from emgrt.train.recipe import Recipe, model_config_from_dict
-    from emgrt.train.trainer import BEST, LAST, keep_freed_memory, load_model, train_from_recipe
+    from emgrt.train.trainer import BEST, LAST, load_model
 
     source = Path(args.source)
     if source.is_dir() and not (source / BEST).exists() and not (source / LAST).exists():
@@ -67,21 +65,12 @@ def run(args: argparse.Namespace) -> int:
     else:
         recipe = Recipe.from_dict(ckpt["recipe"])
     recipe = replace(recipe, model=model_cfg, distill=None, name=f"{recipe.name or 'run'}-{args.user}")
-    if args.threads is not None:
-        recipe = replace(recipe, train=replace(recipe.train, threads=args.threads))
-    out = Path(args.out)
-    check_out(out, args.resume)
-    keep_freed_memory()
-    summary = train_from_recipe(
+    recipe, out = prepare_run(recipe, args)
+    return launch(
         recipe,
-        args.data,
+        args,
         out,
-        resume=args.resume,
-        max_minutes=args.max_minutes,
-        seed=args.seed,
         user=args.user,
         init_state=model.state_dict(),
         info={"finetuned_from": str(source), "source_step": ckpt.get("step")},
     )
-    print_summary(summary, out, args.json)
-    return 0

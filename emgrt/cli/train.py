@@ -43,32 +43,54 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-minutes", type=float, default=None, help="wall-clock budget; stops early but saves")
     p.add_argument("--seed", type=int, default=None, help="override train.seed")
     p.add_argument("--threads", type=int, default=None, help="override train.threads (torch compute threads)")
+    p.add_argument(
+        "--profile",
+        type=int,
+        nargs="?",
+        const=3,
+        default=0,
+        metavar="STEPS",
+        help="capture a torch.profiler trace of STEPS steps (default 3, after 1 skipped and 1 warm-up "
+        "step) into RUN_DIR/trace/*.json (Perfetto UI; `emgrt trace summary`); training goes on",
+    )
     p.add_argument("--json", action="store_true", help="print the final summary as JSON")
 
 
-def run(args: argparse.Namespace) -> int:
+def prepare_run(recipe, args: argparse.Namespace):
+    """The recipe with the command line's overrides (--threads) and the run folder, checked:
+    --resume needs RUN_DIR/last.pt, a fresh run refuses a folder that holds one.
+    Returns (recipe, out Path)."""
     from dataclasses import replace
     from pathlib import Path
 
     from emgrt.errors import ConfigError
-    from emgrt.train.dist import cleanup, init_distributed
-    from emgrt.train.recipe import Recipe
-    from emgrt.train.trainer import LAST, keep_freed_memory, train_from_recipe
+    from emgrt.train.trainer import LAST
 
-    recipe = Recipe.from_toml(args.recipe)
     if args.threads is not None:
         recipe = replace(recipe, train=replace(recipe.train, threads=args.threads))
+    if args.profile is not None and args.profile < 0:
+        raise ConfigError(f"--profile {args.profile}: give a number of steps >= 1 (or 0 for none)")
     out = Path(args.out)
     if args.resume and not (out / LAST).exists():
-        raise ConfigError(f"{out / LAST}: nothing to resume (train without --resume first)")
+        raise ConfigError(f"{out / LAST}: nothing to resume (run without --resume first)")
     if not args.resume and (out / LAST).exists():
         raise ConfigError(f"{out} already holds a run (use --resume to continue it, or another --out)")
+    return recipe, out
+
+
+def launch(recipe, args: argparse.Namespace, out, **kwargs) -> int:
+    """Train ``recipe`` into ``out`` (emgrt.train.trainer.train_from_recipe with ``kwargs``) in
+    one process, or as this rank of a torchrun job (DDP; only rank 0 writes and prints)."""
+    from emgrt.train.dist import cleanup, init_distributed
+    from emgrt.train.trainer import keep_freed_memory, train_from_recipe
+
     keep_freed_memory()
     d = init_distributed()  # torchrun: RANK / WORLD_SIZE / LOCAL_RANK; else one process
     try:
         summary = train_from_recipe(
             recipe, args.data, out, resume=args.resume, max_minutes=args.max_minutes, seed=args.seed,
             rank=d.rank, world_size=d.world_size, device=d.device if d.distributed else "cpu",
+            profile=args.profile or 0, **kwargs,
         )
     finally:
         cleanup()
@@ -82,3 +104,10 @@ def run(args: argparse.Namespace) -> int:
             f"({summary['minutes']:.1f} min); best val CER {summary['best_val_cer']:.2f}; run in {out}"
         )
     return 0
+
+
+def run(args: argparse.Namespace) -> int:
+    from emgrt.train.recipe import Recipe
+
+    recipe, out = prepare_run(Recipe.from_toml(args.recipe), args)
+    return launch(recipe, args, out)

@@ -39,6 +39,7 @@ from emgrt.metrics import ErrorCounts
 from emgrt.train.checkpoint import load_checkpoint, rng_state, save_checkpoint, seed_everything, set_rng_state
 from emgrt.train.dist import any_rank, mean_over_ranks, wrap_ddp
 from emgrt.train.model import ModelConfig, StreamingCTCModel
+from emgrt.train.profile import StepProfiler
 from emgrt.train.recipe import Recipe, model_config_from_dict
 from emgrt.train.schedule import WarmupCosine, make_scheduler
 from emgrt.train.tds import TDSConfig, TDSConvCTC
@@ -204,36 +205,39 @@ class MetricsLog:
         return [json.loads(ln) for ln in self.path.read_text().splitlines() if ln.strip()]
 
 
+# curves.png panels: (title, y label, [(record kind, key, line label, matplotlib format)])
+CURVE_PANELS = (
+    ("loss", "CTC loss", [("train", "loss", "train", "-"), ("val", "val_loss", "val", "o-")]),
+    (
+        "character error rate",
+        "CER %",
+        [("train", "cer", "train (greedy)", "-"), ("val", "val_cer", "val (greedy)", "o-")],
+    ),
+    ("learning rate", "lr", [("train", "lr", None, "-")]),
+)
+
+
 def plot_curves(records: list[dict], path: Path) -> Path | None:
     """Train/val loss, val CER and learning rate against step, one PNG."""
-    train = [r for r in records if r.get("kind") == "train"]
-    val = [r for r in records if r.get("kind") == "val"]
-    if not train and not val:
+    by_kind = {kind: [r for r in records if r.get("kind") == kind] for kind in ("train", "val")}
+    if not any(by_kind.values()):
         return None
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, 3, figsize=(15, 4))
-    ax = axes[0]
-    if train:
-        ax.plot([r["step"] for r in train], [r["loss"] for r in train], label="train")
-    if val:
-        ax.plot([r["step"] for r in val], [r["val_loss"] for r in val], "o-", label="val")
-    ax.set(xlabel="step", ylabel="CTC loss", title="loss")
-    ax.legend()
-    ax = axes[1]
-    if train:
-        ax.plot([r["step"] for r in train], [r["cer"] for r in train], label="train (greedy)")
-    if val:
-        ax.plot([r["step"] for r in val], [r["val_cer"] for r in val], "o-", label="val (greedy)")
-    ax.set(xlabel="step", ylabel="CER %", title="character error rate")
-    ax.legend()
-    ax = axes[2]
-    if train:
-        ax.plot([r["step"] for r in train], [r["lr"] for r in train])
-    ax.set(xlabel="step", ylabel="lr", title="learning rate")
+    fig, axes = plt.subplots(1, len(CURVE_PANELS), figsize=(5 * len(CURVE_PANELS), 4))
+    for ax, (title, ylabel, lines) in zip(axes, CURVE_PANELS):
+        labelled = False
+        for kind, key, label, fmt in lines:
+            rows = [r for r in by_kind[kind] if key in r]
+            if rows:
+                ax.plot([r["step"] for r in rows], [r[key] for r in rows], fmt, label=label)
+                labelled |= label is not None
+        ax.set(xlabel="step", ylabel=ylabel, title=title)
+        if labelled:
+            ax.legend()
     fig.tight_layout()
     tmp = path.with_suffix(".tmp.png")
     fig.savefig(tmp, dpi=100)
@@ -315,6 +319,7 @@ class Trainer:
         max_minutes: float | None = None,
         progress: bool | None = None,
         log: Callable[[str], None] | None = None,
+        profile: int = 0,
     ) -> None:
         self.recipe = recipe
         self.device = torch.device(device)
@@ -346,6 +351,8 @@ class Trainer:
         interactive = sys.stderr.isatty()
         self.progress = (interactive if progress is None else progress) and self.is_main
         self._log = log if log is not None else (lambda s: print(s, file=sys.stderr, flush=True))
+        self.profile_steps = profile  # --profile: steps to capture (emgrt.train.profile)
+        self.profiler = StepProfiler(None)  # a no-op until fit() starts a capture
 
     def log(self, msg: str) -> None:
         if self.is_main:
@@ -361,23 +368,27 @@ class Trainer:
 
     def train_step(self, batch: dict) -> dict:
         self.model.train()
-        batch = to_device(batch, self.device)
-        log_probs, lengths = self.forward(batch)
-        loss = self.loss(batch, log_probs, lengths)
-        self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        clip = self.recipe.optim.grad_clip
-        if clip > 0:
-            grad_norm = float(nn.utils.clip_grad_norm_(self.model.parameters(), clip))
-        else:
-            grad_norm = float(
-                torch.norm(
-                    torch.stack([p.grad.norm() for p in self.model.parameters() if p.grad is not None])
+        phase = self.profiler.phase
+        with phase("forward"):
+            batch = to_device(batch, self.device)
+            log_probs, lengths = self.forward(batch)
+            loss = self.loss(batch, log_probs, lengths)
+        with phase("backward"):
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+        with phase("optimizer"):
+            clip = self.recipe.optim.grad_clip
+            if clip > 0:
+                grad_norm = float(nn.utils.clip_grad_norm_(self.model.parameters(), clip))
+            else:
+                grad_norm = float(
+                    torch.norm(
+                        torch.stack([p.grad.norm() for p in self.model.parameters() if p.grad is not None])
+                    )
                 )
-            )
-        lr = self.optimizer.param_groups[0]["lr"]
-        self.optimizer.step()
-        self.scheduler.step()
+            lr = self.optimizer.param_groups[0]["lr"]
+            self.optimizer.step()
+            self.scheduler.step()
         with torch.no_grad():
             counts = error_counts(
                 log_probs.detach(), lengths, batch["targets"], batch["target_lengths"], self.blank
@@ -495,6 +506,9 @@ class Trainer:
         if n_batches == 0:
             raise RuntimeError("the training loader yields no batches")
         bar = _Progress(self.total_steps, self.step, enabled=self.progress)
+        self.profiler = StepProfiler(
+            self.out_dir, self.profile_steps, start_step=self.step, write=self.is_main, log=self.log
+        )
         try:
             while self.step < self.total_steps:
                 if hasattr(self.train_loader, "set_epoch"):
@@ -509,7 +523,8 @@ class Trainer:
                 while self.step < self.total_steps:
                     t0 = time.perf_counter()
                     try:
-                        batch = next(it)
+                        with self.profiler.phase("dataloader"):
+                            batch = next(it)
                     except StopIteration:
                         exhausted = True
                         break
@@ -532,6 +547,7 @@ class Trainer:
                         window = []
                     else:
                         bar.update(self.step)
+                    self.profiler.step()
                     if tc.val_every and self.step % tc.val_every == 0:
                         val = self._validate_and_save()
                         last_val_step = self.step
@@ -557,6 +573,7 @@ class Trainer:
                     break
         finally:
             bar.close()
+            self.profiler.close()
         if window:
             self.metrics.write(self._train_record(window))
         if self.step != last_val_step:
@@ -695,6 +712,7 @@ def train_from_recipe(
     init_state: dict | None = None,
     make_trainer: Callable[..., Trainer] | None = None,
     info: dict | None = None,
+    profile: int = 0,
 ) -> dict:
     """``emgrt train``: loaders from the [data] table, model from [model], then :meth:`Trainer.fit`.
 
@@ -730,6 +748,7 @@ def train_from_recipe(
         device=device,
         max_minutes=max_minutes,
         progress=progress,
+        profile=profile,
     )
     if rank == 0:
         out_dir.mkdir(parents=True, exist_ok=True)
