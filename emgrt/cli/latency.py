@@ -44,9 +44,9 @@ def _run(args: argparse.Namespace) -> int:
 
     if args.chunk < 1 or args.speed <= 0:
         raise EmgrtError("--chunk must be >= 1 and --speed > 0")
+    paths = lat.session_paths(args.sessions)[: args.limit]
     bundle = resolve_bundle(args.bundle)
     kind = decoder_kind(args, bundle)
-    paths = lat.session_paths(args.sessions)[: args.limit]
     overrides = decoder_overrides(args)
     engine = Engine(bundle, decoder=kind, providers=args.provider, threads=args.threads, **overrides)
     print(f"emgrt latency: onnxruntime provider {engine.provider}, decoder {kind}, {len(paths)} session(s)", file=sys.stderr)
