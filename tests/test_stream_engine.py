@@ -125,3 +125,19 @@ print("torch" in sys.modules, any(m.startswith("torch") for m in sys.modules))
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == ["False", "False"]
+
+
+def test_requested_reset_runs_on_the_feeding_thread(tiny_bundle):
+    x, ts = signal(3000, seed=6)
+    engine = Engine(tiny_bundle)
+    engine.process(x[:1500], ts[:1500])
+    engine.request_reset("client asked")
+    events = engine.process(x[1500:], ts[1500:])
+    assert len(engine.event_offsets) == len(events)
+    status = [e for e in events if e["type"] == "status"]
+    assert status == [{"type": "status", "status": "reset", "reason": "client asked", "t": ts[1499]}]
+    assert engine.poll() == [] and engine.stats()["resets"] == 1
+    # After the reset the stream starts fresh: its keys are those of a new engine on the same samples.
+    after = [e for e in events[events.index(status[0]) + 1 :] if e["type"] == "char"]
+    fresh = [e for e in Engine(tiny_bundle).process(x[1500:], ts[1500:]) if e["type"] == "char"]
+    assert [e["key"] for e in after] == [e["key"] for e in fresh]

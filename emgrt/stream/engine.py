@@ -95,6 +95,7 @@ class Engine:
         self.event_offsets: list[float] = []  # per event of the last call: s since the call began
         self.hop_log: list[float] | None = None  # set to a list to collect every step's compute (ms)
         self._call_start = time.perf_counter()
+        self._reset_request: str | None = None  # set by request_reset() from another thread
         self.counters = dict.fromkeys(
             (
                 "received", "filled", "processed", "sanitised_values", "sanitised_samples", "gaps_filled",
@@ -141,6 +142,16 @@ class Engine:
         self._reset(reason, events)
         return events
 
+    def request_reset(self, reason: str = "reset requested") -> None:
+        """Ask for a reset from another thread; done at the next :meth:`poll` or :meth:`process`
+        (the thread feeding the engine runs it, so the engine needs no lock)."""
+        self._reset_request = reason
+
+    def poll(self) -> list[dict]:
+        """Events of a requested reset (empty if none was asked for)."""
+        reason, self._reset_request = self._reset_request, None
+        return self.reset(reason) if reason is not None else []
+
     def finish(self) -> list[dict]:
         """End of input: flush everything; the engine is then ready for a new stream."""
         self._begin_call()
@@ -168,6 +179,8 @@ class Engine:
                 f"(n, {self.channels}) and n stamps (both bands, left channels first)"
             )
         events: list[dict] = []
+        if self._reset_request is not None:
+            events += self.poll()  # restarts the call's clock and offsets: we are at its start
         if n == 0:
             return events
         self.counters["received"] += n

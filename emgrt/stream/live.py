@@ -7,6 +7,7 @@ a ``status`` event ``lost``, resets the engine (decoder flushed, state cleared,
 ``status`` ``reset``), retries the connection with exponential backoff
 (``status`` ``reconnecting`` per attempt) and goes on after ``status``
 ``reconnected``.  Stopping (``stop`` set, e.g. by Ctrl-C) flushes the decoder.
+Another thread may call ``engine.request_reset()``; the loop carries it out within one poll.
 """
 
 from __future__ import annotations
@@ -65,9 +66,9 @@ def run_live(
                     break
                 on_event({"type": "status", "status": "reconnected", "streams": source.stats()["streams"], "t": None})
                 continue
-            if len(ts):
-                for ev in engine.process(x, ts):
-                    on_event(ev)
+            events = engine.process(x, ts) if len(ts) else engine.poll()
+            for ev in events:
+                on_event(ev)
     finally:
         for ev in engine.finish():
             on_event(ev)
