@@ -36,6 +36,10 @@ class StreamLost(EmgrtError):
     """The LSL outlet went away (closed, crashed, network lost)."""
 
 
+class StreamNotFound(EmgrtError):
+    """No stream of that name (or type) answered within the timeout."""
+
+
 @dataclass(frozen=True)
 class Expect:
     """What the bundle needs from the band."""
@@ -56,7 +60,7 @@ def resolve_one(pylsl, name: str | None, stream_type: str, timeout: float):
     found = pylsl.resolve_byprop(prop, value, 1, timeout)
     if not found:
         what = f"named '{name}'" if name else f"of type '{stream_type}'"
-        raise EmgrtError(
+        raise StreamNotFound(
             f"no LSL stream {what} found within {timeout:g} s (is the band or `emgrt replay` running? "
             "list streams with `emgrt listen --list`, or pass the right --stream/--left/--right name)"
         )
@@ -210,11 +214,7 @@ class BandInlet:
             try:
                 self.connect()
                 return True
-            except StreamLost as exc:
-                reason = str(exc)
-            except EmgrtError as exc:
-                if "found within" not in str(exc):
-                    raise
+            except (StreamLost, StreamNotFound) as exc:
                 reason = str(exc)
             if on_retry is not None:
                 on_retry(attempt, reason)
