@@ -167,3 +167,24 @@ def test_marker_stream_carries_the_keystrokes(session4s):
         assert "".join(m[0] for m in markers) == s.text()
         pos = np.interp(s.key_times, s.time, np.arange(len(s)))
     np.testing.assert_allclose(stamps, rep.t0 + pos / 2000.0, atol=1e-6)
+
+
+def test_two_band_alignment_pairs_by_stamp_and_counts_the_rest():
+    inlet = BandInlet(Expect(), left="L", right="R")
+    (lq, ltq), (rq, rtq) = inlet._queues
+    t = 100.0 + np.arange(120) / 2000.0
+    left = np.arange(120, dtype=np.float32)[:, None] * np.ones(16, np.float32)
+    # The right band starts 10 samples later, lags by 0.3 of a period, and misses samples 60-64.
+    keep = np.r_[10:60, 65:120]
+    lq.write(left)
+    ltq.write(t)
+    rq.write(-left[keep])
+    rtq.write(t[keep] + 0.3 / 2000.0)
+    inlet.received = [120, len(keep)]
+    x, ts = inlet._pair()
+    assert len(x) == len(keep) and np.array_equal(ts, t[keep])
+    np.testing.assert_array_equal(x[:, 0], keep)  # left values
+    np.testing.assert_array_equal(x[:, 16], -keep)  # right values, same sample
+    assert inlet.unpaired == [15, 0]
+    for b in range(2):
+        assert inlet.received[b] == inlet.delivered + inlet.queued[b] + inlet.unpaired[b]
