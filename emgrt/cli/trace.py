@@ -56,7 +56,7 @@ def run_summary(args: argparse.Namespace) -> int:
     console = Console()
     n = len(summary.steps)
     fractions = summary.fractions
-    console.print(f"{args.trace}: {n} profiled step{'s' * (n != 1)}, mean {summary.mean_step_ms:.1f} ms/step")
+    console.print(f"{args.trace}: {n} step{'s' * (n != 1)}, {summary.mean_step_ms:.1f} ms/step")
     phases = Table()
     phases.add_column("where")
     phases.add_column("ms/step", justify="right")

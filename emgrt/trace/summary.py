@@ -203,7 +203,7 @@ def summarize(path: str | Path, top: int = 10) -> TraceSummary:
         for c in CATEGORIES:
             totals[c] += ms[c]
         hidden_total += hidden
-    total_ms = sum(s["ms"] for s in steps)
+    total_ms = sum(totals.values())  # = the steps' durations, up to rounding of large timestamps
     ranked = sorted(_self_times(spans, windows).items(), key=lambda kv: -kv[1][1])[: max(top, 0)]
     top_ops = [
         {

@@ -83,15 +83,16 @@ class StepProfiler:
         prof.stop()
         if self.trace_path is None and self.write:
             self._log(
-                f"profile: no trace written; the run ended after {self.steps} steps, before the "
-                f"{self.wait + self.warmup + 1}th (the profile skips {self.wait} and warms up {self.warmup})"
+                f"profile: no trace written; the run ended after {self.steps} steps, before recorded step "
+                f"{self.wait + self.warmup + 1} ended (the profile skips {self.wait} step and warms up "
+                f"{self.warmup}; run more steps)"
             )
 
     def _export(self, prof: profile) -> None:
-        if not self.write or self.trace_dir is None:
-            return
         first = self.start_step + self.wait + self.warmup + 1
         last = self.start_step + min(self.steps, self.wait + self.warmup + self.active)
+        if not self.write or self.trace_dir is None or last < first:  # no recorded step ended
+            return
         self.trace_dir.mkdir(parents=True, exist_ok=True)
         path = self.trace_dir / f"{self.name}-steps{first}-{last}.json"
         tmp = path.with_suffix(".tmp.json")
