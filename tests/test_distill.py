@@ -209,3 +209,87 @@ def test_distill_cli(tmp_path, capsys):
     assert main(bad_args) == 2
     err = capsys.readouterr().err
     assert "teacher stride 4" in err and "student stride 2" in err
+
+
+# -- distillation under DDP (gloo, CPU) ---------------------------------------------------------
+
+
+def distill_step(rank: int, world_size: int) -> dict:
+    """One DistillTrainer.train_step on this rank's shard of test_ddp's global batch."""
+    from test_ddp import GLOBAL_BATCH, global_batch
+
+    from emgrt.train.dist import wrap_ddp
+
+    torch.set_num_threads(1)
+    seed_everything(1)
+    teacher = StreamingCTCModel(toy_cfg(dropout=0.0))
+    seed_everything(0)
+    recipe = kd_recipe(steps=1)
+    model = wrap_ddp(StreamingCTCModel(recipe.model), "cpu")
+    per_rank = GLOBAL_BATCH // world_size
+    shard = toy_collate(global_batch()[rank * per_rank : (rank + 1) * per_rank])
+    trainer = DistillTrainer(recipe, model, teacher, [shard], None, None, rank=rank, world_size=world_size,
+                             progress=False, log=lambda s: None)
+    out = trainer.train_step(shard)
+    return {"loss": out["loss"], "grads": {n: p.grad.clone() for n, p in trainer.module.named_parameters()}}
+
+
+def _distill_worker(rank: int, world_size: int, port: int, out_dir: str) -> None:
+    import os
+
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE=str(world_size))
+    from emgrt.train.dist import cleanup, init_distributed
+
+    init_distributed()
+    try:
+        torch.save(distill_step(rank, world_size), Path(out_dir) / f"rank{rank}.pt")
+    finally:
+        cleanup()
+
+
+def test_two_gloo_processes_distill_like_one_process(tmp_path):
+    import torch.multiprocessing as mp
+    from test_ddp import free_port
+
+    single = distill_step(0, 1)
+    mp.spawn(_distill_worker, args=(2, free_port(), str(tmp_path)), nprocs=2, join=True)
+    for r in range(2):
+        got = torch.load(tmp_path / f"rank{r}.pt", weights_only=False)
+        assert got["loss"] == pytest.approx(single["loss"], abs=1e-5)
+        for name, g in single["grads"].items():
+            assert torch.allclose(got["grads"][name], g, atol=1e-5, rtol=0), name
+
+
+@pytest.mark.slow
+def test_distill_cli_under_torchrun_writes_from_rank_0_only(tmp_path):
+    """`torchrun --nproc-per-node 2 -m emgrt distill ... --profile 1`: DDP (world size 2 in
+    run.json), one summary line, one trace, and the trace shows the gradient all-reduce."""
+    import subprocess
+
+    from test_data_fixtures import make_dataset
+
+    from emgrt.trace import summarize
+
+    data = make_dataset(tmp_path / "data", (21_000, 9_000, 17_000))
+    teacher_recipe = Recipe.from_dict(tomllib.loads(RECIPE.format(dim=64, subsample=4)), name="teacher")
+    seed_everything(0)
+    Trainer(teacher_recipe, StreamingCTCModel(teacher_recipe.model), [None], None, tmp_path / "teacher",
+            progress=False).save("best.pt")
+    student = tmp_path / "student.toml"
+    student.write_text(RECIPE.format(dim=32, subsample=4).replace("max_steps = 2", "max_steps = 3"))
+    run = tmp_path / "run"
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
+           "-m", "emgrt", "distill", "--teacher", str(tmp_path / "teacher"), "--recipe", str(student),
+           "--data", str(data), "--out", str(run), "--threads", "1", "--profile", "1", "--json"]
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env={**__import__("os").environ,
+                       "OMP_NUM_THREADS": "1"})
+    assert r.returncode == 0, r.stderr[-3000:]
+    summary = json.loads(r.stdout)  # exactly one JSON document: rank 1 printed nothing
+    assert summary["step"] == 3
+    info = json.loads((run / "run.json").read_text())
+    assert info["world_size"] == 2 and info["distill"]["temperature"] == 2.0
+    assert r.stderr.count("profile: trace of steps 3-3 written") == 1
+    traces = list((run / "trace").glob("*.json"))
+    assert [t.name for t in traces] == ["train-steps3-3.json"]
+    s = summarize(traces[0])
+    assert s.ms["communication"] > 0 and s.ms["forward"] > 0 and s.ms["backward"] > 0
