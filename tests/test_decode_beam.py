@@ -80,3 +80,18 @@ def test_trailing_space_before_a_pause_is_kept():
 def test_beam_lm_needs_an_lm(tmp_path):
     with pytest.raises(ConfigError, match="word LM"):
         make_decoder("beam-lm", LABELS, BLANK, lm=None)
+
+
+def test_a_full_window_commits_and_never_overflows():
+    lp = random_log_probs(400, 5, blank_bias=1.0)  # no spaces, no pauses: the window fills up
+    lp[:, LABELS.index(" ")] = -30.0
+    lp -= np.logaddexp.reduce(lp, axis=1, keepdims=True)
+    dec = make_decoder("beam", LABELS, BLANK, max_window=16, update_every=4, beam_size=4)
+    events = []
+    for t in range(len(lp)):
+        events += dec.push(lp[t : t + 1], t)
+        assert dec._n <= 16
+    assert len(keys_of(events)) > 20  # committed on the way, without a pause
+    run = peaked("a" * 40)  # one key held for longer than the window: one key, no overflow
+    dec.reset()
+    assert keys_of(dec.push(run, 0) + dec.flush()) == ["a"]

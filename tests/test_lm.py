@@ -109,3 +109,15 @@ def test_bad_inputs_are_one_line_errors(tmp_path, capsys):
                  "--source", str(empty)]) == 2
     assert "no text" in capsys.readouterr().err
     assert main(["lm", "build", "--kind", "char", "--order", "0", "--out", str(tmp_path / "x.arpa")]) == 2
+
+
+def test_gzip_output_loads_and_is_reproducible(tmp_path):
+    from emgrt.decode.lmfiles import arpa_unigrams
+
+    a, b = tmp_path / "a.arpa.gz", tmp_path / "b.arpa.gz"
+    for p in (a, b):
+        build_lm("word", 2, TEXT, p)
+    assert a.read_bytes() == b.read_bytes() and a.read_bytes()[:2] == b"\x1f\x8b"
+    lm = kenlm.Model(str(a))
+    assert lm.order == 2 and lm.score("the cat", bos=False, eos=False) > lm.score("cat the", bos=False, eos=False)
+    assert {"cat", "mat⇧?", "⇧Is"} <= arpa_unigrams(str(a)) and "<s>" not in arpa_unigrams(str(a))

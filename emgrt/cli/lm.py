@@ -18,6 +18,7 @@ shifted character (for pyctcdecode's beam-lm decoder).
 --seed.  --source FILE.txt: one sentence per line of a UTF-8 text file.
 --prune T2 T3 ...: drop n-grams of order 2, 3, ... seen at most T times
 (non-decreasing; the last value repeats), to keep the file small.
+An --out name ending in .gz writes gzip (KenLM and the decoders read it).
 """
 
 

@@ -13,9 +13,13 @@ words (or tokens) as emitted, so a typed "ab⌫c" would be scored as the string
   e.g. "H", carries the case);
 - ⏎ scores ``</s>`` and starts a new sentence (``<s>`` state).
 
-LM contexts live in a persistent trie of :class:`LMNode` (parent = the state
-before the character, children cached), so the stack of states a hypothesis
-needs for backspace costs one pointer, and equal texts share nodes.
+LM contexts live in persistent linked stacks of :class:`LMNode` (parent = the
+node before the character), so the stack of states a hypothesis needs for
+backspace costs one pointer.  Extensions are cached in one bounded dict keyed by
+(parent id, label) instead of in the nodes: nodes never form reference cycles,
+so they are freed by reference counting (a trie with parent<->children cycles
+left its garbage to Python's cyclic GC, whose full passes stalled frames by
+200+ ms).
 
 Streaming: hypotheses keep only their *uncommitted* label suffix.  After each
 frame the prefix common to every hypothesis scoring within ``commit_margin``
@@ -45,6 +49,7 @@ from emgrt.errors import ConfigError
 from emgrt.lm.tokens import char_token
 
 NEG_INF = -math.inf
+LM_CACHE_SIZE = 20000  # cached LM extensions (about 200 bytes each)
 
 
 def _lse(a: float, b: float) -> float:
@@ -59,14 +64,13 @@ class LMNode:
     """The LM after some displayed text: KenLM state, the weighted score its last character
     added, the node before that character, and cached extensions."""
 
-    __slots__ = ("state", "score", "parent", "children", "depth")
+    __slots__ = ("state", "score", "parent", "depth")
 
     def __init__(self, state, score: float = 0.0, parent: "LMNode | None" = None) -> None:
         self.state = state
         self.score = score
         self.parent = parent
         self.depth = 0 if parent is None else parent.depth + 1
-        self.children: dict[int, LMNode] = {}
 
 
 class _Hyp:
@@ -143,6 +147,7 @@ class CharLMDecoder(DecoderBase):
         self._beams: list[_Hyp] = [root]
         self._last_committed = -1
         self._committed_node = root.node
+        self._lm_cache: dict[tuple[int, int], LMNode] = {}
 
     # -- LM ------------------------------------------------------------------------------------
     def _extend_lm(self, node: LMNode | None, label: int) -> tuple[LMNode | None, float]:
@@ -156,7 +161,8 @@ class CharLMDecoder(DecoderBase):
             if node.parent is None:
                 return node, 0.0  # nothing (left) to erase in the LM
             return node.parent, -node.score
-        child = node.children.get(label)
+        key = (id(node), label)  # the cached child keeps its parent alive, so the id is not reused
+        child = self._lm_cache.get(key)
         if child is None:
             import kenlm
 
@@ -166,7 +172,9 @@ class CharLMDecoder(DecoderBase):
                 self.lm.BeginSentenceWrite(st)
             else:
                 s = self.lm.BaseScore(node.state, self._tokens[label], st)
-            child = node.children[label] = LMNode(st, self.lm_weight * s + self.insertion_bonus, node)
+            if len(self._lm_cache) >= LM_CACHE_SIZE:
+                self._lm_cache.clear()
+            child = self._lm_cache[key] = LMNode(st, self.lm_weight * s + self.insertion_bonus, node)
         return child, child.score
 
     def lm_text_state(self, keys: str):
@@ -245,7 +253,6 @@ class CharLMDecoder(DecoderBase):
                 return
             node = node.parent
         node.parent = None
-        node.children.clear()  # the path we came up by is referenced from below; siblings go
         # depths below the cut are stale but only compared against 2 * max_undo, which stays safe
         node.depth = 0
 

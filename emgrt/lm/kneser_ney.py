@@ -18,11 +18,15 @@ runs at C speed.
 
 from __future__ import annotations
 
+import gzip
+import io
 import math
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TextIO
 
 from emgrt.errors import ConfigError
 
@@ -78,6 +82,19 @@ def _discounts(counts: Iterable[int]) -> tuple[float, float, float]:
     return d
 
 
+@contextmanager
+def _open_text(path: Path, gz: bool) -> Iterator[TextIO]:
+    """A UTF-8 text writer; gzip (KenLM reads .arpa.gz) without name or time in its header, so
+    the same model always gives the same bytes."""
+    raw = open(path, "wb")
+    try:
+        stream = gzip.GzipFile(filename="", mode="wb", fileobj=raw, compresslevel=9, mtime=0) if gz else raw
+        with io.TextIOWrapper(stream, encoding="utf-8") as f:
+            yield f
+    finally:
+        raw.close()
+
+
 @dataclass
 class NGramModel:
     """Interpolated probabilities (log10) and back-off weights (log10) per order, by code string."""
@@ -92,7 +109,7 @@ class NGramModel:
         path = Path(path)
         tok = {**self.tokens, _BOS: BOS, _EOS: EOS, "": UNK}
         tmp = path.with_name(path.name + ".part")
-        with open(tmp, "w", encoding="utf-8") as f:
+        with _open_text(tmp, gz=path.name.endswith(".gz")) as f:
             f.write("\\data\\\n")
             for n in range(1, self.order + 1):
                 f.write(f"ngram {n}={len(self.logprob[n - 1])}\n")
