@@ -95,3 +95,10 @@ def test_a_full_window_commits_and_never_overflows():
     run = peaked("a" * 40)  # one key held for longer than the window: one key, no overflow
     dec.reset()
     assert keys_of(dec.push(run, 0) + dec.flush()) == ["a"]
+
+
+def test_shipped_word_lm_is_the_default():
+    dec = make_decoder("beam-lm", LABELS, BLANK)
+    assert dec.lm_path.endswith("models/lm/word3.arpa.gz")
+    lp = peaked("_⇧_T_h_e_ _d_o_g_ _s_a_t_." + "_" * 20)
+    assert "".join(decode_offline("beam-lm", lp, LABELS, BLANK)) == "⇧The dog sat."

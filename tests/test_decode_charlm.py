@@ -116,3 +116,17 @@ def test_missing_lm_is_a_one_line_error(tmp_path):
     bad.write_text("not an arpa file\n")
     with pytest.raises(DataFileError, match="KenLM cannot load"):
         make_decoder("char-lm", LABELS, BLANK, lm=str(bad))
+
+
+def test_shipped_char_lm_is_the_default(monkeypatch, tmp_path):
+    from emgrt.decode import lmfiles
+    from emgrt.errors import ConfigError
+
+    dec = make_decoder("char-lm", LABELS, BLANK)
+    assert dec.lm_path.endswith("models/lm/char6.arpa.gz")
+    lp = ambiguous("t_h_e_ _q_u_i_c", {"k": 0.4, "l": 0.5, "_": 0.1}, "__ __")
+    assert "".join(decode_offline("greedy", lp, LABELS, BLANK)) == "the quicl "
+    assert "".join(decode_offline("char-lm", lp, LABELS, BLANK)) == "the quick "
+    monkeypatch.setattr(lmfiles, "SHIPPED_DIR", tmp_path)
+    with pytest.raises(ConfigError, match="--lm"):
+        make_decoder("char-lm", LABELS, BLANK)

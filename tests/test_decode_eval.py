@@ -13,24 +13,10 @@ from emgrt.cli import main  # noqa: E402
 from emgrt.lm import build_lm  # noqa: E402
 from emgrt.lm.corpus import wordfreq_sentences  # noqa: E402
 from test_data_fixtures import make_dataset  # noqa: E402
+from test_finetune import SOURCE as RECIPE  # noqa: E402  (a 1-layer, 32-wide, 3-step recipe)
 
 pytestmark = [pytest.mark.torch, pytest.mark.slow]
 
-RECIPE = """
-[model]
-layers = 1
-dim = 32
-heads = 2
-band_width = 16
-[train]
-max_steps = 1
-val_every = 100
-[data]
-stride = 4000
-[data.loader]
-batch_size = 4
-num_workers = 0
-"""
 
 
 @pytest.fixture(scope="module")

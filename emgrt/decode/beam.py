@@ -68,8 +68,9 @@ def _pyctc_decoder(labels: tuple[str, ...], lm_path: str | None, alpha: float, b
 class BeamDecoder(DecoderBase):
     """pyctcdecode beam search; ``use_lm`` adds the word KenLM ``lm`` (alpha = ``lm_weight``,
     beta = ``insertion_bonus`` per word).  Defaults 0.1 / 0.5 instead of pyctcdecode's 0.5 / 1.5:
-    on 64 validation windows of data/default (an early student model) greedy gave CER 36.0,
-    pyctcdecode's defaults 41.4, 0.2 / 1.5 37.2, 0.1 / 0.5 35.8 -- re-tune with
+    on 64 validation windows of data/default (runs/student-scratch, step 1000; greedy CER 36.0)
+    a word LM built like the shipped one gave 41.4 with pyctcdecode's defaults, 37.2 with
+    0.2 / 1.5 and 35.8 with 0.1 / 0.5 (the shipped word3.arpa.gz: 36.1) -- re-tune with
     ``emgrt eval --decoder beam-lm --lm-weight A --insertion-bonus B`` for a trained model."""
 
     def __init__(

@@ -11,6 +11,7 @@ prompt generator (emgrt.synth.text), which the LM must not copy.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -38,19 +39,19 @@ def english_words(n: int) -> tuple[list[str], np.ndarray]:
 def wordfreq_sentences(sentences: int = DEFAULT_SENTENCES, words: int = DEFAULT_WORDS, seed: int = 1234) -> Iterator[str]:
     vocab, p = english_words(words)
     rng = np.random.default_rng(seed)
+    ends = np.array([".", "?", "!", ""])
     for _ in range(sentences):
         n = int(rng.integers(2, 15))
-        out = []
-        for j, k in enumerate(rng.choice(len(vocab), size=n, p=p)):
-            w = str(rng.integers(0, 2030)) if rng.random() < 0.03 else vocab[k]
-            if w == "i" or w.startswith("i'"):
-                w = "I" + w[1:]
-            if j == 0:
-                w = w[0].upper() + w[1:]
-            if j < n - 1 and rng.random() < 0.07:
-                w += ","
-            out.append(w)
-        yield " ".join(out) + str(rng.choice([".", ".", ".", ".", ".", "?", "!", ""]))
+        tokens = np.array(vocab, dtype=object)[rng.choice(len(vocab), size=n, p=p)]
+        numbers = rng.random(n) < 0.03
+        tokens[numbers] = [str(x) for x in rng.integers(0, 2030, int(numbers.sum()))]
+        commas = np.append(rng.random(n - 1) < 0.07, False)
+        text = " ".join(t + "," if c else t for t, c in zip(tokens, commas))
+        text = _PRONOUN_I.sub("I", text)
+        yield text[0].upper() + text[1:] + str(ends[rng.choice(4, p=[0.7, 0.1, 0.05, 0.15])])
+
+
+_PRONOUN_I = re.compile(r"\bi\b")
 
 
 def file_sentences(path: str | Path) -> Iterator[str]:
