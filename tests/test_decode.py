@@ -115,16 +115,3 @@ def test_bad_kind_options_and_shapes_are_one_line_errors():
     with pytest.raises(EmgrtError, match="expected"):
         make_decoder("greedy", LABELS, BLANK).push(np.zeros((3, 50), np.float32), 0)
 
-
-def test_options_from_manifest(tmp_path):
-    from emgrt.decode import options_from_manifest
-
-    section = {"default": "greedy", "beam_size": 20, "lm_weight": 2.0, "insertion_bonus": 1.5,
-               "char_lm": "char.arpa", "word_lm": None}
-    assert options_from_manifest("char-lm", section, tmp_path) == {
-        "beam_size": 20, "lm_weight": 2.0, "insertion_bonus": 1.5, "lm": str(tmp_path / "char.arpa")}
-    assert options_from_manifest("beam-lm", section, tmp_path) == {"beam_size": 20}
-    assert options_from_manifest("beam", section) == {"beam_size": 20}
-    assert options_from_manifest("greedy", section) == {} == options_from_manifest("char-lm", None)
-    with pytest.raises(ConfigError, match="unknown decoder"):
-        options_from_manifest("nope", section)

@@ -3,8 +3,7 @@ KenLM), and a character-level beam search with a char n-gram KenLM that understa
 backspace.  All stream: ``push`` log-probs, get :mod:`emgrt.decode.events` back.
 
 ``make_decoder(kind, labels, blank, **opts)`` builds one; ``decode_offline`` runs the
-same streaming decoder over a whole array (the one code path ``emgrt eval`` uses), and
-``options_from_manifest`` turns a bundle's "decoder" section into ``opts``.
+same streaming decoder over a whole array (the one code path ``emgrt eval`` uses).
 
 =========  ==========================================================================
 kind       options (defaults)
@@ -29,7 +28,6 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Sequence
-from pathlib import Path
 
 import numpy as np
 
@@ -55,7 +53,6 @@ __all__ = [
     "greedy_labels",
     "keys_of",
     "make_decoder",
-    "options_from_manifest",
 ]
 
 
@@ -82,26 +79,6 @@ def make_decoder(kind: str, labels: Sequence[str], blank: int, **opts) -> Stream
             f"decoder {kind!r} has no option {', '.join(unknown)}; it takes {', '.join(sorted(known))}"
         )
     return cls(labels, blank, **opts)
-
-
-def options_from_manifest(kind: str, section: dict | None, bundle_dir: str | Path | None = None) -> dict:
-    """Decoder keyword arguments for ``kind`` from a bundle manifest's "decoder" section.
-
-    char-lm takes ``beam_size``, ``lm_weight``, ``insertion_bonus`` (emg2qwerty's char-LM
-    semantics) and ``lm`` = bundle_dir / ``char_lm``; beam and beam-lm take ``beam_size``,
-    and beam-lm ``lm`` = bundle_dir / ``word_lm`` (the manifest's weights are char-level, so
-    pyctcdecode keeps its own).  Absent or null entries keep the decoder's defaults (for
-    ``lm``: the shipped models/lm files)."""
-    if kind not in DECODER_KINDS:
-        raise ConfigError(f"unknown decoder {kind!r}; choose one of {', '.join(DECODER_KINDS)}")
-    section = section or {}
-    keys = {"char-lm": ("beam_size", "lm_weight", "insertion_bonus"), "beam": ("beam_size",),
-            "beam-lm": ("beam_size",), "greedy": ()}[kind]
-    opts = {k: section[k] for k in keys if section.get(k) is not None}
-    lm_file = {"char-lm": section.get("char_lm"), "beam-lm": section.get("word_lm")}.get(kind)
-    if lm_file:
-        opts["lm"] = str(Path(bundle_dir or ".") / lm_file)
-    return opts
 
 
 def decode_offline(kind: str, log_probs: np.ndarray, labels: Sequence[str], blank: int, **opts) -> list[str]:
