@@ -19,9 +19,11 @@ char-lm    lm (shipped models/lm/char6.arpa.gz; None = no LM), beam_size (50), l
 =========  ==========================================================================
 
 Measured on 7888 output frames of runs/student-scratch (step 1000; data/default val,
-88% blank frames), one frame per push, 2-core machine shared with a training run: mean /
-p99 ms per frame: greedy 0.002 / 0.002, beam 0.54 / 9.9, beam-lm 0.50 / 7.7, char-lm
-0.8 / 5 (single frames up to ~150 ms are Python's cyclic GC walking the process).
+88% blank frames; an output frame is 32 ms), one frame per push, in a torch-free process
+on the 2-core machine shared with a training run, mean / p99 / max ms per frame:
+greedy 0.003 / 0.002 / 8, beam 0.61 / 8.6 / 24, beam-lm 0.52 / 7.9 / 25, char-lm
+0.79 / 4.9 / 28 (char-lm max 9-12 ms with the cyclic GC off; in a process holding torch
+its GC passes stalled single frames by 150-400 ms).
 """
 
 from __future__ import annotations
