@@ -55,6 +55,10 @@ def run_build(args: argparse.Namespace) -> int:
     from emgrt.lm import build_lm
     from emgrt.lm.corpus import DEFAULT_SENTENCES, DEFAULT_WORDS, file_sentences, wordfreq_sentences
 
+    for name in ("words", "sentences"):
+        value = getattr(args, name)
+        if value is not None and value < 1:
+            raise ConfigError(f"--{name} must be >= 1, got {value}")
     if args.source == "wordfreq":
         total = args.sentences or DEFAULT_SENTENCES
         source = wordfreq_sentences(total, args.words or DEFAULT_WORDS, args.seed)
