@@ -9,7 +9,7 @@ import pytest
 
 from conftest import make_session_arrays
 from emgrt.errors import DataFileError
-from emgrt.io.session import SessionFile, write_session
+from emgrt.io.session import SessionFile, cut_session, write_session
 
 
 def test_round_trip_equality(session_path, session_arrays):
@@ -202,3 +202,23 @@ def test_written_files_get_umask_permissions(tmp_path, session_arrays):
     finally:
         os.umask(old)
     assert p.stat().st_mode & 0o777 == 0o644
+
+
+def test_cut_keeps_the_stretch_its_keys_and_compresses(session_path, session_arrays, tmp_path):
+    out = cut_session(session_path, tmp_path / "cut.hdf5", start_s=0.5, seconds=1.5)
+    t = session_arrays["time"]
+    lo, hi = np.searchsorted(t, t[0] + 0.5), np.searchsorted(t, t[0] + 2.0)
+    with SessionFile(out) as cut:
+        np.testing.assert_array_equal(cut.time, t[lo:hi])
+        np.testing.assert_array_equal(cut.emg()[:, 0], session_arrays["emg_left"][lo:hi])
+        inside = [k for k in session_arrays["keystrokes"] if t[lo] <= k["start"] <= t[hi - 1]]
+        assert cut.keystrokes == inside and 0 < len(inside) < len(session_arrays["keystrokes"])
+    with h5py.File(out, "r") as f:  # plain h5py decompresses it, as emg2qwerty's reader would
+        ds = f["emg2qwerty"]["timeseries"]
+        assert ds.compression == "gzip"
+        np.testing.assert_array_equal(ds["emg_right"], session_arrays["emg_right"][lo:hi])
+
+
+def test_cut_outside_the_recording_is_one_clear_error(session_path, tmp_path):
+    with pytest.raises(DataFileError, match="nothing to cut at 99 s"):
+        cut_session(session_path, tmp_path / "cut.hdf5", start_s=99, seconds=1)

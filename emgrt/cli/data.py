@@ -1,4 +1,4 @@
-"""`emgrt data stats DIR` and `emgrt data plot SESSION`."""
+"""`emgrt data stats DIR`, `emgrt data plot SESSION` and `emgrt data cut SESSION`."""
 
 from __future__ import annotations
 
@@ -39,6 +39,21 @@ def register(sub: argparse._SubParsersAction) -> None:
     pl.add_argument("-o", "--out", type=Path, default=None, help="output PNG (default: SESSION_NAME.png here)")
     pl.set_defaults(func=_plot)
 
+    c = dsub.add_parser(
+        "cut",
+        help="write a stretch of a session as a new (gzip-compressed) session file",
+        description="Copy the samples of [--start, --start + --seconds) of SESSION into OUT in the "
+        "same emg2qwerty layout, with the keystrokes pressed and the prompts started inside it. "
+        "Compressed with HDF5 gzip by default (read transparently by h5py and emg2qwerty); used "
+        "to make short recordings to ship, such as the demo's.",
+    )
+    c.add_argument("session", type=Path, help="session .hdf5 file")
+    c.add_argument("out", type=Path, help="new session file to write")
+    c.add_argument("--start", type=float, default=0.0, help="seconds from the session start (default 0)")
+    c.add_argument("--seconds", type=float, default=30.0, help="length in seconds (default 30)")
+    c.add_argument("--no-compress", action="store_true", help="store uncompressed")
+    c.set_defaults(func=_cut)
+
 
 def _stats(args: argparse.Namespace) -> int:
     from emgrt.io.stats import dataset_stats, print_stats
@@ -59,4 +74,15 @@ def _plot(args: argparse.Namespace) -> int:
     out = args.out or Path(f"{args.session.stem}.png")
     plot_session(args.session, out, start_s=args.start, seconds=args.seconds, mains_hz=args.mains)
     print(out)
+    return 0
+
+
+def _cut(args: argparse.Namespace) -> int:
+    from emgrt.io.session import SessionFile, cut_session
+
+    if args.out.resolve() == args.session.resolve():
+        raise DataFileError(args.out, "OUT is the input file", "write the cut to a new path")
+    out = cut_session(args.session, args.out, args.start, args.seconds, None if args.no_compress else "gzip")
+    with SessionFile(out) as sf:
+        print(f"{out}: {len(sf) / 2000:.1f} s, {len(sf.keystrokes)} keystrokes, {out.stat().st_size / 1e6:.1f} MB")
     return 0

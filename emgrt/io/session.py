@@ -272,8 +272,13 @@ def write_session(
     condition: str = CONDITION_KEYBOARD,
     duration_mins: float | None = None,
     chunk_rows: int = 4000,
+    compression: str | None = None,
 ) -> Path:
-    """Write one session in emg2qwerty's layout, atomically (temp file + rename)."""
+    """Write one session in emg2qwerty's layout, atomically (temp file + rename).
+
+    ``compression="gzip"`` stores the timeseries with HDF5's deflate filter (shuffled);
+    h5py and emg2qwerty's reader decompress it transparently.
+    """
     path = Path(path)
     n = len(time)
     for name, arr in (("emg_left", emg_left), ("emg_right", emg_right)):
@@ -287,7 +292,13 @@ def write_session(
         duration_mins = float(time[-1] - time[0]) / 60.0 if n else 0.0
     with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
         g = f.create_group(HDF5_GROUP)
-        g.create_dataset(TIMESERIES, data=rows, chunks=(min(chunk_rows, max(n, 1)),) if n else None)
+        g.create_dataset(
+            TIMESERIES,
+            data=rows,
+            chunks=(min(chunk_rows, max(n, 1)),) if n else None,
+            compression=compression if n else None,
+            shuffle=bool(compression and n),
+        )
         g.attrs["session_name"] = session_name
         g.attrs["user"] = user
         g.attrs["condition"] = condition
@@ -295,3 +306,36 @@ def write_session(
         g.attrs["keystrokes"] = json.dumps(keystrokes)
         g.attrs["prompts"] = json.dumps(prompts)
     return path
+
+
+def cut_session(src: str | Path, out: str | Path, start_s: float, seconds: float, compression: str | None = "gzip") -> Path:
+    """Write the stretch [start_s, start_s + seconds) of a session (seconds from its first sample)
+    as a new session file: its samples, the keystrokes pressed inside it and the prompts that
+    start inside it.  ``out`` must differ from ``src``."""
+    sf = SessionFile(src)
+    try:
+        if seconds <= 0 or start_s < 0:
+            raise DataFileError(src, f"cannot cut {seconds:g} s from {start_s:g} s", "use --start >= 0 and --seconds > 0")
+        t0 = float(sf.time[0])
+        lo = int(np.searchsorted(sf.time, t0 + start_s, side="left"))
+        hi = int(np.searchsorted(sf.time, t0 + start_s + seconds, side="left"))
+        if hi - lo < 2:
+            raise DataFileError(src, f"nothing to cut at {start_s:g} s (the session lasts {sf.time[-1] - t0:.1f} s)")
+        rows = sf.read(lo, hi)
+        t_lo, t_hi = float(rows[FIELD_TIME][0]), float(rows[FIELD_TIME][-1])
+        keys = [k for k in sf.keystrokes if t_lo <= float(k["start"]) <= t_hi]
+        prompts = [p for p in sf.prompts if t_lo <= float(p["start"]) <= t_hi]
+        return write_session(
+            out,
+            time=rows[FIELD_TIME],
+            emg_left=rows[FIELD_LEFT],
+            emg_right=rows[FIELD_RIGHT],
+            keystrokes=keys,
+            prompts=prompts,
+            session_name=f"{sf.session_name}-cut{start_s:g}+{seconds:g}s",
+            user=sf.user,
+            condition=sf.condition,
+            compression=compression,
+        )
+    finally:
+        sf.close()
