@@ -98,18 +98,18 @@ def _outlet(name: str, channels: int, rate: float):
     return pylsl.StreamOutlet(info)
 
 
-def test_wrong_channel_count_is_a_clear_error():
+@pytest.mark.parametrize(
+    "channels, rate, message",
+    [
+        (16, 2000, r"has 16 channels but the bundle expects 32.*--left/--right"),
+        (32, 1000, r"nominal rate 1000 Hz but the bundle expects 2000 Hz.*resample"),
+    ],
+    ids=["channels", "rate"],
+)
+def test_stream_not_fitting_the_bundle_is_a_clear_error(channels, rate, message):
     name = unique()
-    outlet = _outlet(name, 16, 2000)
-    with pytest.raises(EmgrtError, match=r"has 16 channels but the bundle expects 32.*--left/--right"):
-        BandInlet(Expect(), stream=name, resolve_timeout=5).connect()
-    del outlet
-
-
-def test_wrong_rate_is_a_clear_error():
-    name = unique()
-    outlet = _outlet(name, 32, 1000)
-    with pytest.raises(EmgrtError, match=r"nominal rate 1000 Hz but the bundle expects 2000 Hz"):
+    outlet = _outlet(name, channels, rate)
+    with pytest.raises(EmgrtError, match=message):
         BandInlet(Expect(), stream=name, resolve_timeout=5).connect()
     del outlet
 
