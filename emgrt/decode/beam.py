@@ -41,7 +41,7 @@ from emgrt.charset import SPACE
 from emgrt.decode.base import DEFAULT_PAUSE_FRAMES, DecoderBase
 from emgrt.decode.events import Event
 from emgrt.decode.greedy import greedy_labels
-from emgrt.decode.lmfiles import arpa_unigrams, default_lm_path, load_kenlm
+from emgrt.decode.lmfiles import arpa_unigrams, load_kenlm, resolve_lm
 from emgrt.errors import ConfigError
 
 
@@ -92,18 +92,9 @@ class BeamDecoder(DecoderBase):
     ) -> None:
         if beam_size < 1 or update_every < 1 or max_window < update_every:
             raise ConfigError("beam_size and update_every must be >= 1 and max_window >= update_every")
-        lm_path = None
-        if use_lm:
-            if lm == "default":
-                found = default_lm_path("word")
-                if found is None:
-                    raise ConfigError(
-                        "beam-lm needs a word LM: pass --lm FILE.arpa (emgrt lm build --kind word --order 3 ...)"
-                    )
-                lm = str(found)
-            if not lm:
-                raise ConfigError("beam-lm needs a word LM file (--lm); use --decoder beam for no LM")
-            lm_path = str(lm)
+        lm_path = resolve_lm(lm, "word", "beam-lm") if use_lm else None
+        if use_lm and lm_path is None:
+            raise ConfigError("beam-lm needs a word LM file (--lm); use --decoder beam for no LM")
         self.lm_path = lm_path
         pyc_labels = tuple("" if i == blank else lab for i, lab in enumerate(labels))
         if SPACE not in pyc_labels:

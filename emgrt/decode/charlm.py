@@ -44,7 +44,7 @@ import numpy as np
 from emgrt.charset import BACKSPACE, ENTER, SHIFT, apply_backspaces, display
 from emgrt.decode.base import DEFAULT_PAUSE_FRAMES, DecoderBase
 from emgrt.decode.events import Event
-from emgrt.decode.lmfiles import default_lm_path, load_kenlm
+from emgrt.decode.lmfiles import load_kenlm, resolve_lm
 from emgrt.errors import ConfigError
 from emgrt.lm.tokens import char_token
 
@@ -106,14 +106,8 @@ class CharLMDecoder(DecoderBase):
     ) -> None:
         if beam_size < 1 or max_candidates < 1 or max_pending < 1 or max_undo < 1:
             raise ConfigError("beam_size, max_candidates, max_pending and max_undo must be >= 1")
-        if lm == "default":
-            found = default_lm_path("char")
-            if found is None:
-                raise ConfigError(
-                    "char-lm needs a character LM: pass --lm FILE.arpa (emgrt lm build --kind char --order 6 ...)"
-                )
-            lm = str(found)
-        self.lm = load_kenlm(str(lm)) if lm else None
+        lm = resolve_lm(lm, "char", "char-lm")
+        self.lm = load_kenlm(lm) if lm else None
         self.lm_path = lm
         self.beam_size = int(beam_size)
         self.lm_weight = float(lm_weight)

@@ -7,7 +7,7 @@ import sys
 from functools import lru_cache
 from pathlib import Path
 
-from emgrt.errors import DataFileError
+from emgrt.errors import ConfigError, DataFileError
 
 # The language models shipped with the source tree (models/lm/README.md says how they were built).
 SHIPPED = {"char": "char6.arpa.gz", "word": "word3.arpa.gz"}
@@ -21,6 +21,20 @@ def default_lm_path(kind: str) -> Path | None:
         if p.is_file():
             return p
     return None
+
+
+def resolve_lm(lm: str | None, kind: str, decoder: str) -> str | None:
+    """``lm`` as a path: "default" is the shipped ``kind`` LM (a ConfigError naming --lm and
+    ``emgrt lm build`` when this install has none), None or "" means no LM."""
+    if lm != "default":
+        return str(lm) if lm else None
+    found = default_lm_path(kind)
+    if found is None:
+        order = 6 if kind == "char" else 3
+        raise ConfigError(
+            f"{decoder} needs a {kind} LM: pass --lm FILE.arpa (emgrt lm build --kind {kind} --order {order} ...)"
+        )
+    return str(found)
 
 
 @lru_cache(maxsize=8)
