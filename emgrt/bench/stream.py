@@ -71,12 +71,12 @@ def _pcts(a, scale=1000.0) -> dict:
     return {"p50": round(float(np.percentile(a, 50)), 4), "p99": round(float(np.percentile(a, 99)), 4)}
 
 
-def bench_step_vs_full(bundle, providers, threads: int, repeats: int) -> dict:
+def bench_step_vs_full(bundle, eo: dict, repeats: int) -> dict:
     from emgrt.stream.step_runner import StepRunner, make_session
 
     st = bundle.manifest["stream"]
     F, k = int(st["frames_per_step"]), int(st["subsample"])
-    runner = StepRunner(bundle, providers, threads)
+    runner = StepRunner(bundle, **eo)
     rng = np.random.default_rng(0)
     frames = rng.standard_normal((F, 2, 16, 33)).astype(np.float32)
     for _ in range(max(20, int(st["receptive_field_frames"]) // F + 2)):  # fill the caches
@@ -88,7 +88,8 @@ def bench_step_vs_full(bundle, providers, threads: int, repeats: int) -> dict:
         step_t.append(time.perf_counter() - t0)
     window = int(st["receptive_field_frames"]) + F + int(st["lookahead_frames"])
     window = -(-window // k) * k
-    full = make_session(bundle.full_path, providers, threads)
+    int8_full = bundle.manifest["full_graph"].get("int8_file") if eo.get("int8") else None
+    full = make_session(bundle.dir / int8_full if int8_full else bundle.full_path, eo["providers"], eo["threads"])
     name = full.get_inputs()[0].name
     feats = rng.standard_normal((1, window, 2, 16, 33)).astype(np.float32)
     full.run(None, {name: feats})
@@ -106,13 +107,13 @@ def bench_step_vs_full(bundle, providers, threads: int, repeats: int) -> dict:
     }
 
 
-def bench_pipeline(bundle, providers, threads: int, hops: int, decoder: str = "greedy") -> dict:
+def bench_pipeline(bundle, eo: dict, hops: int, decoder: str = "greedy") -> dict:
     from emgrt.decode import make_decoder
     from emgrt.stream.frontend import LiveFrontEnd
     from emgrt.stream.ring import RingBuffer
     from emgrt.stream.step_runner import StepRunner
 
-    engine = Engine(bundle, decoder=decoder, providers=providers, threads=threads)
+    engine = Engine(bundle, decoder=decoder, **eo)
     band = SyntheticBand(engine.channels, engine.rate, engine.step_samples)
     for _ in range(50):
         engine.process(*band.next())
@@ -128,7 +129,7 @@ def bench_pipeline(bundle, providers, threads: int, hops: int, decoder: str = "g
     out = np.zeros((n, engine.channels), np.float32)
     fe = LiveFrontEnd.from_manifest(bundle.manifest)
     fe.push(band.next()[0][: fe.cfg.n_fft - fe.cfg.hop])
-    runner = StepRunner(bundle, providers, threads)
+    runner = StepRunner(bundle, **eo)
     dec = make_decoder(decoder, bundle.labels, bundle.blank)
     parts: dict[str, list[float]] = {"ring": [], "frontend": [], "step": [], "decoder": []}
     for _ in range(hops):
@@ -165,9 +166,9 @@ def _round_time(engines, bands, rounds: int) -> np.ndarray:
     return times
 
 
-def bench_streams(bundle, providers, threads: int, decoder: str, rounds: int, max_streams: int, decoder_opts: dict) -> dict:
+def bench_streams(bundle, eo: dict, decoder: str, rounds: int, max_streams: int, decoder_opts: dict) -> dict:
     """Largest N engines (round-robin, one hop each per round) with mean round <= one hop."""
-    probe = Engine(bundle, decoder=decoder, providers=providers, threads=threads, **decoder_opts)
+    probe = Engine(bundle, decoder=decoder, **eo, **decoder_opts)
     budget = probe.step_samples / probe.rate
     pool = [probe]
     bands = [SyntheticBand(probe.channels, probe.rate, probe.step_samples, seed=0)]
@@ -175,7 +176,7 @@ def bench_streams(bundle, providers, threads: int, decoder: str, rounds: int, ma
 
     def trial(n: int) -> bool:
         while len(pool) < n:
-            pool.append(Engine(bundle, decoder=decoder, providers=providers, threads=threads, **decoder_opts))
+            pool.append(Engine(bundle, decoder=decoder, **eo, **decoder_opts))
             bands.append(SyntheticBand(probe.channels, probe.rate, probe.step_samples, seed=len(bands)))
         _round_time(pool[:n], bands[:n], 5)  # warm-up
         t = _round_time(pool[:n], bands[:n], rounds)
@@ -207,8 +208,8 @@ def bench_streams(bundle, providers, threads: int, decoder: str, rounds: int, ma
     return out
 
 
-def bench_memory(bundle, providers, threads: int, minutes: float) -> dict:
-    engine = Engine(bundle, providers=providers, threads=threads)
+def bench_memory(bundle, eo: dict, minutes: float) -> dict:
+    engine = Engine(bundle, **eo)
     band = SyntheticBand(engine.channels, engine.rate, engine.step_samples)
     hops = int(minutes * 60 * engine.rate / engine.step_samples)
     warm = max(1, hops // 10)
@@ -249,32 +250,33 @@ def bench_stream(
     minutes: float = 10.0,
     lm_decoder: str = "beam-lm",
     decoder_opts: dict | None = None,
+    int8: bool = False,
 ) -> dict:
     """All four measurements; ``lm_decoder`` (with ``decoder_opts``) is the second decoder of the
     stream-count search."""
     from emgrt.errors import EmgrtError
 
-    probe = Engine(bundle, providers=providers, threads=threads)
+    eo = {"providers": providers, "threads": threads, "int8": int8}
+    probe = Engine(bundle, **eo)
     m = bundle.manifest
     report = {
         "bundle": str(bundle.dir),
         "provider": probe.provider,
         "threads": threads,
+        "int8": int8,
         "model": {k: m.get("model", {}).get(k) for k in ("name", "params", "flops_per_hop")},
         "frames_per_step": probe.frames_per_step,
         "hop_ms": round(1000.0 * probe.step_samples / probe.rate, 3),
         "cpu_count": os.cpu_count(),
     }
-    report["step_vs_full"] = bench_step_vs_full(bundle, providers, threads, repeats)
-    report["pipeline"] = bench_pipeline(bundle, providers, threads, repeats)
-    report["streams"] = {"greedy": bench_streams(bundle, providers, threads, "greedy", rounds, max_streams, {})}
+    report["step_vs_full"] = bench_step_vs_full(bundle, eo, repeats)
+    report["pipeline"] = bench_pipeline(bundle, eo, repeats)
+    report["streams"] = {"greedy": bench_streams(bundle, eo, "greedy", rounds, max_streams, {})}
     try:
-        report["streams"][lm_decoder] = bench_streams(
-            bundle, providers, threads, lm_decoder, rounds, max_streams, decoder_opts or {}
-        )
+        report["streams"][lm_decoder] = bench_streams(bundle, eo, lm_decoder, rounds, max_streams, decoder_opts or {})
     except (EmgrtError, ImportError) as exc:  # no LM in the bundle / decoder not installed
         report["streams"][lm_decoder] = {"skipped": str(exc)}
-    report["memory"] = bench_memory(bundle, providers, threads, minutes)
+    report["memory"] = bench_memory(bundle, eo, minutes)
     return report
 
 

@@ -86,7 +86,7 @@ def _stream(args: argparse.Namespace) -> int:
     lm_decoder = args.decoder if args.decoder not in (None, "greedy") else "beam-lm"
     report = bench_stream(
         bundle, args.provider, args.threads, args.repeats, args.rounds, args.max_streams, args.minutes,
-        lm_decoder=lm_decoder, decoder_opts=decoder_overrides(args),
+        lm_decoder=lm_decoder, decoder_opts=decoder_overrides(args), int8=args.int8,
     )
     if args.json:
         print(json.dumps(report, indent=2))

@@ -48,7 +48,7 @@ def _run(args: argparse.Namespace) -> int:
     bundle = resolve_bundle(args.bundle)
     kind = decoder_kind(args, bundle)
     overrides = decoder_overrides(args)
-    engine = Engine(bundle, decoder=kind, providers=args.provider, threads=args.threads, **overrides)
+    engine = Engine(bundle, decoder=kind, providers=args.provider, threads=args.threads, int8=args.int8, **overrides)
     print(f"emgrt latency: onnxruntime provider {engine.provider}, decoder {kind}, {len(paths)} session(s)", file=sys.stderr)
     runs = []
     for path in paths:

@@ -22,6 +22,7 @@ def add_bundle_options(p: argparse.ArgumentParser) -> None:
         help="onnxruntime execution provider, repeatable (default: CUDA when available, else CPU)",
     )
     p.add_argument("--threads", type=int, default=1, help="onnxruntime intra-op threads per engine (default 1)")
+    p.add_argument("--int8", action="store_true", help="use the bundle's dynamic-int8 step graph (export --int8)")
     p.add_argument("--lm", default=None, metavar="FILE", help="KenLM file for beam-lm (word) or char-lm (char) (default: the bundle's, else the shipped one)")
     p.add_argument("--beam-size", type=int, default=None, help="beam decoders: beam width (default: the bundle's)")
     p.add_argument("--lm-weight", type=float, default=None, help="beam decoders: LM weight (default: the bundle's)")
@@ -77,7 +78,9 @@ def _run(args: argparse.Namespace) -> int:
 
     bundle = resolve_bundle(args.bundle)
     kind = decoder_kind(args, bundle)
-    engine = Engine(bundle, decoder=kind, providers=args.provider, threads=args.threads, **decoder_overrides(args))
+    engine = Engine(
+        bundle, decoder=kind, providers=args.provider, threads=args.threads, int8=args.int8, **decoder_overrides(args)
+    )
     print(f"emgrt run: onnxruntime provider {engine.provider}, decoder {kind}", file=sys.stderr)
     source = LiveSource(bundle, stream=args.stream, left=args.left, right=args.right, resolve_timeout=args.resolve_timeout)
     stop = threading.Event()

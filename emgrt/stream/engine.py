@@ -62,6 +62,7 @@ class Engine:
         providers: Sequence[str] | None = None,
         threads: int = 1,
         max_fill_s: float = MAX_FILL_S,
+        int8: bool = False,
         **decoder_opts,
     ) -> None:
         from emgrt.decode import make_decoder
@@ -73,7 +74,7 @@ class Engine:
         self.rate = float(sig["sample_rate"])
         self.channels = int(sig["channels"])
         self.frontend = LiveFrontEnd.from_manifest(m)
-        self.runner = StepRunner(bundle, providers, threads)
+        self.runner = StepRunner(bundle, providers, threads, int8)
         self.provider = self.runner.provider
         self.decoder_kind = decoder
         self.decoder = make_decoder(decoder, bundle.labels, bundle.blank, **decoder_options(bundle, decoder, decoder_opts))

@@ -75,15 +75,21 @@ _NP_DTYPES = {"float32": np.float32, "float16": np.float16, "int64": np.int64}
 class StepRunner:
     """Runs the step graph once per hop; ``step(frames) -> (log_probs (m, 99), first_output_index)``."""
 
-    def __init__(self, bundle, providers: Sequence[str] | None = None, threads: int = 1) -> None:
+    def __init__(self, bundle, providers: Sequence[str] | None = None, threads: int = 1, int8: bool = False) -> None:
         import onnxruntime as ort
 
         m = bundle.manifest
         stream, graph = m["stream"], m["step_graph"]
+        path = bundle.step_path
+        if int8:
+            name = graph.get("int8_file")
+            if not name:
+                raise EmgrtError(f"{bundle.dir}: the bundle has no int8 step graph (export it with `emgrt export --int8`)")
+            path = bundle.dir / name
         self.frames_per_step = int(stream["frames_per_step"])
         self.outputs_per_step = int(stream["outputs_per_step"])
         self.skip_outputs = int(stream["skip_outputs"])
-        self.session = shared_session(bundle.step_path, providers, threads)
+        self.session = shared_session(path, providers, threads)
         self.provider = self.session.get_providers()[0]
         device = "cuda" if self.provider == CUDA else "cpu"
         state = graph["state"]
@@ -93,7 +99,7 @@ class StepRunner:
         lp_out = [o for o in graph["outputs"] if o["name"] not in state_outputs]
         if len(frames_in) != 1 or len(lp_out) != 1:
             raise EmgrtError(
-                f"{bundle.step_path}: step graph needs exactly one non-state input and output, got "
+                f"{path}: step graph needs exactly one non-state input and output, got "
                 f"{[i['name'] for i in frames_in]} / {[o['name'] for o in lp_out]} (re-export the bundle)"
             )
         self.frames_name, self.lp_name = frames_in[0]["name"], lp_out[0]["name"]
