@@ -335,6 +335,10 @@ class CausalAttention(nn.Module):
     computation is the same whether keys come from this window or from a cache.
     """
 
+    # False: always the one (T, T) band (the whole-window ONNX export sets it: the chunked path
+    # branches on T in Python, which an exported graph would freeze at the example's length).
+    chunked = True
+
     def __init__(self, dim: int, heads: int, window: int) -> None:
         super().__init__()
         self.heads, self.head_dim, self.window = heads, dim // heads, window
@@ -372,7 +376,7 @@ class CausalAttention(nn.Module):
         q, k, v = self.project(x)
         t, w = x.shape[1], self.window
         chunk = max(w, 16)
-        if t <= chunk + w:  # short window: one (T, T) band
+        if not self.chunked or t <= chunk + w:  # short window: one (T, T) band
             pos = torch.arange(t, device=x.device)
             return self.merge(self.attend(q, k, v, self.band_bias(pos, pos)))
         # Long window: queries in chunks of C, each against its C + window keys (C = window),

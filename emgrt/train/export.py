@@ -1,0 +1,279 @@
+"""Export a trained streaming model to a bundle (ONNX step + full graphs, manifest, model card).
+
+The step graph is one fixed-shape streaming step.  Its wrapper below drives the model's own
+modules (InputBlock.frames/stack/temporal, Block.step) exactly as StreamingCTCModel.step does,
+with two differences that make every shape static:
+
+* a step takes ``frames_per_step`` frames, a multiple of the model's stride, so no frames wait
+  for a full stride (StreamingCTCModel.step's ``stack_buf`` is not needed);
+* the convolution's warm-up (the first ``lookahead // subsample`` outputs of a fresh stream, which
+  are centred on the zero history) is tracked by a ``warmup`` state counter inside the graph: those
+  outputs never enter the key/value caches as valid, and the runtime drops their log-probs
+  (manifest ``stream.skip_outputs``).
+
+All state starts as zeros.  The contract (names, shapes, how to drive the step) is written down in
+``export/README.md``.
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime as _dt
+import json
+from pathlib import Path
+
+import torch
+from torch import Tensor, nn
+
+from emgrt import __version__
+from emgrt.bundle import FORMAT, FULL_GRAPH, MODEL_CARD, STEP_GRAPH, VERSION, write_manifest
+from emgrt.charset import emg2qwerty_charset
+from emgrt.constants import BANDS, CHANNELS_PER_BAND, N_FREQ, SAMPLE_RATE_HZ
+from emgrt.dsp.features import FrontEndConfig
+from emgrt.errors import ConfigError
+from emgrt.train.model import StreamingCTCModel, flops_per_hop
+
+DEFAULT_OPSET = 18
+FEATURE_SHAPE = (len(BANDS), CHANNELS_PER_BAND, N_FREQ)
+
+
+class StreamingStep(nn.Module):
+    """forward(frames, warmup, conv_buf, kv_valid, k0, v0, ...) -> (log_probs, warmup', conv_buf', ...)."""
+
+    def __init__(self, model: StreamingCTCModel, frames_per_step: int) -> None:
+        super().__init__()
+        c = model.cfg
+        if frames_per_step < c.subsample or frames_per_step % c.subsample:
+            raise ConfigError(f"--frames-per-step must be a positive multiple of the model's subsample ({c.subsample})")
+        self.model = model.eval()
+        self.frames_per_step = frames_per_step
+        self.outputs = frames_per_step // c.subsample
+
+    def state_specs(self) -> list[tuple[str, tuple[int, ...]]]:
+        c = self.model.cfg
+        specs = [("warmup", (1,)), ("conv_buf", (1, c.conv_kernel - 1, c.dim)), ("kv_valid", (c.window,))]
+        for i in range(c.layers):
+            specs += [(f"k{i}", (1, c.heads, c.window, c.head_dim)), (f"v{i}", (1, c.heads, c.window, c.head_dim))]
+        return specs
+
+    def forward(self, frames: Tensor, warmup: Tensor, conv_buf: Tensor, kv_valid: Tensor, *kv: Tensor):
+        m, c, g = self.model, self.model.cfg, self.outputs
+        u = m.input.stack(m.input.frames(frames))  # (1, g, dim)
+        u = torch.cat([conv_buf, u], dim=1)
+        new_conv = u[:, g:]
+        x = m.input.temporal(u)
+        # Outputs still in the warm-up are computed but never become valid keys.
+        real = (torch.arange(g, dtype=warmup.dtype) + warmup) >= c.lookahead_out
+        new_warmup = torch.clamp(warmup + g, max=float(c.lookahead_out))
+        valid = kv_valid > 0.5
+        new_kv = []
+        for i, block in enumerate(m.blocks):
+            x, k_i, v_i = block.step(x, kv[2 * i], kv[2 * i + 1], valid)
+            new_kv += [k_i, v_i]
+        new_valid = torch.cat([kv_valid, real.to(kv_valid.dtype)])[g:]
+        log_probs = torch.log_softmax(m.head(m.ln_out(x)), dim=-1)
+        return (log_probs, new_warmup, new_conv, new_valid, *new_kv)
+
+
+class FullWindow(nn.Module):
+    """forward(features (1, T, 2, 16, 33)) -> log_probs (1, T // k - lookahead // k, 99)."""
+
+    def __init__(self, model: StreamingCTCModel) -> None:
+        super().__init__()
+        self.model = copy.deepcopy(model).eval()
+        for block in self.model.blocks:
+            block.attn.chunked = False  # no Python branch on T inside the graph
+
+    def forward(self, features: Tensor) -> Tensor:
+        return self.model(features)[0]
+
+
+def _export(module: nn.Module, args: tuple, path: Path, in_names, out_names, opset: int, dynamic=None) -> None:
+    """torch.export-based exporter (dynamo=True, needs onnxscript): sizes stay symbolic, so the
+    whole-window graph takes any T (the TorchScript exporter froze ``T // subsample`` at the
+    example's length).  The step graph has static shapes either way."""
+    import contextlib
+    import io
+    import logging
+    import warnings
+
+    quiet = [logging.getLogger(n) for n in ("torch.onnx", "onnxscript", "torch._dynamo", "torch.export")]
+    levels = [q.level for q in quiet]
+    for q in quiet:
+        q.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+            warnings.simplefilter("ignore")  # exporter chatter (deprecations, optional torchvision ops)
+            program = torch.onnx.export(
+                module,
+                args,
+                input_names=list(in_names),
+                output_names=list(out_names),
+                opset_version=opset,
+                dynamic_shapes=dynamic,
+                dynamo=True,
+                verbose=False,
+                optimize=True,
+            )
+    finally:
+        for q, level in zip(quiet, levels):
+            q.setLevel(level)
+    program.save(str(path))
+
+
+def _run_info(source: str | Path) -> dict:
+    """The run folder's run.json (data folder, seed, ...), or {} for a bare checkpoint file."""
+    src = Path(source)
+    run_json = (src if src.is_dir() else src.parent) / "run.json"
+    return json.loads(run_json.read_text()) if run_json.is_file() else {}
+
+
+def _io(names, shapes) -> list[dict]:
+    return [{"name": n, "shape": list(s), "dtype": "float32"} for n, s in zip(names, shapes)]
+
+
+def export_bundle(
+    source: str | Path,
+    out: str | Path,
+    *,
+    frames_per_step: int | None = None,
+    opset: int = DEFAULT_OPSET,
+    int8: bool = False,
+    char_lm: str | Path | None = None,
+    decoder: dict | None = None,
+) -> Path:
+    """Write a bundle for the checkpoint (or run folder) ``source`` into ``out``; returns ``out``."""
+    from emgrt.train.recipe import Recipe
+    from emgrt.train.trainer import load_model
+
+    model, ckpt = load_model(source)
+    if not isinstance(model, StreamingCTCModel):
+        raise ConfigError(f"{source}: only streaming transformer models export to a streaming bundle (this is {type(model).__name__})")
+    recipe = Recipe.from_dict(ckpt["recipe"])
+    c = model.cfg
+    f = frames_per_step or c.subsample
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    torch.set_grad_enabled(False)
+
+    step = StreamingStep(model, f)
+    specs = step.state_specs()
+    frames = torch.zeros(1, f, *FEATURE_SHAPE)
+    state = [torch.zeros(s) for _, s in specs]
+    in_names = ["frames"] + [n for n, _ in specs]
+    out_names = ["log_probs"] + [f"{n}_out" for n, _ in specs]
+    _export(step, (frames, *state), out / STEP_GRAPH, in_names, out_names, opset)
+
+    full = FullWindow(model)
+    example = torch.zeros(1, 8 * c.subsample + c.lookahead, *FEATURE_SHAPE)
+    _export(
+        full, (example,), out / FULL_GRAPH, ["features"], ["log_probs"], opset,
+        dynamic=({1: torch.export.Dim("frames", min=c.subsample + c.lookahead + 1)},),
+    )
+
+    manifest = {
+        "format": FORMAT,
+        "version": VERSION,
+        "signal": {
+            "sample_rate": SAMPLE_RATE_HZ,
+            "bands": list(BANDS),
+            "channels_per_band": CHANNELS_PER_BAND,
+            "channels": len(BANDS) * CHANNELS_PER_BAND,
+            "channel_order": "left band electrodes 0-15, then right band electrodes 0-15 "
+            "(emg2qwerty's emg_left, emg_right columns)",
+            "filters": [s.to_dict() for s in recipe.data_config().filters],
+        },
+        "frontend": FrontEndConfig().to_dict(),
+        "stream": {
+            "frames_per_step": f,
+            "samples_per_step": f * FrontEndConfig().hop,
+            "outputs_per_step": f // c.subsample,
+            "subsample": c.subsample,
+            "output_time_offset": model.output_time_offset,
+            "lookahead_frames": c.lookahead,
+            "skip_outputs": c.lookahead_out,
+            "left_context_frames": model.left_context,
+            "receptive_field_frames": model.receptive_field,
+        },
+        "charset": {"labels": list(emg2qwerty_charset().chars) + [""], "blank": c.blank},
+        "step_graph": {
+            "file": STEP_GRAPH,
+            "opset": opset,
+            "inputs": _io(in_names, [frames.shape] + [s for _, s in specs]),
+            "outputs": _io(out_names, [(1, f // c.subsample, c.num_outputs)] + [s for _, s in specs]),
+            "state": [
+                {"name": n, "input": n, "output": f"{n}_out", "shape": list(s), "dtype": "float32", "init": "zeros"}
+                for n, s in specs
+            ],
+        },
+        "full_graph": {
+            "file": FULL_GRAPH,
+            "opset": opset,
+            "inputs": [{"name": "features", "shape": [1, "T", *FEATURE_SHAPE], "dtype": "float32"}],
+            "outputs": [{"name": "log_probs", "shape": [1, f"T // {c.subsample} - {c.lookahead_out}", c.num_outputs],
+                         "dtype": "float32"}],
+        },
+        "model": {
+            "name": c.name,
+            "config": c.to_dict(),
+            "params": model.num_params,
+            "flops_per_hop": flops_per_hop(c, f),
+        },
+        "decoder": {
+            "default": "greedy",
+            "beam_size": 50,
+            "lm_weight": 2.0,
+            "insertion_bonus": 2.0,
+            "char_lm": None,
+            "word_lm": None,
+            **(decoder or {}),
+        },
+        "provenance": {
+            "checkpoint": str(Path(source)),
+            "step": ckpt.get("step"),
+            "recipe": ckpt["recipe"],
+            "data": _run_info(source).get("data_dir"),
+            "exported_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+            "emgrt_version": __version__,
+            "torch_version": torch.__version__,
+        },
+    }
+    if char_lm:
+        import shutil
+
+        lm = Path(char_lm)
+        shutil.copyfile(lm, out / lm.name)
+        manifest["decoder"]["char_lm"] = lm.name
+    if int8:
+        from onnxruntime.quantization import QuantType, quantize_dynamic
+
+        for graph in ("step_graph", "full_graph"):
+            src = out / manifest[graph]["file"]
+            dst = src.with_name(src.stem + ".int8.onnx")
+            quantize_dynamic(str(src), str(dst), weight_type=QuantType.QInt8)
+            manifest[graph]["int8_file"] = dst.name
+    write_model_card(out, manifest)
+    write_manifest(out, manifest)
+    return out
+
+
+def write_model_card(out: Path, manifest: dict, measured: str = "") -> None:
+    m, s, p = manifest["model"], manifest["stream"], manifest["provenance"]
+    recipe = p["recipe"]
+    lines = [
+        f"# Model card: {m['name'] or 'model'}",
+        "",
+        "A streaming transformer-CTC model (emgrt.train.model) exported by `emgrt export`.",
+        "",
+        f"- parameters: {m['params']:,}; {m['flops_per_hop'] / 1e6:.2f} MFLOP per step "
+        f"({s['samples_per_step']} samples = {1000 * s['samples_per_step'] / manifest['signal']['sample_rate']:.0f} ms)",
+        f"- layers x dim: {m['config']['layers']} x {m['config']['dim']}; attention left context "
+        f"{s['left_context_frames'] * 8} ms per layer; lookahead {s['lookahead_frames'] * 8} ms (input block only)",
+        f"- trained from `{p['checkpoint']}` (step {p['step']}), recipe `{recipe.get('name', '?')}`",
+        f"- signal filters: {json.dumps(manifest['signal']['filters'])}",
+        f"- exported {p['exported_at']} with emgrt {p['emgrt_version']}, torch {p['torch_version']}, "
+        f"ONNX opset {manifest['step_graph']['opset']}",
+    ]
+    if measured:
+        lines += ["", "## Measured", "", measured]
+    (out / MODEL_CARD).write_text("\n".join(lines) + "\n", encoding="utf-8")
