@@ -177,16 +177,22 @@ temperature = 2.0
 """
 
 
-def test_distill_cli(tmp_path, capsys):
+def dataset_and_teacher(tmp_path: Path) -> Path:
+    """A tiny dataset folder and an (untrained) teacher run at tmp_path/teacher; returns the data."""
     from test_data_fixtures import make_dataset
-
-    from emgrt.cli import main
 
     data = make_dataset(tmp_path / "data", (21_000, 9_000, 17_000))
     teacher_recipe = Recipe.from_dict(tomllib.loads(RECIPE.format(dim=64, subsample=4)), name="teacher")
     seed_everything(0)
     Trainer(teacher_recipe, StreamingCTCModel(teacher_recipe.model), [None], None, tmp_path / "teacher",
             progress=False).save("best.pt")
+    return data
+
+
+def test_distill_cli(tmp_path, capsys):
+    from emgrt.cli import main
+
+    data = dataset_and_teacher(tmp_path)
     student = tmp_path / "student.toml"
     student.write_text(RECIPE.format(dim=32, subsample=4))
     run = tmp_path / "run"
@@ -264,25 +270,19 @@ def test_two_gloo_processes_distill_like_one_process(tmp_path):
 def test_distill_cli_under_torchrun_writes_from_rank_0_only(tmp_path):
     """`torchrun --nproc-per-node 2 -m emgrt distill ... --profile 1`: DDP (world size 2 in
     run.json), one summary line, one trace, and the trace shows the gradient all-reduce."""
+    import os
     import subprocess
-
-    from test_data_fixtures import make_dataset
 
     from emgrt.trace import summarize
 
-    data = make_dataset(tmp_path / "data", (21_000, 9_000, 17_000))
-    teacher_recipe = Recipe.from_dict(tomllib.loads(RECIPE.format(dim=64, subsample=4)), name="teacher")
-    seed_everything(0)
-    Trainer(teacher_recipe, StreamingCTCModel(teacher_recipe.model), [None], None, tmp_path / "teacher",
-            progress=False).save("best.pt")
+    data = dataset_and_teacher(tmp_path)
     student = tmp_path / "student.toml"
     student.write_text(RECIPE.format(dim=32, subsample=4).replace("max_steps = 2", "max_steps = 3"))
     run = tmp_path / "run"
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
            "-m", "emgrt", "distill", "--teacher", str(tmp_path / "teacher"), "--recipe", str(student),
            "--data", str(data), "--out", str(run), "--threads", "1", "--profile", "1", "--json"]
-    r = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env={**__import__("os").environ,
-                       "OMP_NUM_THREADS": "1"})
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1"})
     assert r.returncode == 0, r.stderr[-3000:]
     summary = json.loads(r.stdout)  # exactly one JSON document: rank 1 printed nothing
     assert summary["step"] == 3
