@@ -8,6 +8,8 @@ import pytest
 from emgrt.constants import SAMPLE_RATE_HZ
 from emgrt.io.session import write_session
 
+pytest_plugins = ["bundle_fixtures"]  # tiny_bundle: a small exported model, once per session
+
 T0 = 1_622_681_518.0  # a plausible unix start time
 
 

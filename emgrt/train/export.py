@@ -102,7 +102,7 @@ def _export(module: nn.Module, args: tuple, path: Path, in_names, out_names, ops
     for q in quiet:
         q.setLevel(logging.ERROR)
     try:
-        with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+        with torch.no_grad(), warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
             warnings.simplefilter("ignore")  # exporter chatter (deprecations, optional torchvision ops)
             program = torch.onnx.export(
                 module,
@@ -143,18 +143,39 @@ def export_bundle(
     decoder: dict | None = None,
 ) -> Path:
     """Write a bundle for the checkpoint (or run folder) ``source`` into ``out``; returns ``out``."""
-    from emgrt.train.recipe import Recipe
     from emgrt.train.trainer import load_model
 
     model, ckpt = load_model(source)
     if not isinstance(model, StreamingCTCModel):
         raise ConfigError(f"{source}: only streaming transformer models export to a streaming bundle (this is {type(model).__name__})")
-    recipe = Recipe.from_dict(ckpt["recipe"])
+    provenance = {"checkpoint": str(Path(source)), "step": ckpt.get("step"), "data": _run_info(source).get("data_dir")}
+    return export_model(
+        model, ckpt["recipe"], out, provenance=provenance, frames_per_step=frames_per_step, opset=opset,
+        int8=int8, char_lm=char_lm, decoder=decoder,
+    )
+
+
+def export_model(
+    model: StreamingCTCModel,
+    recipe_dict: dict,
+    out: str | Path,
+    *,
+    provenance: dict | None = None,
+    frames_per_step: int | None = None,
+    opset: int = DEFAULT_OPSET,
+    int8: bool = False,
+    char_lm: str | Path | None = None,
+    decoder: dict | None = None,
+) -> Path:
+    """Write a bundle for an in-memory ``model`` trained with the recipe ``recipe_dict``."""
+    from emgrt.train.recipe import Recipe
+
+    recipe = Recipe.from_dict(recipe_dict)
+    model = model.eval()
     c = model.cfg
     f = frames_per_step or c.subsample
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    torch.set_grad_enabled(False)
 
     step = StreamingStep(model, f)
     specs = step.state_specs()
@@ -229,10 +250,11 @@ def export_bundle(
             **(decoder or {}),
         },
         "provenance": {
-            "checkpoint": str(Path(source)),
-            "step": ckpt.get("step"),
-            "recipe": ckpt["recipe"],
-            "data": _run_info(source).get("data_dir"),
+            "checkpoint": None,
+            "step": None,
+            "data": None,
+            **(provenance or {}),
+            "recipe": recipe_dict,
             "exported_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
             "emgrt_version": __version__,
             "torch_version": torch.__version__,

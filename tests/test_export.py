@@ -1,0 +1,107 @@
+"""`emgrt export`: the step graph streams exactly like the whole-window graph and like torch."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from emgrt.bundle import Bundle, BundleError
+
+torch = pytest.importorskip("torch")
+pytestmark = pytest.mark.torch
+
+
+def _features(n_frames: int, seed: int = 1) -> np.ndarray:
+    from emgrt.dsp.features import LogSpectrogram
+
+    rng = np.random.default_rng(seed)
+    n_samples = (n_frames - 1) * 16 + 64
+    x = rng.standard_normal((n_samples, 2, 16)).astype(np.float32) * 30
+    return LogSpectrogram()(x)[None]
+
+
+def _stream(bundle: Bundle, feats: np.ndarray) -> np.ndarray:
+    import onnxruntime as ort
+
+    m = bundle.manifest
+    sess = ort.InferenceSession(str(bundle.step_path))
+    spec = m["step_graph"]["state"]
+    state = {s["input"]: np.zeros(s["shape"], np.float32) for s in spec}
+    f = m["stream"]["frames_per_step"]
+    out = []
+    for i in range(feats.shape[1] // f):
+        res = sess.run(None, {"frames": feats[:, i * f : (i + 1) * f], **state})
+        out.append(res[0][0])
+        state = {s["input"]: r for s, r in zip(spec, res[1:])}
+    return np.concatenate(out)[m["stream"]["skip_outputs"] :]
+
+
+@pytest.mark.parametrize("n_frames", [57, 203, 412])  # lengths the exporter never saw
+def test_step_graph_equals_full_graph_and_torch(tiny_bundle, n_frames):
+    import onnxruntime as ort
+
+    from bundle_fixtures import make_tiny_model
+
+    feats = _features(n_frames)
+    full = ort.InferenceSession(str(tiny_bundle.full_path)).run(None, {"features": feats})[0][0]
+    with torch.no_grad():
+        ref = make_tiny_model()(torch.from_numpy(feats))[0][0].numpy()
+    streamed = _stream(tiny_bundle, feats)
+    assert full.shape == ref.shape
+    assert np.abs(full - ref).max() <= 1e-4
+    assert len(streamed) == len(full) == n_frames // 4 - 3  # one output per step, 3 warm-up steps
+    assert np.abs(streamed - full).max() <= 1e-4
+    assert (full.argmax(-1) != 98).any()  # the fixture model really emits keys
+
+
+def test_manifest_has_every_runtime_parameter(tiny_bundle):
+    m = tiny_bundle.manifest
+    for section in ("signal", "frontend", "stream", "charset", "step_graph", "full_graph", "model", "decoder", "files", "provenance"):
+        assert section in m
+    assert m["signal"]["sample_rate"] == 2000 and m["signal"]["channels"] == 32
+    assert [f["kind"] for f in m["signal"]["filters"]] == ["bandpass", "notch"]
+    assert m["frontend"]["n_fft"] == 64 and m["frontend"]["hop"] == 16
+    assert m["stream"]["samples_per_step"] == m["stream"]["frames_per_step"] * 16
+    assert len(m["charset"]["labels"]) == 99 and m["charset"]["blank"] == 98
+    names = [s["name"] for s in m["step_graph"]["state"]]
+    assert names[:3] == ["warmup", "conv_buf", "kv_valid"] and names[3:] == ["k0", "v0"]
+    assert m["model"]["params"] > 0 and m["model"]["flops_per_hop"] > 0
+    assert set(m["files"]) >= {"step.onnx", "full.onnx", "MODEL_CARD.md"}
+
+
+def test_bundle_errors_are_one_line(tiny_bundle, tmp_path):
+    import shutil
+
+    b = tmp_path / "b"
+    shutil.copytree(tiny_bundle.dir, b)
+    with pytest.raises(BundleError, match="no such bundle folder"):
+        Bundle.load(tmp_path / "nope")
+    (b / "step.onnx").write_bytes((b / "step.onnx").read_bytes()[:-10])
+    with pytest.raises(BundleError, match="sha256 differs"):
+        Bundle.load(b)
+    (b / "step.onnx").unlink()
+    with pytest.raises(BundleError, match="missing"):
+        Bundle.load(b)
+    (b / "manifest.json").write_text("{not json")
+    with pytest.raises(BundleError, match="not valid JSON"):
+        Bundle.load(b)
+    (b / "manifest.json").write_text(json.dumps({"format": "emgrt-bundle", "version": 99}))
+    with pytest.raises(BundleError, match="re-export"):
+        Bundle.load(b)
+
+
+def test_runtime_side_needs_no_torch(tiny_bundle):
+    code = (
+        "import sys, numpy as np, onnxruntime as ort\n"
+        "from emgrt.bundle import Bundle\n"
+        f"b = Bundle.load({str(tiny_bundle.dir)!r})\n"
+        "x = np.zeros((1, 40, 2, 16, 33), np.float32)\n"
+        "print(ort.InferenceSession(str(b.full_path)).run(None, {'features': x})[0].shape)\n"
+        "assert 'torch' not in sys.modules\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "(1, 7, 99)"
