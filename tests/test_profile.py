@@ -97,3 +97,38 @@ def test_profiler_phase_is_a_no_op_when_idle(tmp_path):
     p.step()
     p.close()
     assert not (tmp_path / "trace").exists()
+
+
+def test_the_first_batch_of_an_epoch_counts_as_data_wait(tmp_path):
+    """The iterator's start-up and first batch (fetched before the step loop) are data wait of
+    the epoch's first step, not lost."""
+    import time
+
+    from test_train import ToyData, toy_cfg, toy_collate
+
+    from emgrt.train.model import StreamingCTCModel
+    from emgrt.train.recipe import Recipe, TrainConfig
+    from emgrt.train.trainer import Trainer
+
+    class SlowStart:
+        """Two batches per epoch; producing the first one sleeps 0.3 s."""
+
+        def __init__(self) -> None:
+            data = ToyData(n=4)
+            self.batches = [toy_collate([data[0], data[1]]), toy_collate([data[2], data[3]])]
+
+        def __len__(self) -> int:
+            return len(self.batches)
+
+        def __iter__(self):
+            time.sleep(0.3)
+            yield from self.batches
+
+    recipe = Recipe(model=toy_cfg(layers=1, dim=32), train=TrainConfig(max_steps=4, log_every=1, val_every=0))
+    trainer = Trainer(recipe, StreamingCTCModel(recipe.model), SlowStart(), None, tmp_path,
+                      progress=False, log=lambda s: None)
+    trainer.fit()
+    recs = [json.loads(ln) for ln in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    waits = {r["step"]: r["data_wait"] for r in recs if r["kind"] == "train"}
+    assert waits[1] >= 0.3 and waits[3] >= 0.3  # each epoch's first step (2 batches per epoch)
+    assert waits[2] < 0.3 and waits[4] < 0.3

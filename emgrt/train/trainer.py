@@ -516,9 +516,12 @@ class Trainer:
                 resuming_mid_epoch = self.batch_in_epoch > 0
                 if not resuming_mid_epoch:
                     self.epoch_rng = rng_state()
-                it = iter_under_rng(self.train_loader, self.epoch_rng)
-                for _ in range(self.batch_in_epoch):  # resume: the batches already used
-                    next(it)
+                t_iter = time.perf_counter()
+                with self.profiler.phase("dataloader"):  # worker start-up and the first batch
+                    it = iter_under_rng(self.train_loader, self.epoch_rng)
+                    for _ in range(self.batch_in_epoch):  # resume: the batches already used
+                        next(it)
+                start_wait = time.perf_counter() - t_iter  # counted in the epoch's first step
                 stopped = exhausted = False
                 while self.step < self.total_steps:
                     t0 = time.perf_counter()
@@ -533,7 +536,8 @@ class Trainer:
                     t2 = time.perf_counter()
                     self.step += 1
                     self.batch_in_epoch += 1
-                    out.update(data_wait=t1 - t0, step_time=t2 - t1)
+                    out.update(data_wait=t1 - t0 + start_wait, step_time=t2 - t1)
+                    start_wait = 0.0
                     window.append(out)
                     if self.step % tc.log_every == 0 or self.step == self.total_steps:
                         rec = self._train_record(window)
