@@ -331,11 +331,11 @@ def plot(runs: list[SessionRun], rep: dict, out: Path, window_s: float = 20.0) -
         lat += [1000.0 * (r.emit[j] - r.key_times[i]) for i, j in r.matches() if np.isfinite(r.key_times[i])]
     fig, (ax1, ax2) = plt.subplots(2, 1, figsize=(11, 7), gridspec_kw={"height_ratios": [1, 1]})
     ax1.hist(lat, bins=50, color="#4477aa")
-    for q in ("p50", "p90", "p99"):
+    for q, height in (("p50", 0.92), ("p90", 0.8), ("p99", 0.68)):
         v = rep["latency_ms"][q]
         if v is not None:
             ax1.axvline(v, color="k", ls="--", lw=0.8)
-            ax1.text(v, ax1.get_ylim()[1] * 0.9, f" {q} {v:.0f} ms", fontsize=8)
+            ax1.text(v, ax1.get_ylim()[1] * height, f" {q} {v:.0f} ms", fontsize=8)
     ax1.set_xlabel("keystroke -> character latency (ms)")
     ax1.set_ylabel("keys")
     ax1.set_title(
