@@ -71,10 +71,11 @@ def test_cli_latency_json(tiny_bundle, sessions_dir, tmp_path, capsys):
 @pytest.mark.slow
 def test_cli_latency_live_over_lsl(tiny_bundle, sessions_dir, capsys):
     path = sorted(sessions_dir.glob("*.hdf5"))[0]
-    code = main(["latency", str(path), "--bundle", str(tiny_bundle.dir), "--json", "--live", "--speed", "10"])
+    args = ["latency", str(path), "--bundle", str(tiny_bundle.dir), "--json", "--live", "--speed", "10"]
+    code = main(args + ["--max-seconds", "2.5"])
     rep = json.loads(capsys.readouterr().out)
     assert code == 0 and rep["mode"] == "live" and rep["dropped_samples"] == 0
-    assert rep["per_session"][0]["samples"]["received"] == 6000
+    assert rep["per_session"][0]["samples"]["received"] == 5000
     assert rep["streamed_cer"] == rep["offline_cer"]
 
 

@@ -72,7 +72,8 @@ class SessionReplayer:
             n = max(1, min(n, int(max_seconds * SAMPLE_RATE_HZ)))
         self.n_samples = n  # session samples sent per pass
         # Keystroke positions in (fractional) samples from the session start.
-        self._key_pos = np.interp(self.session.key_times, self.session.time, np.arange(n, dtype=np.float64))
+        times = self.session.time
+        self._key_pos = np.interp(self.session.key_times, times, np.arange(len(times), dtype=np.float64))
         chars = emg2qwerty_charset().chars
         self._key_chars = [chars[int(lab)] for lab in self.session.key_labels]
         self.t0: float | None = None  # LSL time stamp of sample 0, set when the thread starts
