@@ -141,3 +141,28 @@ def test_requested_reset_runs_on_the_feeding_thread(tiny_bundle):
     after = [e for e in events[events.index(status[0]) + 1 :] if e["type"] == "char"]
     fresh = [e for e in Engine(tiny_bundle).process(x[1500:], ts[1500:]) if e["type"] == "char"]
     assert [e["key"] for e in after] == [e["key"] for e in fresh]
+
+
+@pytest.mark.slow
+def test_two_outputs_per_step_bundle_streams_like_offline(tmp_path):
+    """frames_per_step = 2 x subsample: the block schedule and frame times still hold."""
+    pytest.importorskip("torch")
+    from bundle_fixtures import TINY_RECIPE, make_tiny_model
+
+    from emgrt.bundle import Bundle
+    from emgrt.train.export import export_model
+
+    bundle = Bundle.load(export_model(make_tiny_model(), TINY_RECIPE, tmp_path / "f8", frames_per_step=8))
+    assert bundle.manifest["stream"]["outputs_per_step"] == 2
+    x, ts = signal(6000, seed=8)
+    engine = Engine(bundle)
+    events = feed(engine, x, ts)
+    offline = decode_offline("greedy", offline_log_probs(bundle, x), bundle.labels, bundle.blank)
+    # The last step of a stream may be incomplete: its outputs come only offline.
+    n = len(keys(events))
+    assert n > 5 and keys(events) == offline[:n] and len(offline) - n <= 2
+    chars = [e for e in events if e["type"] == "char"]
+    # An output frame is emitted by the step that completes it plus the lookahead (12 frames):
+    # between 12 and 12 + 4 frames (one extra output per step) after its own last sample.
+    lags = [round((e["t"] - e["frame_t"]) * 2000 / 16) for e in chars]
+    assert set(lags) <= {12, 16} and 12 in lags
