@@ -105,3 +105,29 @@ def test_runtime_side_needs_no_torch(tiny_bundle):
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "(1, 7, 99)"
+
+
+@pytest.mark.slow
+def test_cli_export_then_verify_a_trained_run(tmp_path, capsys):
+    from test_data_fixtures import make_dataset
+    from test_finetune import SOURCE
+
+    from emgrt.cli import main
+
+    data = make_dataset(tmp_path / "data", (21_000, 25_000))
+    recipe = tmp_path / "r.toml"
+    recipe.write_text(SOURCE)
+    assert main(["train", "--recipe", str(recipe), "--data", str(data), "--out", str(tmp_path / "run")]) == 0
+    bundle = tmp_path / "bundle"
+    assert main(["export", str(tmp_path / "run"), "--out", str(bundle), "--int8"]) == 0
+    capsys.readouterr()
+    assert main(["export", "verify", str(bundle), "--windows", "2", "--json"]) == 0
+    rep = json.loads(capsys.readouterr().out)
+    assert rep["ok"] and rep["torch_vs_onnx_ok"] and rep["step_vs_full_ok"]
+    assert set(rep["int8"]) == {"greedy_cer_fp32", "greedy_cer_int8", "cer_change"}
+    b = Bundle.load(bundle)
+    assert b.manifest["provenance"]["data"] == str(data) and b.int8_path("step_graph").is_file()
+    # user mistakes are one line, exit 2
+    assert main(["export", "verify"]) == 2
+    assert main(["export", str(tmp_path / "run")]) == 2
+    assert "--out" in capsys.readouterr().err

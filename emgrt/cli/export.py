@@ -1,16 +1,102 @@
-"""`emgrt export`: placeholder registered so parallel work can land; replaced by its implementation."""
+"""`emgrt export`: a trained model -> a runtime bundle; `emgrt export verify BUNDLE`: check it."""
 
 from __future__ import annotations
 
 import argparse
+import json
+from pathlib import Path
+
+DESCRIPTION = """\
+Two forms:
+
+  emgrt export RUN_DIR_OR_CKPT --out BUNDLE_DIR [--int8] [--frames-per-step F] [--char-lm FILE]
+  emgrt export verify BUNDLE_DIR [--data DIR] [--windows N] [--json]
+
+The first writes a bundle (see export/README.md): step.onnx, the fixed-shape streaming step with
+every piece of state (convolution history, key/value caches, warm-up counter) as explicit
+inputs/outputs; full.onnx, the whole-window graph for offline use; manifest.json with every runtime
+parameter (sample rate, channel layout, filters, front end, hop, left context, lookahead, charset,
+blank, model size and FLOPs, opset, file hashes, provenance); MODEL_CARD.md.  --int8 adds dynamic
+int8 versions of both graphs.  --char-lm copies a character KenLM (ARPA, .arpa.gz) into the bundle
+and makes it the char-lm decoder's default.
+
+`verify` runs the bundle on real windows of uneven lengths (from --data, default: the dataset the
+model was trained on) and prints the max abs log-prob difference of torch vs ONNX Runtime and of
+the streaming step, step by step, vs the whole-window graph (both must be <= 1e-4), and for int8
+graphs the greedy CER change.  Exits 1 when a check fails.  Needs the training extra (torch).
+"""
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    p = subparsers.add_parser("export", help="(being built)")
-    p.set_defaults(func=_run)
+    p = subparsers.add_parser(
+        "export",
+        help="export a trained model to an ONNX streaming bundle (or `export verify BUNDLE`)",
+        description=DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("source", metavar="RUN_DIR_OR_CKPT | verify", help="run folder / checkpoint, or the word verify")
+    p.add_argument("bundle", nargs="?", metavar="BUNDLE_DIR", help="(verify) the bundle to check")
+    p.add_argument("--out", type=Path, help="bundle folder to write")
+    p.add_argument("--int8", action="store_true", help="also write dynamic-int8 graphs")
+    p.add_argument("--frames-per-step", type=int, default=None, help="8 ms frames per step (default: the model's stride)")
+    p.add_argument("--char-lm", type=Path, default=None, help="character KenLM to ship in the bundle")
+    p.add_argument("--data", type=Path, default=None, help="(verify) dataset folder for the real windows")
+    p.add_argument("--windows", type=int, default=4, help="(verify) windows to check (default 4)")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(func=run)
 
 
-def _run(args: argparse.Namespace) -> int:
-    from emgrt.errors import EmgrtError
+def run(args: argparse.Namespace) -> int:
+    from emgrt.errors import ConfigError
 
-    raise EmgrtError("emgrt export is not built yet")
+    if args.source == "verify":
+        if not args.bundle:
+            raise ConfigError("export verify needs the bundle folder: emgrt export verify BUNDLE_DIR")
+        return _verify(args)
+    if args.bundle:
+        raise ConfigError(f"unexpected argument {args.bundle!r}; the bundle folder goes in --out")
+    if args.out is None:
+        raise ConfigError("export needs --out BUNDLE_DIR")
+    if args.char_lm is not None and not args.char_lm.is_file():
+        raise ConfigError(f"{args.char_lm}: no such language model file")
+    from emgrt.train.export import export_bundle
+
+    out = export_bundle(args.source, args.out, frames_per_step=args.frames_per_step, int8=args.int8,
+                        char_lm=args.char_lm)
+    from emgrt.bundle import Bundle
+
+    b = Bundle.load(out)
+    if args.json:
+        print(json.dumps({"bundle": str(out), "files": b.manifest["files"], "model": b.manifest["model"]}, indent=2))
+    else:
+        print(f"wrote {b.describe()}: {', '.join(sorted(b.manifest['files']))}")
+        print(f"check it: emgrt export verify {out}")
+    return 0
+
+
+def _verify(args: argparse.Namespace) -> int:
+    from emgrt.train.export import verify_bundle
+
+    rep = verify_bundle(args.bundle, args.data, args.windows)
+    ok = rep["step_vs_full_ok"] and rep["torch_vs_onnx_ok"] is not False
+    if args.json:
+        print(json.dumps({**rep, "ok": ok}, indent=2))
+        return 0 if ok else 1
+    from rich.console import Console
+    from rich.table import Table
+
+    t = Table(title=f"export verify {rep['bundle']} ({rep['windows']} windows, {min(rep['frames'])}-{max(rep['frames'])} frames)")
+    for col in ("check", "max abs difference", "tolerance", "result"):
+        t.add_column(col)
+
+    def row(name, value, ok_):
+        t.add_row(name, "-" if value is None else f"{value:.2e}", f"{rep['tolerance']:.0e}",
+                  "skipped (checkpoint not found)" if ok_ is None else ("ok" if ok_ else "FAIL"))
+
+    row("torch vs ONNX Runtime (full graph)", rep["torch_vs_onnx_max_abs"], rep["torch_vs_onnx_ok"])
+    row("streaming step vs full graph", rep["step_vs_full_max_abs"], rep["step_vs_full_ok"])
+    Console().print(t)
+    if "int8" in rep:
+        q = rep["int8"]
+        print(f"int8: greedy CER {q['greedy_cer_int8']:.2f} vs fp32 {q['greedy_cer_fp32']:.2f} ({q['cer_change']:+.2f} points)")
+    return 0 if ok else 1

@@ -266,13 +266,21 @@ def export_model(
         lm = Path(char_lm)
         shutil.copyfile(lm, out / lm.name)
         manifest["decoder"]["char_lm"] = lm.name
+        if not (decoder or {}).get("default"):
+            manifest["decoder"]["default"] = "char-lm"
     if int8:
+        import tempfile
+
         from onnxruntime.quantization import QuantType, quantize_dynamic
+        from onnxruntime.quantization.shape_inference import quant_pre_process
 
         for graph in ("step_graph", "full_graph"):
             src = out / manifest[graph]["file"]
             dst = src.with_name(src.stem + ".int8.onnx")
-            quantize_dynamic(str(src), str(dst), weight_type=QuantType.QInt8)
+            with tempfile.TemporaryDirectory() as tmp:  # onnxruntime's recommended pre-processing first
+                pre = Path(tmp) / "pre.onnx"
+                quant_pre_process(str(src), str(pre), skip_symbolic_shape=True)
+                quantize_dynamic(str(pre), str(dst), weight_type=QuantType.QInt8)
             manifest[graph]["int8_file"] = dst.name
     write_model_card(out, manifest)
     write_manifest(out, manifest)
@@ -299,3 +307,108 @@ def write_model_card(out: Path, manifest: dict, measured: str = "") -> None:
     if measured:
         lines += ["", "## Measured", "", measured]
     (out / MODEL_CARD).write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+# ----------------------------------------------------------------------------------------------
+# verify
+# ----------------------------------------------------------------------------------------------
+
+PARITY_TOLERANCE = 1e-4
+
+
+def _windows(bundle, data_dir: str | Path, n_windows: int, seed: int = 0):
+    """Feature windows (1, T, 2, 16, 33) of uneven lengths from real sessions, each with its
+    ground-truth labels: the manifest's filters + the log-spectrogram, as the engine computes them."""
+    import numpy as np
+
+    from emgrt.dsp.features import LogSpectrogram
+    from emgrt.dsp.filters import FilterSpec, design_sos, filter_offline
+    from emgrt.io.dataset import DatasetDir
+    from emgrt.io.session import SessionFile
+
+    sos = design_sos([FilterSpec.from_dict(f) for f in bundle.manifest["signal"]["filters"]])
+    spec = LogSpectrogram()
+    rng = np.random.default_rng(seed)
+    paths = DatasetDir(data_dir).all_sessions()
+    if not paths:
+        raise ConfigError(f"{data_dir}: no session files to verify on")
+    out = []
+    for i in range(n_windows):
+        with SessionFile(paths[i % len(paths)]) as sf:
+            n = int(rng.integers(5 * 2000, 12 * 2000)) + int(rng.integers(0, 64))  # 5-12 s, any phase
+            start = int(rng.integers(0, max(1, len(sf) - n)))
+            x = sf.emg(start, start + n)
+            labels, _ = sf.ground_truth(float(sf.time[start]), float(sf.time[min(start + n, len(sf)) - 1]))
+        out.append((spec(filter_offline(sos, x))[None].astype(np.float32), labels))
+    return out
+
+
+def _stream_graph(session, bundle, feats):
+    import numpy as np
+
+    m = bundle.manifest
+    spec = m["step_graph"]["state"]
+    state = {s["input"]: np.zeros(s["shape"], np.float32) for s in spec}
+    f = m["stream"]["frames_per_step"]
+    outs = []
+    for i in range(feats.shape[1] // f):
+        res = session.run(None, {"frames": feats[:, i * f : (i + 1) * f], **state})
+        outs.append(res[0][0])
+        state = {s["input"]: r for s, r in zip(spec, res[1:])}
+    return np.concatenate(outs)[m["stream"]["skip_outputs"] :]
+
+
+def verify_bundle(bundle_dir: str | Path, data_dir: str | Path | None = None, windows: int = 4, progress=None) -> dict:
+    """Parity of the bundle's graphs on real windows; int8 graphs report their CER change."""
+    import numpy as np
+    import onnxruntime as ort
+
+    from emgrt.bundle import Bundle
+    from emgrt.decode import decode_offline
+    from emgrt.metrics import ErrorCounts
+    from emgrt.train.trainer import load_model
+
+    bundle = Bundle.load(bundle_dir)
+    prov = bundle.manifest["provenance"]
+    data_dir = data_dir or prov.get("data")
+    if not data_dir or not Path(data_dir).is_dir():
+        raise ConfigError(f"no dataset to verify on (provenance data {prov.get('data')!r}); pass --data DIR")
+    wins = _windows(bundle, data_dir, windows)
+    full = ort.InferenceSession(str(bundle.full_path), providers=["CPUExecutionProvider"])
+    step = ort.InferenceSession(str(bundle.step_path), providers=["CPUExecutionProvider"])
+    ckpt = prov.get("checkpoint")
+    model = load_model(ckpt)[0] if ckpt and Path(ckpt).exists() else None
+    torch_diff, stream_diff = [], []
+    counts = {"fp32": ErrorCounts(), "int8": ErrorCounts()}
+    int8 = bundle.int8_path("full_graph")
+    int8_sess = ort.InferenceSession(str(int8), providers=["CPUExecutionProvider"]) if int8 else None
+    labels = bundle.labels
+    for i, (feats, truth) in enumerate(wins):
+        lp = full.run(None, {"features": feats})[0][0]
+        if model is not None:
+            with torch.no_grad():
+                ref = model(torch.from_numpy(feats))[0][0].numpy()
+            torch_diff.append(float(np.abs(ref - lp).max()))
+        streamed = _stream_graph(step, bundle, feats)
+        stream_diff.append(float(np.abs(streamed - lp).max()) if len(streamed) == len(lp) else float("inf"))
+        if int8_sess is not None:
+            ref_keys = "".join(labels[t] for t in truth)
+            for name, out in (("fp32", lp), ("int8", int8_sess.run(None, {"features": feats})[0][0])):
+                hyp = "".join(decode_offline("greedy", out, labels, bundle.blank))
+                counts[name].update(ref_keys, hyp)
+        if progress:
+            progress(i + 1, len(wins))
+    report = {
+        "bundle": str(bundle.dir),
+        "windows": len(wins),
+        "frames": [int(f.shape[1]) for f, _ in wins],
+        "tolerance": PARITY_TOLERANCE,
+        "torch_vs_onnx_max_abs": max(torch_diff) if torch_diff else None,
+        "step_vs_full_max_abs": max(stream_diff),
+    }
+    report["torch_vs_onnx_ok"] = None if model is None else report["torch_vs_onnx_max_abs"] <= PARITY_TOLERANCE
+    report["step_vs_full_ok"] = report["step_vs_full_max_abs"] <= PARITY_TOLERANCE
+    if int8_sess is not None:
+        report["int8"] = {"greedy_cer_fp32": counts["fp32"].cer, "greedy_cer_int8": counts["int8"].cer,
+                          "cer_change": counts["int8"].cer - counts["fp32"].cer}
+    return report
