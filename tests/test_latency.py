@@ -55,8 +55,10 @@ def test_simulated_replay_report(tiny_bundle, sessions_dir, tmp_path):
 
 def test_matching_pairs_equal_keys_close_in_time():
     run = lat.SessionRun(name="x", duration_s=10, reference="abcd", key_times=np.array([1.0, 2.0, 3.0, 4.0]))
-    run.keys, run.emit = list("axcd"), [1.1, 2.1, 3.2, 9.0]
-    assert run.matches() == [(0, 0), (2, 2)]  # 'd' is aligned but 5 s late: not a match
+    run.keys, run.emit = list("axcd"), [1.1, 2.1, 3.2, 9.5]
+    assert run.matches() == [(0, 0), (2, 2)]  # 'd' is aligned but 5.5 s late: not a match
+    run.max_match_s = 6.0
+    assert run.matches() == [(0, 0), (2, 2), (3, 3)]
 
 
 def test_cli_latency_json(tiny_bundle, sessions_dir, tmp_path, capsys):

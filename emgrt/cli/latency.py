@@ -26,6 +26,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--chunk", type=int, default=32, help="samples per simulated band packet (default 32)")
     p.add_argument("--live", action="store_true", help="replay over a real LSL loopback (SessionReplayer)")
     p.add_argument("--speed", type=float, default=1.0, help="--live replay speed (default 1: real time)")
+    p.add_argument(
+        "--max-match-s", type=float, default=5.0,
+        help="an aligned key emitted further than this from its keystroke is not matched (default 5)",
+    )
     p.add_argument("--no-offline", action="store_true", help="skip the offline (full graph) CER")
     p.add_argument("--plot", type=Path, default=None, metavar="OUT.png", help="latency histogram + one session's timeline")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
@@ -57,6 +61,7 @@ def _run(args: argparse.Namespace) -> int:
         else:
             with SessionFile(path) as session:
                 run = lat.replay_simulated(engine, session, chunk=args.chunk, max_seconds=args.max_seconds)
+        run.max_match_s = args.max_match_s
         if not args.no_offline:
             with SessionFile(path) as session:
                 run.offline_keys = lat.offline_keys(bundle, session, kind, overrides, max_seconds=args.max_seconds)

@@ -11,8 +11,8 @@ sample's push to the event reaching the callback (transport and compute together
 as ``compute``; ``transport`` is 0 in this mode).
 
 Emitted keys are matched to the session's keystrokes by edit-distance alignment
-(rapidfuzz ``Levenshtein.opcodes``; only keys in ``equal`` runs and emitted within 2 s of
-their keystroke are matched).  Per matched
+(rapidfuzz ``Levenshtein.opcodes``; only keys in ``equal`` runs and emitted within ``max_match_s``
+(default 5 s: the LM decoders commit a second or more after the keystroke) are matched).  Per matched
 key, with ``key`` the keystroke press, ``frame`` the stamp of the last sample of the model
 output frame that decided the key, ``trigger`` the stamp of the sample that completed the
 model step that emitted it, ``arrival`` when that sample's chunk arrived and ``emit`` when
@@ -44,7 +44,7 @@ from emgrt.metrics import ErrorCounts
 
 CHUNK = 32  # samples per simulated band packet (16 ms at 2 kHz)
 READ_BLOCK = 20_000
-MAX_MATCH_S = 2.0  # an aligned key emitted further than this from its keystroke is not counted
+MAX_MATCH_S = 5.0  # an aligned key emitted further than this from its keystroke is not counted
 
 
 @dataclass
@@ -63,18 +63,19 @@ class SessionRun:
     hop_ms: list[float] = field(default_factory=list)
     compute_s: float = 0.0
     offline_keys: list[str] | None = None  # None: offline decoding not run
+    max_match_s: float = MAX_MATCH_S
     stats: dict = field(default_factory=dict)
 
-    def matches(self, max_gap_s: float = MAX_MATCH_S) -> list[tuple[int, int]]:
+    def matches(self) -> list[tuple[int, int]]:
         """(reference index, emitted index) pairs aligned as equal by edit distance whose times
-        are within ``max_gap_s`` of each other (a far pair is a coincidence of the alignment)."""
+        are within ``max_match_s`` of each other (a far pair is a coincidence of the alignment)."""
         hyp = "".join(self.keys)
         pairs = []
         for tag, i1, i2, j1, _ in Levenshtein.opcodes(self.reference, hyp):
             if tag == "equal":
                 for k in range(i2 - i1):
                     dt = self.emit[j1 + k] - float(self.key_times[i1 + k])
-                    if not np.isfinite(dt) or abs(dt) <= max_gap_s:
+                    if not np.isfinite(dt) or abs(dt) <= self.max_match_s:
                         pairs.append((i1 + k, j1 + k))
         return pairs
 
@@ -291,6 +292,7 @@ def report(runs: list[SessionRun], bundle, mode: str, decoder: str) -> dict:
         "signal_s": round(duration, 3),
         "keys": sum(len(r.reference) for r in runs),
         "matched": len(comp["latency"]),
+        "max_match_s": runs[0].max_match_s if runs else MAX_MATCH_S,
         "latency_ms": {**_pct(comp["latency"]), "mean": round(float(np.mean(comp["latency"])), 3) if comp["latency"] else None},
         "algorithmic_ms": round(algorithmic_ms, 3),
         "components_ms": {k: _pct(v) for k, v in comp.items() if k != "latency"},
