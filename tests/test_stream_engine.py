@@ -166,3 +166,22 @@ def test_two_outputs_per_step_bundle_streams_like_offline(tmp_path):
     # between 12 and 12 + 4 frames (one extra output per step) after its own last sample.
     lags = [round((e["t"] - e["frame_t"]) * 2000 / 16) for e in chars]
     assert set(lags) <= {12, 16} and 12 in lags
+
+
+@pytest.mark.slow
+def test_int8_step_graph_runs_and_missing_one_is_a_clear_error(tiny_bundle, tmp_path):
+    pytest.importorskip("torch")
+    from bundle_fixtures import TINY_RECIPE, make_tiny_model
+
+    from emgrt.bundle import Bundle
+    from emgrt.train.export import export_model
+
+    with pytest.raises(EmgrtError, match="no int8 step graph"):
+        Engine(tiny_bundle, int8=True)
+    bundle = Bundle.load(export_model(make_tiny_model(), TINY_RECIPE, tmp_path / "i8", int8=True))
+    engine = Engine(bundle, int8=True)
+    x, ts = signal(4000, seed=9)
+    feed(engine, x, ts)
+    s = engine.stats()
+    assert s["steps"] == (1 + (4000 - 64) // 16) // 4 and s["dropped"] == 0
+    assert engine.runner.path.name == bundle.manifest["step_graph"]["int8_file"]

@@ -89,6 +89,7 @@ class StepRunner:
         self.frames_per_step = int(stream["frames_per_step"])
         self.outputs_per_step = int(stream["outputs_per_step"])
         self.skip_outputs = int(stream["skip_outputs"])
+        self.path = path
         self.session = shared_session(path, providers, threads)
         self.provider = self.session.get_providers()[0]
         device = "cuda" if self.provider == CUDA else "cpu"
