@@ -131,3 +131,11 @@ def test_cli_export_then_verify_a_trained_run(tmp_path, capsys):
     assert main(["export", "verify"]) == 2
     assert main(["export", str(tmp_path / "run")]) == 2
     assert "--out" in capsys.readouterr().err
+
+
+def test_inspect_tool_finds_the_graphs_match_the_manifest(tiny_bundle):
+    root = __import__("pathlib").Path(__file__).parents[1]
+    out = subprocess.run([sys.executable, str(root / "export" / "inspect_bundle.py"), str(tiny_bundle.dir)],
+                         capture_output=True, text=True)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "ok: graphs match the manifest" in out.stdout and "kv_valid" in out.stdout
