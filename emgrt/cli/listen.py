@@ -1,4 +1,4 @@
-"""`emgrt listen`: placeholder registered so parallel work can land; replaced by its implementation."""
+"""`emgrt listen`: print the text an `emgrt serve` emits (or list the LSL streams around)."""
 
 from __future__ import annotations
 
@@ -6,11 +6,94 @@ import argparse
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    p = subparsers.add_parser("listen", help="(being built)")
+    from emgrt.serve.protocol import DEFAULT_PORT, EVENT_TYPES
+
+    p = subparsers.add_parser(
+        "listen",
+        help="print the text an `emgrt serve` emits",
+        description="Connect to `emgrt serve` and print the decoded text: live on a terminal (backspaces "
+        "applied), one line per finished segment when piped, or every event as a JSON line with --json. "
+        "--list instead lists the LSL streams on the network (to find a band's stream name).",
+    )
+    p.add_argument("--host", default="127.0.0.1", help="server address (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"server TCP port (default {DEFAULT_PORT})")
+    p.add_argument("--unix", default=None, metavar="PATH", help="connect to this Unix socket instead")
+    p.add_argument("--token", default=None, help="token, if the server requires one")
+    p.add_argument("--events", default=None, help=f"comma-separated event types to receive with --json ({','.join(EVENT_TYPES)})")
+    p.add_argument("--json", action="store_true", help="print every event as one JSON line")
+    p.add_argument("--timeout", type=float, default=10.0, help="give up after this many s without a word from the server (default 10)")
+    p.add_argument("--list", action="store_true", help="list LSL streams (name, type, channels, rate) and exit")
     p.set_defaults(func=_run)
 
 
 def _run(args: argparse.Namespace) -> int:
-    from emgrt.errors import EmgrtError
+    import json
+    import sys
 
-    raise EmgrtError("emgrt listen is not built yet")
+    from emgrt.client import Client, ServerGone, Transcript
+
+    if args.list:
+        return _list_streams()
+    events = args.events.split(",") if args.events else (None if args.json else ["char", "hypothesis", "final", "error"])
+    tty = sys.stdout.isatty()
+    client = Client(args.host, args.port, unix=args.unix, token=args.token, events=events, timeout=args.timeout)
+    client.connect()
+    print(f"emgrt listen: connected to {client.hello.get('server')} at {client.address}", file=sys.stderr)
+    done = 0  # lines of text finished on the terminal (tty mode)
+    transcript = Transcript()
+    try:
+        for ev in client.events(idle_timeout=args.timeout):
+            if args.json:
+                print(json.dumps(ev, ensure_ascii=False), flush=True)
+                continue
+            kind = ev.get("type")
+            if kind == "error":
+                print(f"emgrt listen: server error: {ev.get('message')}", file=sys.stderr)
+            elif kind == "status" and ev.get("status") == "stopped":
+                break
+            elif tty and transcript.update(ev):
+                done = _redraw(done, transcript.text, transcript.hypothesis)
+            elif not tty and kind == "final":
+                from emgrt.decode import apply_keys
+
+                print(apply_keys("", ev.get("text", "")), flush=True)
+    except (KeyboardInterrupt, BrokenPipeError):  # Ctrl-C, or the reader of our output went away
+        pass
+    except ServerGone as exc:
+        if tty:
+            print()
+        print(f"emgrt listen: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        client.close()
+    if tty:
+        print()
+    return 0
+
+
+def _redraw(done: int, text: str, hyp: str) -> int:
+    """Show ``text`` + dim ``hyp`` on the terminal: finished lines once, the last line redrawn in place.
+    Returns the number of finished lines (a backspace over a newline cannot unprint a line)."""
+    import sys
+
+    lines = text.split("\n")
+    out = []
+    for line in lines[done:-1]:
+        out.append("\r\x1b[2K" + line + "\n")
+    out.append("\r\x1b[2K" + lines[-1] + (f"\x1b[2m{hyp}\x1b[0m" if hyp else ""))
+    sys.stdout.write("".join(out))
+    sys.stdout.flush()
+    return max(done, len(lines) - 1)
+
+
+def _list_streams() -> int:
+    from emgrt.lsl import pylsl_quiet
+
+    pylsl = pylsl_quiet()
+    streams = pylsl.resolve_streams(2.0)
+    if not streams:
+        print("no LSL streams found (is the band on, or `emgrt replay` running?)")
+        return 1
+    for s in streams:
+        print(f"{s.name():30s} type {s.type():10s} {s.channel_count():3d} ch  {s.nominal_srate():g} Hz  source {s.source_id()}")
+    return 0

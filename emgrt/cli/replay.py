@@ -1,16 +1,57 @@
-"""`emgrt replay`: placeholder registered so parallel work can land; replaced by its implementation."""
+"""`emgrt replay`: publish a recorded session as a live band over LSL (EMG + keystroke markers)."""
 
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    p = subparsers.add_parser("replay", help="(being built)")
+    p = subparsers.add_parser(
+        "replay",
+        help="publish a recorded session as a live LSL band",
+        description="Publish SESSION (emg2qwerty .hdf5) as a live LSL EMG stream -- one 32-channel stream NAME, "
+        "or with --split-bands two 16-channel streams NAME-left and NAME-right -- at the nominal 2 kHz in "
+        "band-sized chunks stamped on the LSL clock, plus the keystrokes on the marker stream NAME-keys, "
+        "until the session ends (or Ctrl-C with --loop). Anything that reads LSL sees a band.",
+    )
+    p.add_argument("session", type=Path, metavar="SESSION", help="recorded session file (.hdf5)")
+    p.add_argument("--name", default="emgrt-replay", help="LSL stream name (default emgrt-replay)")
+    p.add_argument("--speed", type=float, default=1.0, help="replay speed; 2 = twice real time (default 1)")
+    p.add_argument("--split-bands", action="store_true", help="two 16-channel streams NAME-left/NAME-right")
+    p.add_argument("--loop", action="store_true", help="start over at the end, until Ctrl-C")
+    p.add_argument("--max-seconds", type=float, default=None, help="send only the session's first this-many seconds")
     p.set_defaults(func=_run)
 
 
 def _run(args: argparse.Namespace) -> int:
-    from emgrt.errors import EmgrtError
+    import signal
+    import sys
+    import threading
 
-    raise EmgrtError("emgrt replay is not built yet")
+    from emgrt.lsl.outlet import SessionReplayer
+
+    rep = SessionReplayer(
+        args.session, args.name, speed=args.speed, split_bands=args.split_bands, loop=args.loop,
+        max_seconds=args.max_seconds,
+    )
+    stop = threading.Event()
+    handlers = {s: signal.signal(s, lambda *_: stop.set()) for s in (signal.SIGINT, signal.SIGTERM)}
+    rep.start()
+    try:
+        seconds = rep.n_samples / rep.rate
+        print(
+            f"emgrt replay: {args.session.name}: {seconds:.1f} s at {args.speed:g}x on LSL streams "
+            f"{', '.join(rep.stream_names)}{' (looping)' if args.loop else ''}; Ctrl-C to stop",
+            file=sys.stderr, flush=True,
+        )
+        while not stop.is_set() and not rep.wait(0.2):
+            pass
+        if rep.error is not None:
+            raise rep.error
+    finally:
+        rep.stop()
+        for s, h in handlers.items():
+            signal.signal(s, h)
+    print(f"emgrt replay: sent {rep.samples_sent} samples and {rep.keys_sent} keystrokes", file=sys.stderr)
+    return 0

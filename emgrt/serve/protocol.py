@@ -1,0 +1,162 @@
+"""The serve wire protocol: newline-delimited JSON, one object per line (see PROTOCOL.md).
+
+Server -> client: events ``{"type": ...}``.  Broadcast events (char, hypothesis,
+final, status, level, error) carry a server-wide ``seq``; replies to a command
+carry the command's ``id`` when it had one.  Client -> server: commands
+``{"cmd": NAME, "id": ANY, ...}``.  This module only encodes and validates; the
+server decides what to do.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+PROTOCOL_VERSION = 1
+DEFAULT_PORT = 7341  # TCP, newline-delimited JSON
+DEFAULT_WS_PORT = 7342  # WebSocket (path /ws) and, with --web, the web page
+WS_PATH = "/ws"
+MAX_MESSAGE_BYTES = 4096  # longest accepted client message (a command is a few dozen bytes)
+
+# Events a client may subscribe to; a fresh connection receives all of them.
+EVENT_TYPES = ("char", "hypothesis", "final", "status", "level", "error")
+COMMANDS = ("ping", "stats", "reset", "subscribe", "text", "auth")
+
+# error codes (the "code" field of an error event)
+E_BINARY = "binary"  # not UTF-8 text (or a binary WebSocket frame)
+E_TOO_LONG = "too_long"  # over MAX_MESSAGE_BYTES; the rest of the line is skipped
+E_BAD_JSON = "bad_json"
+E_BAD_COMMAND = "bad_command"  # JSON, but not an object with a string "cmd"
+E_UNKNOWN_COMMAND = "unknown_command"
+E_BAD_ARGUMENT = "bad_argument"
+E_UNAUTHORIZED = "unauthorized"
+E_DROPPED = "dropped"  # this client read too slowly; events were dropped for it
+E_ENGINE = "engine"  # the engine or its stream failed
+
+
+class ProtocolError(Exception):
+    """A client message the server answers with an error event."""
+
+    def __init__(self, code: str, message: str, id: Any = None) -> None:
+        super().__init__(message)
+        self.code, self.message, self.id = code, message, id
+
+    def event(self) -> dict:
+        return error_event(self.code, self.message, self.id)
+
+
+@dataclass(frozen=True)
+class Command:
+    name: str
+    args: dict = field(default_factory=dict)
+    id: Any = None
+
+
+def error_event(code: str, message: str, id: Any = None, **extra: Any) -> dict:
+    ev = {"type": "error", "code": code, "message": message, **extra}
+    if id is not None:
+        ev["id"] = id
+    return ev
+
+
+def _finite(obj: Any) -> Any:
+    """``obj`` with NaN/Inf floats replaced by None (JSON has no such numbers)."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: _finite(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_finite(v) for v in obj]
+    return obj
+
+
+def encode(event: dict) -> bytes:
+    """One event as a UTF-8 JSON line (ending in a newline; no newline inside)."""
+    try:
+        text = json.dumps(event, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    except ValueError:
+        text = json.dumps(_finite(event), ensure_ascii=False, separators=(",", ":"))
+    return (text + "\n").encode("utf-8")
+
+
+def parse_command(raw: bytes | str) -> Command:
+    """A client message (one line, without its newline) -> Command; ProtocolError if malformed."""
+    if isinstance(raw, bytes):
+        if len(raw) > MAX_MESSAGE_BYTES:
+            raise ProtocolError(E_TOO_LONG, f"message of {len(raw)} bytes; the limit is {MAX_MESSAGE_BYTES}")
+        try:
+            raw = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            raise ProtocolError(E_BINARY, "message is not UTF-8 text; send one JSON object per line") from None
+    elif len(raw.encode("utf-8")) > MAX_MESSAGE_BYTES:
+        raise ProtocolError(E_TOO_LONG, f"message over {MAX_MESSAGE_BYTES} bytes")
+    if "\x00" in raw:
+        raise ProtocolError(E_BINARY, "message contains NUL bytes; send one JSON object per line")
+    try:
+        msg = json.loads(raw)
+    except ValueError as exc:
+        raise ProtocolError(E_BAD_JSON, f"not valid JSON ({exc.args[0] if exc.args else exc})") from None
+    if not isinstance(msg, dict) or not isinstance(msg.get("cmd"), str):
+        raise ProtocolError(E_BAD_COMMAND, 'expected a JSON object like {"cmd": "ping"}')
+    id = msg.pop("id", None)
+    name = msg.pop("cmd")
+    if name not in COMMANDS:
+        raise ProtocolError(E_UNKNOWN_COMMAND, f"unknown command {name!r}; commands: {', '.join(COMMANDS)}", id)
+    if name == "subscribe":
+        events = msg.get("events")
+        if not isinstance(events, list) or not all(isinstance(e, str) for e in events):
+            raise ProtocolError(E_BAD_ARGUMENT, 'subscribe takes "events": a list of event types', id)
+        unknown = sorted(set(events) - set(EVENT_TYPES))
+        if unknown:
+            raise ProtocolError(
+                E_BAD_ARGUMENT, f"unknown event type(s) {', '.join(unknown)}; types: {', '.join(EVENT_TYPES)}", id
+            )
+    if name == "auth" and not isinstance(msg.get("token"), str):
+        raise ProtocolError(E_BAD_ARGUMENT, 'auth takes "token": a string', id)
+    return Command(name, msg, id)
+
+
+def reply(command: Command, event_type: str, **fields: Any) -> dict:
+    """A reply event to ``command`` (echoing its id)."""
+    ev: dict = {"type": event_type, **fields}
+    if command.id is not None:
+        ev["id"] = command.id
+    return ev
+
+
+class LineSplitter:
+    """Bytes from a stream socket -> complete lines, with the oversize rule applied.
+
+    ``feed(data)`` returns a list of ``bytes`` lines and ``ProtocolError`` items (in
+    arrival order).  A line longer than ``limit`` yields one E_TOO_LONG error; its
+    remaining bytes are skipped up to the next newline, so the connection stays in step.
+    """
+
+    def __init__(self, limit: int = MAX_MESSAGE_BYTES) -> None:
+        self.limit = limit
+        self._buf = bytearray()
+        self._skipping = False
+
+    def feed(self, data: bytes) -> list[bytes | ProtocolError]:
+        out: list[bytes | ProtocolError] = []
+        self._buf += data
+        while True:
+            nl = self._buf.find(b"\n")
+            if nl < 0:
+                if len(self._buf) > self.limit:
+                    if not self._skipping:
+                        out.append(ProtocolError(E_TOO_LONG, f"message over {self.limit} bytes; skipped to its end"))
+                        self._skipping = True
+                    self._buf.clear()
+                return out
+            line = bytes(self._buf[:nl]).rstrip(b"\r")
+            del self._buf[: nl + 1]
+            if self._skipping:
+                self._skipping = False
+                continue
+            if len(line) > self.limit:
+                out.append(ProtocolError(E_TOO_LONG, f"message of {len(line)} bytes; the limit is {self.limit}"))
+            elif line.strip():
+                out.append(line)

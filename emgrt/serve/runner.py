@@ -1,0 +1,152 @@
+"""The event source ``emgrt serve`` runs: the engine on a live band (or a replayed session).
+
+:class:`EngineSource` runs :func:`emgrt.stream.live.run_live` in the server's source
+thread.  On top of the engine's own events (char, hypothesis, final, status) it adds,
+from the same thread and without touching the engine's data path:
+
+- ``level`` events at ``LEVEL_HZ``: the RMS of each band's signal over the last window
+  (mean removed per channel, averaged over the band's channels), for the web page's plot;
+- a ``status`` ``running`` heartbeat every ``HEARTBEAT_S`` with the sample counters, the
+  per-step compute percentiles and the lag of the newest sample behind the LSL clock.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from emgrt.stream.live import LiveSource, run_live
+
+LEVEL_HZ = 10.0
+HEARTBEAT_S = 1.0
+COUNTERS = ("received", "processed", "buffered", "dropped", "filled", "sanitised_values", "resets", "steps", "chars")
+
+
+class LevelMeter:
+    """Per-band RMS of (n, bands * channels) chunks over fixed windows of ``window`` samples."""
+
+    def __init__(self, channels: int, bands: int, window: int) -> None:
+        self.bands, self.window = bands, window
+        self._sum = np.zeros(channels)
+        self._sq = np.zeros(channels)
+        self._n = 0
+
+    def push(self, x: np.ndarray, ts: np.ndarray) -> list[dict]:
+        events = []
+        pos = 0
+        while pos < len(x):
+            k = min(len(x) - pos, self.window - self._n)
+            part = x[pos : pos + k].astype(np.float64, copy=False)
+            self._sum += part.sum(axis=0)
+            self._sq += np.square(part).sum(axis=0)
+            self._n += k
+            pos += k
+            if self._n == self.window:
+                var = np.maximum(self._sq / self._n - np.square(self._sum / self._n), 0.0)
+                rms = np.sqrt(var.reshape(self.bands, -1).mean(axis=1))
+                events.append({"type": "level", "t": float(ts[pos - 1]), "rms": [float(v) for v in rms]})
+                self._sum[:] = 0.0
+                self._sq[:] = 0.0
+                self._n = 0
+        return events
+
+
+class _TappedSource(LiveSource):
+    """The band inlet, with every pulled chunk also measured and a heartbeat due check."""
+
+    def __init__(self, bundle, on_chunk: Callable[[np.ndarray, np.ndarray], None], **kwargs) -> None:
+        super().__init__(bundle, **kwargs)
+        self._on_chunk = on_chunk
+
+    def pull(self, timeout: float = 0.05) -> tuple[np.ndarray, np.ndarray]:
+        x, ts = super().pull(timeout)
+        self._on_chunk(x, ts)
+        return x, ts
+
+
+class EngineSource:
+    """``EngineSource(engine, stream=NAME)`` (or ``left=, right=``); ``replay=SESSION`` first
+    publishes that session over LSL under a fresh name and serves the engine on it."""
+
+    def __init__(
+        self,
+        engine,
+        stream: str | None = None,
+        left: str | None = None,
+        right: str | None = None,
+        resolve_timeout: float = 5.0,
+        replay: str | Path | None = None,
+        replay_speed: float = 1.0,
+        replay_loop: bool = False,
+    ) -> None:
+        self.engine = engine
+        self.replayer = None
+        if replay is not None:
+            from emgrt.lsl.outlet import SessionReplayer
+
+            stream = f"emgrt-serve-{uuid.uuid4().hex[:8]}"
+            self.replayer = SessionReplayer(replay, stream, speed=replay_speed, loop=replay_loop, wait_for_consumer=10.0)
+        self.stream_kwargs = dict(stream=stream, left=left, right=right, resolve_timeout=resolve_timeout)
+        m = engine.bundle.manifest
+        self.meter = LevelMeter(engine.channels, len(m["signal"]["bands"]), max(1, int(engine.rate / LEVEL_HZ)))
+        self._snapshot: dict = {}
+        self._emit: Callable[[dict], None] = lambda ev: None
+        self._next_beat = 0.0
+        self._clock = time.monotonic
+        self._lsl_clock: Callable[[], float] | None = None
+
+    def describe(self) -> dict:
+        b = self.engine.bundle
+        names = [n for n in (self.stream_kwargs["stream"], self.stream_kwargs["left"], self.stream_kwargs["right"]) if n]
+        return {
+            "bundle": str(b.dir), "model": b.manifest.get("model", {}).get("name"),
+            "decoder": self.engine.decoder_kind, "streams": names or ["(first EMG stream)"],
+            "replay": str(self.replayer.session.path) if self.replayer else None,
+        }
+
+    def stats(self) -> dict:
+        return dict(self._snapshot)
+
+    def request_reset(self) -> None:
+        self.engine.request_reset("reset by a client")
+
+    def _heartbeat(self, ts_last: float | None) -> None:
+        s = self.engine.stats()
+        self._snapshot = s
+        lag = None
+        if ts_last is not None and self._lsl_clock is not None:
+            lag = round((self._lsl_clock() - ts_last) * 1000.0, 3)
+        self._emit({
+            "type": "status", "status": "running", "t": ts_last,
+            "samples": {k: s.get(k) for k in COUNTERS},
+            "latency_ms": {"compute_p50": s.get("compute_ms_p50"), "compute_p99": s.get("compute_ms_p99"), "lag": lag},
+        })
+
+    def _on_chunk(self, x: np.ndarray, ts: np.ndarray) -> None:
+        if len(ts):
+            for ev in self.meter.push(x, ts):
+                self._emit(ev)
+        now = self._clock()
+        if now >= self._next_beat:
+            self._next_beat = now + HEARTBEAT_S
+            self._heartbeat(float(ts[-1]) if len(ts) else self.engine._last_ts)
+
+    def run(self, emit: Callable[[dict], None], stop: threading.Event) -> None:
+        from emgrt.lsl import pylsl_quiet
+
+        self._emit = emit
+        self._lsl_clock = pylsl_quiet().local_clock
+        source = _TappedSource(self.engine.bundle, self._on_chunk, **self.stream_kwargs)
+        if self.replayer is not None:
+            self.replayer.start()
+        try:
+            run_live(self.engine, source, emit, stop)
+        finally:
+            if self.replayer is not None:
+                self.replayer.stop()
+            self._heartbeat(self.engine._last_ts)
