@@ -9,8 +9,8 @@ from pathlib import Path
 DESCRIPTION = """\
 Two forms:
 
-  emgrt export RUN_DIR_OR_CKPT --out BUNDLE_DIR [--int8] [--frames-per-step F] [--char-lm FILE]
-  emgrt export verify BUNDLE_DIR [--data DIR] [--windows N] [--json]
+  emgrt export RUN_DIR_OR_CKPT --out BUNDLE_DIR [--int8] [--frames-per-step F] [--opset N] [--char-lm FILE]
+  emgrt export verify BUNDLE_DIR [--data DIR] [--sessions N] [--windows N] [--write-card] [--json]
 
 The first writes a bundle (see export/README.md): step.onnx, the fixed-shape streaming step with
 every piece of state (convolution history, key/value caches, warm-up counter) as explicit
@@ -21,9 +21,10 @@ int8 versions of both graphs.  --char-lm copies a character KenLM (ARPA, .arpa.g
 and makes it the char-lm decoder's default.
 
 `verify` runs the bundle on real windows of uneven lengths (from --data, default: the dataset the
-model was trained on) and prints the max abs log-prob difference of torch vs ONNX Runtime and of
+model was trained on, or two `emgrt synth` sessions when that is not here) and prints the max abs log-prob difference of torch vs ONNX Runtime and of
 the streaming step, step by step, vs the whole-window graph (both must be <= 1e-4), and for int8
-graphs the greedy CER change.  Exits 1 when a check fails.  Needs the training extra (torch).
+graphs the greedy CER change.  Exits 1 when a check fails.  --write-card adds the figures to the
+bundle's MODEL_CARD.md.  Needs the training extra (torch).
 """
 
 
@@ -39,9 +40,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--out", type=Path, help="bundle folder to write")
     p.add_argument("--int8", action="store_true", help="also write dynamic-int8 graphs")
     p.add_argument("--frames-per-step", type=int, default=None, help="8 ms frames per step (default: the model's stride)")
+    p.add_argument("--opset", type=int, default=None, help="ONNX opset (default 18)")
     p.add_argument("--char-lm", type=Path, default=None, help="character KenLM to ship in the bundle")
     p.add_argument("--data", type=Path, default=None, help="(verify) dataset folder for the real windows")
     p.add_argument("--windows", type=int, default=4, help="(verify) windows to check (default 4)")
+    p.add_argument("--sessions", type=int, default=None, help="(verify) draw the windows from N sessions (default: all)")
+    p.add_argument("--write-card", action="store_true", help="(verify) add the figures to MODEL_CARD.md")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=run)
 
@@ -59,10 +63,10 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError("export needs --out BUNDLE_DIR")
     if args.char_lm is not None and not args.char_lm.is_file():
         raise ConfigError(f"{args.char_lm}: no such language model file")
-    from emgrt.train.export import export_bundle
+    from emgrt.train.export import DEFAULT_OPSET, export_bundle
 
     out = export_bundle(args.source, args.out, frames_per_step=args.frames_per_step, int8=args.int8,
-                        char_lm=args.char_lm)
+                        char_lm=args.char_lm, opset=args.opset or DEFAULT_OPSET)
     from emgrt.bundle import Bundle
 
     b = Bundle.load(out)
@@ -77,7 +81,11 @@ def run(args: argparse.Namespace) -> int:
 def _verify(args: argparse.Namespace) -> int:
     from emgrt.train.export import verify_bundle
 
-    rep = verify_bundle(args.bundle, args.data, args.windows)
+    if args.windows < 1:
+        from emgrt.errors import ConfigError
+
+        raise ConfigError(f"--windows must be at least 1, got {args.windows}")
+    rep = verify_bundle(args.bundle, args.data, args.windows, sessions=args.sessions, write_card=args.write_card)
     ok = rep["step_vs_full_ok"] and rep["torch_vs_onnx_ok"] is not False
     if args.json:
         print(json.dumps({**rep, "ok": ok}, indent=2))
@@ -85,7 +93,8 @@ def _verify(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.table import Table
 
-    t = Table(title=f"export verify {rep['bundle']} ({rep['windows']} windows, {min(rep['frames'])}-{max(rep['frames'])} frames)")
+    t = Table(title=f"export verify {rep['bundle']} ({rep['windows']} windows, {min(rep['frames'])}-{max(rep['frames'])} "
+              f"frames, from {rep['sessions']} sessions of {rep['data']}; {rep['providers'][0]})")
     for col in ("check", "max abs difference", "tolerance", "result"):
         t.add_column(col)
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 import copy
 import datetime as _dt
 import json
+import math
 from pathlib import Path
 
 import torch
@@ -62,13 +63,14 @@ class StreamingStep(nn.Module):
         u = torch.cat([conv_buf, u], dim=1)
         new_conv = u[:, g:]
         x = m.input.temporal(u)
-        # Outputs still in the warm-up are computed but never become valid keys.
+        # Outputs still in the warm-up are computed but are never valid keys: not for the other
+        # new frames of this step (F > subsample) and not in the caches.
         real = (torch.arange(g, dtype=warmup.dtype) + warmup) >= c.lookahead_out
         new_warmup = torch.clamp(warmup + g, max=float(c.lookahead_out))
         valid = kv_valid > 0.5
         new_kv = []
         for i, block in enumerate(m.blocks):
-            x, k_i, v_i = block.step(x, kv[2 * i], kv[2 * i + 1], valid)
+            x, k_i, v_i = block.step(x, kv[2 * i], kv[2 * i + 1], valid, real)
             new_kv += [k_i, v_i]
         new_valid = torch.cat([kv_valid, real.to(kv_valid.dtype)])[g:]
         log_probs = torch.log_softmax(m.head(m.ln_out(x)), dim=-1)
@@ -148,7 +150,17 @@ def export_bundle(
     model, ckpt = load_model(source)
     if not isinstance(model, StreamingCTCModel):
         raise ConfigError(f"{source}: only streaming transformer models export to a streaming bundle (this is {type(model).__name__})")
-    provenance = {"checkpoint": str(Path(source)), "step": ckpt.get("step"), "data": _run_info(source).get("data_dir")}
+    src = Path(source)
+    info = _run_info(source)
+    best = ckpt.get("best_cer")
+    provenance = {
+        "run": str(src if src.is_dir() else src.parent) if info else None,
+        "checkpoint": str(src),
+        "step": ckpt.get("step"),
+        "data": info.get("data_dir"),
+        "data_seed": info.get("seed"),
+        "best_val_cer": best if isinstance(best, float) and math.isfinite(best) else None,
+    }
     return export_model(
         model, ckpt["recipe"], out, provenance=provenance, frames_per_step=frames_per_step, opset=opset,
         int8=int8, char_lm=char_lm, decoder=decoder,
@@ -299,7 +311,12 @@ def write_model_card(out: Path, manifest: dict, measured: str = "") -> None:
         f"({s['samples_per_step']} samples = {1000 * s['samples_per_step'] / manifest['signal']['sample_rate']:.0f} ms)",
         f"- layers x dim: {m['config']['layers']} x {m['config']['dim']}; attention left context "
         f"{s['left_context_frames'] * 8} ms per layer; lookahead {s['lookahead_frames'] * 8} ms (input block only)",
-        f"- trained from `{p['checkpoint']}` (step {p['step']}), recipe `{recipe.get('name', '?')}`",
+        f"- trained from `{p['checkpoint']}` (step {p['step']}), recipe `{recipe.get('name', '?')}`, "
+        f"data `{p.get('data')}`",
+    ]
+    if p.get("best_val_cer") is not None:
+        lines += [f"- best validation CER during training (greedy): {p['best_val_cer']:.2f}"]
+    lines += [
         f"- signal filters: {json.dumps(manifest['signal']['filters'])}",
         f"- exported {p['exported_at']} with emgrt {p['emgrt_version']}, torch {p['torch_version']}, "
         f"ONNX opset {manifest['step_graph']['opset']}",
@@ -316,9 +333,10 @@ def write_model_card(out: Path, manifest: dict, measured: str = "") -> None:
 PARITY_TOLERANCE = 1e-4
 
 
-def _windows(bundle, data_dir: str | Path, n_windows: int, seed: int = 0):
+def _windows(bundle, data_dir: str | Path, n_windows: int, sessions: int | None = None, seed: int = 0):
     """Feature windows (1, T, 2, 16, 33) of uneven lengths from real sessions, each with its
-    ground-truth labels: the manifest's filters + the log-spectrogram, as the engine computes them."""
+    ground-truth labels: the manifest's filters + the log-spectrogram, as the engine computes them.
+    ``sessions``: draw the windows from this many sessions (default: all, round robin)."""
     import numpy as np
 
     from emgrt.dsp.features import LogSpectrogram
@@ -331,7 +349,11 @@ def _windows(bundle, data_dir: str | Path, n_windows: int, seed: int = 0):
     rng = np.random.default_rng(seed)
     paths = DatasetDir(data_dir).all_sessions()
     if not paths:
-        raise ConfigError(f"{data_dir}: no session files to verify on")
+        raise ConfigError(f"{data_dir}: no session files to verify on; pass --data DIR with .hdf5 sessions")
+    if sessions is not None:
+        if sessions < 1:
+            raise ConfigError(f"--sessions must be at least 1, got {sessions}")
+        paths = [paths[k] for k in sorted(rng.choice(len(paths), min(sessions, len(paths)), replace=False))]
     out = []
     for i in range(n_windows):
         with SessionFile(paths[i % len(paths)]) as sf:
@@ -340,7 +362,16 @@ def _windows(bundle, data_dir: str | Path, n_windows: int, seed: int = 0):
             x = sf.emg(start, start + n)
             labels, _ = sf.ground_truth(float(sf.time[start]), float(sf.time[min(start + n, len(sf)) - 1]))
         out.append((spec(filter_offline(sos, x))[None].astype(np.float32), labels))
-    return out
+    return out, len(paths)
+
+
+def _synthetic_dataset(root: Path) -> Path:
+    """Two short `emgrt synth` sessions (seed 0) for bundles whose training data is not here."""
+    from emgrt.synth.dataset import DatasetConfig, generate_dataset
+
+    cfg = DatasetConfig(users=1, sessions=2, minutes=0.4, seed=0, test_users=0, val_sessions=1, test_sessions=0)
+    cfg.validate()
+    return Path(generate_dataset(root / "synth", cfg).out_dir)
 
 
 def _stream_graph(session, bundle, feats):
@@ -358,30 +389,49 @@ def _stream_graph(session, bundle, feats):
     return np.concatenate(outs)[m["stream"]["skip_outputs"] :]
 
 
-def verify_bundle(bundle_dir: str | Path, data_dir: str | Path | None = None, windows: int = 4, progress=None) -> dict:
-    """Parity of the bundle's graphs on real windows; int8 graphs report their CER change."""
-    import numpy as np
-    import onnxruntime as ort
+def verify_bundle(
+    bundle_dir: str | Path,
+    data_dir: str | Path | None = None,
+    windows: int = 4,
+    progress=None,
+    *,
+    sessions: int | None = None,
+    providers: list[str] | None = None,
+    write_card: bool = False,
+) -> dict:
+    """Parity of the bundle's graphs on real windows; int8 graphs report their CER change.
 
-    from emgrt.bundle import Bundle
+    Data: ``data_dir``, else the dataset named by the bundle's provenance, else two synthetic
+    sessions made by `emgrt synth` in a temporary folder.  ``write_card``: append the figures to
+    MODEL_CARD.md (and refresh the manifest's hashes)."""
+    import tempfile
+
+    import numpy as np
+
+    from emgrt.bundle import Bundle, write_manifest
     from emgrt.decode import decode_offline
     from emgrt.metrics import ErrorCounts
+    from emgrt.stream.step_runner import make_session
     from emgrt.train.trainer import load_model
 
     bundle = Bundle.load(bundle_dir)
     prov = bundle.manifest["provenance"]
-    data_dir = data_dir or prov.get("data")
-    if not data_dir or not Path(data_dir).is_dir():
-        raise ConfigError(f"no dataset to verify on (provenance data {prov.get('data')!r}); pass --data DIR")
-    wins = _windows(bundle, data_dir, windows)
-    full = ort.InferenceSession(str(bundle.full_path), providers=["CPUExecutionProvider"])
-    step = ort.InferenceSession(str(bundle.step_path), providers=["CPUExecutionProvider"])
+    if data_dir is not None and not Path(data_dir).is_dir():
+        raise ConfigError(f"{data_dir}: no such dataset folder (pass --data DIR with session files)")
+    with tempfile.TemporaryDirectory(prefix="emgrt-verify-") as tmp:
+        if data_dir is None and prov.get("data") and Path(prov["data"]).is_dir():
+            data_dir = prov["data"]
+        source = str(data_dir) if data_dir else "synthetic (emgrt synth, 2 sessions, seed 0)"
+        data_dir = data_dir or _synthetic_dataset(Path(tmp))
+        wins, n_sessions = _windows(bundle, data_dir, windows, sessions)
+    full = make_session(bundle.full_path, providers, threads=0)
+    step = make_session(bundle.step_path, providers, threads=0)
     ckpt = prov.get("checkpoint")
     model = load_model(ckpt)[0] if ckpt and Path(ckpt).exists() else None
     torch_diff, stream_diff = [], []
     counts = {"fp32": ErrorCounts(), "int8": ErrorCounts()}
     int8 = bundle.int8_path("full_graph")
-    int8_sess = ort.InferenceSession(str(int8), providers=["CPUExecutionProvider"]) if int8 else None
+    int8_sess = make_session(int8, providers, threads=0) if int8 else None
     labels = bundle.labels
     for i, (feats, truth) in enumerate(wins):
         lp = full.run(None, {"features": feats})[0][0]
@@ -389,8 +439,14 @@ def verify_bundle(bundle_dir: str | Path, data_dir: str | Path | None = None, wi
             with torch.no_grad():
                 ref = model(torch.from_numpy(feats))[0][0].numpy()
             torch_diff.append(float(np.abs(ref - lp).max()))
+        # The stream has seen whole steps only (T // F * F frames): its outputs are a prefix of the
+        # whole window's, which are causal, so the prefix is compared.
         streamed = _stream_graph(step, bundle, feats)
-        stream_diff.append(float(np.abs(streamed - lp).max()) if len(streamed) == len(lp) else float("inf"))
+        n = len(streamed)
+        if not 0 < n <= len(lp) or len(lp) - n > bundle.stream["outputs_per_step"]:
+            raise ConfigError(f"{bundle.step_path}: the stream emitted {n} outputs where the whole window has {len(lp)}; "
+                              "the bundle's stream parameters do not match its graphs (re-export it)")
+        stream_diff.append(float(np.abs(streamed - lp[:n]).max()))
         if int8_sess is not None:
             ref_keys = "".join(labels[t] for t in truth)
             for name, out in (("fp32", lp), ("int8", int8_sess.run(None, {"features": feats})[0][0])):
@@ -400,9 +456,13 @@ def verify_bundle(bundle_dir: str | Path, data_dir: str | Path | None = None, wi
             progress(i + 1, len(wins))
     report = {
         "bundle": str(bundle.dir),
+        "data": source,
+        "sessions": n_sessions,
+        "providers": full.get_providers(),
         "windows": len(wins),
         "frames": [int(f.shape[1]) for f, _ in wins],
         "tolerance": PARITY_TOLERANCE,
+        "checkpoint": ckpt if model is not None else None,
         "torch_vs_onnx_max_abs": max(torch_diff) if torch_diff else None,
         "step_vs_full_max_abs": max(stream_diff),
     }
@@ -411,4 +471,22 @@ def verify_bundle(bundle_dir: str | Path, data_dir: str | Path | None = None, wi
     if int8_sess is not None:
         report["int8"] = {"greedy_cer_fp32": counts["fp32"].cer, "greedy_cer_int8": counts["int8"].cer,
                           "cer_change": counts["int8"].cer - counts["fp32"].cer}
+    if write_card:
+        write_model_card(bundle.dir, bundle.manifest, measured=_card_figures(report))
+        write_manifest(bundle.dir, bundle.manifest)
     return report
+
+
+def _card_figures(rep: dict) -> str:
+    """The verify figures as model-card lines (measured, nothing else)."""
+    frames = f"{min(rep['frames'])}-{max(rep['frames'])} frames"
+    lines = [f"`emgrt export verify` on {rep['windows']} windows ({frames}) from {rep['sessions']} sessions of "
+             f"{rep['data']}, {rep['providers'][0]}:", ""]
+    if rep["torch_vs_onnx_max_abs"] is not None:
+        lines.append(f"- torch vs ONNX Runtime, max abs log-prob difference: {rep['torch_vs_onnx_max_abs']:.2e}")
+    lines.append(f"- streaming step vs whole window, max abs log-prob difference: {rep['step_vs_full_max_abs']:.2e}")
+    if "int8" in rep:
+        q = rep["int8"]
+        lines.append(f"- greedy CER on those windows: fp32 {q['greedy_cer_fp32']:.2f}, int8 {q['greedy_cer_int8']:.2f} "
+                     f"({q['cer_change']:+.2f} points)")
+    return "\n".join(lines)

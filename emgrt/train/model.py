@@ -354,11 +354,12 @@ class CausalAttention(nn.Module):
         return qkv[0], qkv[1], qkv[2]
 
     def band_bias(self, q_pos: Tensor, k_pos: Tensor, k_valid: Tensor | None = None) -> Tensor:
-        """(heads, Tq, Tk) additive bias: rel_bias inside the band, -inf outside (or invalid keys)."""
+        """(heads, Tq, Tk) additive bias: rel_bias inside the band, -inf outside (or invalid keys;
+        a query always sees its own key, so an invalid query's row stays finite)."""
         dist = q_pos[:, None] - k_pos[None, :]
         inside = (dist >= 0) & (dist <= self.window)
         if k_valid is not None:
-            inside = inside & k_valid[None, :]
+            inside = inside & (k_valid[None, :] | (dist == 0))
         bias = self.rel_bias[:, dist.clamp(0, self.window)]
         return bias.masked_fill(~inside, float("-inf"))
 
@@ -395,16 +396,22 @@ class CausalAttention(nn.Module):
         y = self.attend(q, k, v, bias)  # (N, H, n_chunks, C, d)
         return self.merge(y.reshape(*y.shape[:2], padded, self.head_dim)[:, :, :t])
 
-    def step(self, x: Tensor, k_cache: Tensor, v_cache: Tensor, valid: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    def step(
+        self, x: Tensor, k_cache: Tensor, v_cache: Tensor, valid: Tensor, new_valid: Tensor | None = None
+    ) -> tuple[Tensor, Tensor, Tensor]:
         """x (N, m, dim) new frames; caches (N, H, window, d) of the previous frames, ``valid``
-        (window,) marks cache slots holding real frames.  Returns output and the updated caches."""
+        (window,) marks cache slots holding real frames, ``new_valid`` (m,) the new frames that
+        are real (default: all; the fixed-shape ONNX step masks its warm-up frames with it).
+        Returns output and the updated caches."""
         m = x.shape[1]
         q, k_new, v_new = self.project(x)
         k = torch.cat([k_cache, k_new], dim=2)
         v = torch.cat([v_cache, v_new], dim=2)
         w = self.window
         k_pos = torch.arange(w + m, device=x.device)
-        k_valid = torch.cat([valid, torch.ones(m, dtype=torch.bool, device=x.device)])
+        if new_valid is None:
+            new_valid = torch.ones(m, dtype=torch.bool, device=x.device)
+        k_valid = torch.cat([valid, new_valid])
         y = self.attend(q, k, v, self.band_bias(k_pos[w:], k_pos, k_valid))
         return self.merge(y), k[:, :, m:], v[:, :, m:]
 
@@ -435,8 +442,10 @@ class Block(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         return self.ffn(x + self.drop(self.attn(self.ln1(x))))
 
-    def step(self, x: Tensor, k_cache: Tensor, v_cache: Tensor, valid: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-        y, k_cache, v_cache = self.attn.step(self.ln1(x), k_cache, v_cache, valid)
+    def step(
+        self, x: Tensor, k_cache: Tensor, v_cache: Tensor, valid: Tensor, new_valid: Tensor | None = None
+    ) -> tuple[Tensor, Tensor, Tensor]:
+        y, k_cache, v_cache = self.attn.step(self.ln1(x), k_cache, v_cache, valid, new_valid)
         return self.ffn(x + self.drop(y)), k_cache, v_cache
 
 
