@@ -94,7 +94,8 @@ class EngineSource:
         self.stream_kwargs = dict(stream=stream, left=left, right=right, resolve_timeout=resolve_timeout)
         m = engine.bundle.manifest
         self.meter = LevelMeter(engine.channels, len(m["signal"]["bands"]), max(1, int(engine.rate / LEVEL_HZ)))
-        self._snapshot: dict = {}
+        self._snapshot: dict = {}  # engine.stats() at the last heartbeat
+        self._counters: dict = {}  # engine.counters at the last pull (a cheap copy)
         self._emit: Callable[[dict], None] = lambda ev: None
         self._next_beat = 0.0
         self._clock = time.monotonic
@@ -110,7 +111,8 @@ class EngineSource:
         }
 
     def stats(self) -> dict:
-        return dict(self._snapshot)
+        """Engine figures, copied in the engine's thread (counters per pull, percentiles per heartbeat)."""
+        return {**self._snapshot, **self._counters}
 
     def request_reset(self) -> None:
         self.engine.request_reset("reset by a client")
@@ -128,6 +130,7 @@ class EngineSource:
         })
 
     def _on_chunk(self, x: np.ndarray, ts: np.ndarray) -> None:
+        self._counters = dict(self.engine.counters)
         if len(ts):
             for ev in self.meter.push(x, ts):
                 self._emit(ev)
