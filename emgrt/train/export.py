@@ -362,7 +362,7 @@ def _windows(bundle, data_dir: str | Path, n_windows: int, sessions: int | None 
             x = sf.emg(start, start + n)
             labels, _ = sf.ground_truth(float(sf.time[start]), float(sf.time[min(start + n, len(sf)) - 1]))
         out.append((spec(filter_offline(sos, x))[None].astype(np.float32), labels))
-    return out, len(paths)
+    return out, min(len(paths), n_windows)  # sessions actually used
 
 
 def _synthetic_dataset(root: Path) -> Path:
