@@ -1,0 +1,118 @@
+"""The web page of `emgrt serve --web` in a real headless Chromium (Debian's `chromium` package),
+driven over the DevTools protocol with `websockets`: it connects and shows decoded characters."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import subprocess
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from test_serve_live import ServeProcess, synth_session  # noqa: F401  (fixture)
+
+TIMEOUT = 60.0
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_FLAGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--remote-debugging-port=0",
+]
+
+
+@pytest.fixture(scope="session")
+def chromium() -> str:
+    """Chromium's path; installed with apt-get when missing and we are root."""
+    if not os.path.exists(CHROMIUM):
+        if os.geteuid() != 0 or not shutil.which("apt-get"):
+            pytest.fail("the web test needs Debian's chromium: run `apt-get install -y chromium` as root")
+        r = subprocess.run(["apt-get", "install", "-y", "chromium"], capture_output=True, text=True, timeout=900)
+        if r.returncode != 0 or not os.path.exists(CHROMIUM):
+            pytest.fail(f"`apt-get install -y chromium` failed (try `apt-get update` first): {r.stderr[-500:]}")
+    return CHROMIUM
+
+
+class Browser:
+    """Headless Chromium with one page, evaluated over the DevTools protocol."""
+
+    def __init__(self, binary: str, profile: Path, url: str) -> None:
+        self.proc = subprocess.Popen(
+            [binary, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", url],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+        port_file = profile / "DevToolsActivePort"
+        deadline = time.monotonic() + TIMEOUT
+        while not (port_file.exists() and port_file.read_text().count("\n") >= 1):
+            if time.monotonic() > deadline or self.proc.poll() is not None:
+                self.close()
+                pytest.fail("chromium did not open its DevTools port")
+            time.sleep(0.1)
+        port = int(port_file.read_text().split()[0])
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/json/list", timeout=TIMEOUT) as r:
+            pages = [t for t in json.load(r) if t["type"] == "page"]
+        from websockets.sync.client import connect
+
+        self._stack = contextlib.ExitStack()
+        self.ws = self._stack.enter_context(connect(pages[0]["webSocketDebuggerUrl"], open_timeout=TIMEOUT, max_size=None))
+        self._id = 0
+
+    def eval(self, expression: str):
+        self._id += 1
+        self.ws.send(json.dumps({"id": self._id, "method": "Runtime.evaluate",
+                                 "params": {"expression": expression, "returnByValue": True}}))
+        while True:
+            msg = json.loads(self.ws.recv(TIMEOUT))
+            if msg.get("id") == self._id:
+                return msg.get("result", {}).get("result", {}).get("value")
+
+    def wait_for(self, expression: str, what: str):
+        deadline = time.monotonic() + TIMEOUT
+        while time.monotonic() < deadline:
+            value = self.eval(expression)
+            if value:
+                return value
+            time.sleep(0.2)
+        pytest.fail(f"the page never showed {what}")
+
+    def close(self) -> None:
+        if getattr(self, "_stack", None) is not None:
+            self._stack.close()
+        self.proc.terminate()
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
+@pytest.mark.slow
+def test_page_shows_decoded_text_status_and_envelope(chromium, tiny_bundle, synth_session, tmp_path):  # noqa: F811
+    serve = ServeProcess("--bundle", str(tiny_bundle.dir), "--replay", str(synth_session), "--speed", "4", "--loop",
+                         "--port", "0", "--ws-port", "0", "--web")
+    browser = None
+    try:
+        ws = serve.wait_for("ws")["ws"]
+        browser = Browser(chromium, tmp_path / "profile", f"http://{ws}/")
+        assert browser.wait_for("document.getElementById('conn').textContent === 'server: connected'", "the connection")
+        # Characters decoded while the page watches (not only the transcript it fetched on connect).
+        assert browser.wait_for("Number(document.getElementById('chars').textContent) >= 2", "live characters")
+        text = browser.eval("document.getElementById('text').textContent")
+        assert text
+        assert browser.wait_for("document.getElementById('stream').textContent === 'stream: running'", "the stream status")
+        assert browser.wait_for("Number(document.getElementById('samples').textContent) > 0", "sample counts")
+        # The envelope plot has drawn something: some canvas pixel is not transparent.
+        drawn = "(() => { const c = document.getElementById('plot'); const d = c.getContext('2d')" \
+                ".getImageData(0, 0, c.width, c.height).data; for (let i = 3; i < d.length; i += 4)" \
+                " if (d[i]) return true; return false; })()"
+        assert browser.wait_for(drawn, "the envelope plot")
+        assert browser.eval("document.getElementById('log').textContent") == ""  # no errors shown
+    finally:
+        if browser is not None:
+            browser.close()
+        rc, err = serve.terminate()
+    assert rc == 0 and "Traceback" not in err
