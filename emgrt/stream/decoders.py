@@ -9,13 +9,15 @@ _LM_FILE = {"char-lm": "char_lm", "beam-lm": "word_lm"}  # manifest key of each 
 
 
 def decoder_options(bundle, kind: str, overrides: dict) -> dict:
-    """Keyword arguments for ``make_decoder(kind, ...)``: the bundle's beam size, LM weight,
-    insertion bonus and LM file (relative to the bundle folder) for the beam decoders, then
-    ``overrides`` (flags; None values ignored).  Greedy takes only the overrides."""
+    """Keyword arguments for ``make_decoder(kind, ...)``: the bundle's tuning for this decoder kind
+    (manifest ``decoder.options[kind]``: beam size, LM weight, insertion bonus) and LM file
+    (relative to the bundle folder), then ``overrides`` (flags; None values ignored).  Greedy
+    takes only the overrides."""
     opts: dict = {}
     if kind != "greedy":
         dec = bundle.manifest.get("decoder") or {}
-        opts = {k: dec[k] for k in _TUNING if dec.get(k) is not None}
+        tuning = (dec.get("options") or {}).get(kind) or {}
+        opts = {k: tuning[k] for k in _TUNING if tuning.get(k) is not None}
         lm_file = dec.get(_LM_FILE.get(kind, ""))
         if lm_file:
             opts["lm"] = str(Path(bundle.dir) / lm_file)

@@ -254,9 +254,9 @@ def export_model(
         },
         "decoder": {
             "default": "greedy",
-            "beam_size": 50,
-            "lm_weight": 2.0,
-            "insertion_bonus": 2.0,
+            # Tuning per decoder kind (emg2qwerty's char-LM settings); kinds not listed use their
+            # own defaults (the word-LM decoder's differ: see emgrt.decode.beam).
+            "options": {"char-lm": {"beam_size": 50, "lm_weight": 2.0, "insertion_bonus": 2.0}},
             "char_lm": None,
             "word_lm": None,
             **(decoder or {}),
