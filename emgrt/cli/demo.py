@@ -1,16 +1,322 @@
-"""`emgrt demo`: placeholder registered so parallel work can land; replaced by its implementation."""
+"""`emgrt demo`: watch a recorded session being typed, decoded live by the shipped model, offline.
+
+The session is replayed over a real LSL loopback (:class:`~emgrt.lsl.outlet.SessionReplayer`),
+the engine reads it like a band (:func:`~emgrt.stream.live.run_live`), and the terminal shows the
+prompt, the decoded text, each key's latency and a running CER (rich Live on a terminal, plain
+lines otherwise).  Latency is measured as ``emgrt latency --live`` does (keystroke stamp to the
+moment the key reached us, matched by edit-distance alignment; at ``--speed`` other than 1 the wall
+time after the triggering sample was pushed is added to its stamp, see emgrt/stream/latency.py).
+The summary uses the same report as ``emgrt latency``.  ``--stream NAME`` decodes a real band
+instead (no reference, so no CER or latency).
+"""
 
 from __future__ import annotations
 
 import argparse
+import sys
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import numpy as np
+
+from emgrt.errors import EmgrtError
+
+DEMO_SESSION = "demo-session.hdf5"  # looked for in the bundle folder
+REFRESH_HZ = 10
+SCREEN_CHARS = 2000
+CER_LAG_S = 1.0  # running CER: reference keys pressed up to this long before the newest sample
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    p = subparsers.add_parser("demo", help="(being built)")
+    from emgrt.cli.run import add_bundle_options
+
+    p = subparsers.add_parser(
+        "demo",
+        help="watch a recorded session typed live by the model (offline, no band needed)",
+        description="Replay a recorded typing session over LSL as if a band were worn, decode it live and "
+        "show the prompt, the decoded text, per-key latency and a running CER; a summary (CER, latency "
+        "p50/p99, real-time factor) at the end. With --stream, decode a real band instead.",
+    )
+    add_bundle_options(p)
+    p.add_argument("--session", type=Path, default=None, help=f"session to replay (default: {DEMO_SESSION} in the bundle folder)")
+    p.add_argument("--speed", type=float, default=1.0, help="replay speed (default 1: real time; 20 for a quick look)")
+    p.add_argument("--max-seconds", type=float, default=None, help="replay only the session's first this-many seconds")
+    p.add_argument("--stream", default=None, help="decode this live 32-channel LSL stream (a real band) instead of a replay")
+    p.add_argument("--left", default=None, help="real band as two streams: the left band's 16-channel stream (with --right)")
+    p.add_argument("--right", default=None, help="the right band's 16-channel stream (with --left)")
+    p.add_argument("--plain", action="store_true", help="plain lines even on a terminal")
     p.set_defaults(func=_run)
 
 
-def _run(args: argparse.Namespace) -> int:
-    from emgrt.errors import EmgrtError
+def _session_path(args: argparse.Namespace, bundle) -> Path:
+    if args.session is not None:
+        return args.session
+    path = Path(bundle.dir) / DEMO_SESSION
+    if not path.exists():
+        found = sorted(Path(bundle.dir).glob("*.hdf5"))
+        if not found:
+            raise EmgrtError(
+                f"no {DEMO_SESSION} in {bundle.dir} to replay (pass --session FILE.hdf5, e.g. one from `emgrt synth`)"
+            )
+        path = found[0]
+    return path
 
-    raise EmgrtError("emgrt demo is not built yet")
+
+class DemoState:
+    """What the display shows; written by the engine thread, read by the display (under a lock)."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.text = ""
+        self.hypothesis = ""
+        self.status = "connecting"
+        self.stream_t: float | None = None
+        self.finals: list[str] = []  # finished segments, displayed text, not yet printed (plain mode)
+
+
+def _run(args: argparse.Namespace) -> int:
+    from emgrt.cli.run import decoder_kind, decoder_overrides, resolve_bundle
+    from emgrt.errors import ConfigError
+    from emgrt.stream.engine import Engine
+
+    if not args.speed > 0:
+        raise ConfigError(f"--speed must be > 0, got {args.speed}")
+    bundle = resolve_bundle(args.bundle)
+    kind = decoder_kind(args, bundle)
+    live_band = args.stream is not None or args.left is not None or args.right is not None
+    session = None if live_band else _session_path(args, bundle)
+    engine = Engine(bundle, decoder=kind, providers=args.provider, threads=args.threads, int8=args.int8, **decoder_overrides(args))
+    fancy = sys.stdout.isatty() and not args.plain
+    demo = Demo(engine, bundle, kind, session, args, fancy)
+    return demo.run()
+
+
+class Demo:
+    def __init__(self, engine, bundle, kind: str, session: Path | None, args: argparse.Namespace, fancy: bool) -> None:
+        from emgrt.lsl import pylsl_quiet
+        from emgrt.stream.live import LiveSource
+
+        self.engine, self.bundle, self.kind, self.args, self.fancy = engine, bundle, kind, args, fancy
+        self.pylsl = pylsl_quiet()
+        self.state = DemoState()
+        self.stop = threading.Event()
+        self.replayer = None
+        self.run_ = None  # emgrt.stream.latency.SessionRun: keys, emission times, reference
+        name = args.stream
+        if session is not None:
+            from emgrt.lsl.outlet import SessionReplayer
+            from emgrt.stream.latency import _new_run
+
+            name = f"emgrt-demo-{uuid.uuid4().hex[:8]}"
+            self.replayer = SessionReplayer(
+                session, name, speed=args.speed, wait_for_consumer=10.0, max_seconds=args.max_seconds
+            )
+            self.run_ = _new_run(self.replayer.session, self.replayer.n_samples)
+            engine.hop_log = self.run_.hop_ms
+        self.source = LiveSource(bundle, stream=name, left=args.left, right=args.right)
+        self._key_stamps: np.ndarray | None = None
+        self._prompts: list[tuple[float, str]] | None = None
+        self._latencies: list[float] = []
+        self._result: dict = {}
+
+    # -- engine thread ---------------------------------------------------------------------------
+    def on_event(self, ev: dict) -> None:
+        from emgrt.decode import apply_keys
+        from emgrt.stream.latency import _char_event
+
+        kind = ev["type"]
+        with self.state.lock:
+            st = self.state
+            if ev.get("t") is not None:
+                st.stream_t = ev["t"]
+            if kind == "char":
+                st.text = apply_keys(st.text, [ev["key"]])[-SCREEN_CHARS:]
+                rep = self.replayer
+                if self.run_ is not None and rep is not None and rep.t0 is not None:
+                    # As emgrt latency --live: the trigger's stamp + wall time since it was pushed.
+                    pushed = rep.t0 + (ev["t"] - rep.t0) / rep.speed
+                    _char_event(self.run_, ev, ev["t"] + (self.pylsl.local_clock() - pushed), ev["t"])
+            elif kind == "hypothesis":
+                st.hypothesis = ev["text"]
+            elif kind == "final":
+                st.finals.append(apply_keys("", ev["text"]))
+            elif kind == "status":
+                st.status = ev["status"]
+
+    def _feed(self) -> None:
+        from emgrt.stream.live import run_live
+
+        try:
+            self._result["stats"] = run_live(self.engine, self.source, self.on_event, self.stop)
+        except BaseException as exc:  # re-raised in the main thread
+            self._result["error"] = exc
+
+    # -- reference on the replay's timeline --------------------------------------------------------
+    def _reference_ready(self) -> bool:
+        rep = self.replayer
+        if rep is None or rep.t0 is None:
+            return False
+        if self._key_stamps is None:
+            s = rep.session
+            k = len(self.run_.reference)
+            self._key_stamps = np.array([rep.key_stamp(i) for i in range(k)])
+            self.run_.key_times = self._key_stamps
+            idx = np.arange(len(s), dtype=np.float64)
+            self._prompts = sorted(
+                (rep.t0 + float(np.interp(float(p["start"]), s.time, idx)) / rep.rate, str(p["payload"].get("text", "")))
+                for p in s.prompts if isinstance(p.get("payload"), dict)
+            )
+        return True
+
+    def _prompt(self, t: float | None) -> str:
+        if t is None or not self._reference_ready() or not self._prompts:
+            return ""
+        current = ""
+        for start, text in self._prompts:
+            if start <= t:
+                current = text
+        return current
+
+    def _figures(self, t: float | None) -> tuple[str, float | None, float | None]:
+        """(last key, its latency ms or None, running CER % or None)."""
+        from emgrt.metrics import ErrorCounts
+
+        run = self.run_
+        if run is None or not run.keys or t is None or not self._reference_ready():
+            return "", None, None
+        n = len(run.keys)
+        keys, emit = run.keys[:n], run.emit[:n]
+        ref_n = int(np.searchsorted(self._key_stamps, t - CER_LAG_S, side="right"))
+        cer = ErrorCounts().update(run.reference[:ref_n], "".join(keys)).cer if ref_n else None
+        last_latency = None
+        for i, j in reversed(run.matches()):
+            if j == n - 1 and i < len(self._key_stamps):
+                last_latency = 1000.0 * (emit[j] - float(self._key_stamps[i]))
+            break
+        return keys[-1], last_latency, cer
+
+    # -- main thread ---------------------------------------------------------------------------
+    def run(self) -> int:
+        worker = threading.Thread(target=self._feed, name="emgrt-demo-engine", daemon=True)
+        if self.replayer is not None:
+            self.replayer.start()
+            total = self.replayer.n_samples / self.replayer.rate
+            print(
+                f"emgrt demo: replaying {self.replayer.session.path.name} ({total:.0f} s at {self.args.speed:g}x) "
+                f"through {Path(self.bundle.dir).name} ({self.kind} decoder, {self.engine.provider}); Ctrl-C to stop",
+                file=sys.stderr, flush=True,
+            )
+        worker.start()
+        try:
+            if self.fancy:
+                self._show_live(worker)
+            else:
+                self._show_plain(worker)
+        except KeyboardInterrupt:
+            print("emgrt demo: interrupted", file=sys.stderr)
+        finally:
+            self.stop.set()
+            worker.join(15.0)
+            if self.replayer is not None:
+                self.replayer.stop()
+        if "error" in self._result:
+            raise self._result["error"]
+        self._summary()
+        return 0
+
+    def _done(self, worker: threading.Thread) -> bool:
+        """True once the replay has been sent and the engine has received all of it."""
+        if not worker.is_alive():
+            return True
+        rep = self.replayer
+        if rep is None or not rep.done:
+            return False
+        if self.engine.counters["received"] >= rep.samples_sent:
+            return True
+        if not hasattr(self, "_drain_deadline"):
+            self._drain_deadline = time.monotonic() + 5.0
+        return time.monotonic() > self._drain_deadline
+
+    def _show_plain(self, worker: threading.Thread) -> None:
+        shown_prompt = ""
+        while not self._done(worker):
+            time.sleep(1.0 / REFRESH_HZ)
+            with self.state.lock:
+                t, finals, self.state.finals = self.state.stream_t, self.state.finals, []
+            prompt = self._prompt(t)
+            if prompt and prompt != shown_prompt:
+                print(f"prompt: {prompt}", flush=True)
+                shown_prompt = prompt
+            for seg in finals:
+                _, lat, cer = self._figures(t)
+                extra = "" if cer is None else f"  (running CER {cer:.1f}%" + ("" if lat is None else f", last key {lat:.0f} ms") + ")"
+                print(f"typed:  {seg}{extra}", flush=True)
+        self.stop.set()  # flush the decoder, then print what it finalised
+        worker.join(15.0)
+        with self.state.lock:
+            finals = self.state.finals
+        for seg in finals:
+            print(f"typed:  {seg}", flush=True)
+
+    def _show_live(self, worker: threading.Thread) -> None:
+        from rich.console import Console
+        from rich.live import Live
+        from rich.text import Text
+
+        total = self.replayer.n_samples / self.replayer.rate if self.replayer else None
+
+        def render() -> Text:
+            with self.state.lock:
+                st = self.state
+                text, hyp, status, t = st.text, st.hypothesis, st.status, st.stream_t
+            out = Text()
+            prompt = self._prompt(t)
+            if prompt:
+                out.append("prompt  ", style="bold")
+                out.append(prompt + "\n", style="cyan")
+            out.append("typed   ", style="bold")
+            out.append(text[-400:])
+            out.append(hyp, style="dim")
+            out.append("▌\n", style="green")
+            key, lat, cer = self._figures(t)
+            parts = [f"[{status}]"]
+            if key:
+                parts.append(f"last key {key!r}" + ("" if lat is None else f" {lat:.0f} ms"))
+            if cer is not None:
+                parts.append(f"running CER {cer:.1f}%")
+            if total and t is not None and self.replayer.t0 is not None:
+                parts.append(f"{max(0.0, t - self.replayer.t0):.1f}/{total:.0f} s at {self.args.speed:g}x")
+            out.append(" · ".join(parts), style="magenta")
+            return out
+
+        with Live(console=Console(), get_renderable=render, refresh_per_second=REFRESH_HZ, transient=False):
+            while not self._done(worker):
+                time.sleep(1.0 / REFRESH_HZ)
+            self.stop.set()
+            worker.join(15.0)
+
+    def _summary(self) -> None:
+        from emgrt.stream.latency import report
+
+        e = self.engine.stats()
+        if self.run_ is None:
+            print(f"emgrt demo: {e['received'] / self.engine.rate:.1f} s of signal decoded; "
+                  f"compute per step p50 {e.get('compute_ms_p50', float('nan')):.2f} ms")
+            return
+        self._reference_ready()
+        run = self.run_
+        run.compute_s = float(np.sum(run.hop_ms)) / 1000.0
+        run.stats = e
+        rep = report([run], self.bundle, "live", self.kind)
+        lat = rep["latency_ms"]
+        fmt = lambda v: "-" if v is None else f"{v:.0f} ms"  # noqa: E731
+        print("")
+        print(f"summary: {rep['keys']} keys typed, {len(run.keys)} decoded, {rep['signal_s']:.1f} s of signal")
+        print(f"  CER {rep['streamed_cer']:.2f}%")
+        print(f"  latency p50 {fmt(lat['p50'])}, p99 {fmt(lat['p99'])} ({rep['matched']} keys matched; "
+              f"keystroke to decoded character{'' if self.args.speed == 1 else ', replayed at %gx' % self.args.speed})")
+        rtf = rep["real_time_factor"]
+        print(f"  real-time factor {rtf if rtf is not None else '-'} (model compute / signal time; "
+              f"{e.get('processed', 0)} samples processed, {rep['dropped_samples']} dropped)")

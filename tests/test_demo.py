@@ -1,0 +1,40 @@
+"""`emgrt demo` without a terminal: a replayed session decoded live, ending in a summary."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+
+import pytest
+
+from test_serve_live import synth_session  # noqa: F401  (fixture)
+
+TIMEOUT = 120
+
+
+@pytest.mark.slow
+def test_demo_speed_20_without_tty_finishes_with_a_summary(tiny_bundle, synth_session):  # noqa: F811
+    r = subprocess.run(
+        [sys.executable, "-m", "emgrt", "demo", "--bundle", str(tiny_bundle.dir), "--session", str(synth_session),
+         "--speed", "20"],
+        capture_output=True, text=True, timeout=TIMEOUT, stdin=subprocess.DEVNULL,
+    )
+    assert r.returncode == 0, r.stderr
+    out = r.stdout
+    assert "\x1b[" not in out  # plain lines, no terminal control codes
+    assert re.search(r"^prompt: \S", out, re.M) and re.search(r"^typed:  \S", out, re.M)
+    m = re.search(r"summary: (\d+) keys typed, (\d+) decoded, 30\.0 s of signal", out)
+    assert m and int(m.group(1)) > 0 and int(m.group(2)) > 0, out
+    assert re.search(r"^  CER \d+\.\d+%$", out, re.M)
+    assert re.search(r"^  latency p50 (\d+ ms|-), p99 (\d+ ms|-) \(\d+ keys matched", out, re.M)
+    m = re.search(r"real-time factor ([\d.]+) .*60000 samples processed, 0 dropped", out)
+    assert m and float(m.group(1)) > 0, out
+
+
+def test_demo_without_a_session_is_one_line(tiny_bundle):
+    r = subprocess.run(
+        [sys.executable, "-m", "emgrt", "demo", "--bundle", str(tiny_bundle.dir)],
+        capture_output=True, text=True, timeout=TIMEOUT, stdin=subprocess.DEVNULL,
+    )
+    assert r.returncode == 2 and r.stderr.count("\n") == 1 and "--session" in r.stderr
