@@ -366,3 +366,58 @@ def test_shutdown_tells_clients_and_joins_the_source(server):
         c.read()
     c.close()
     assert not server._thread.is_alive()
+
+
+def test_websocket_client_gets_the_goodbye():
+    from websockets.sync.client import connect
+
+    srv = serve(ScriptedSource())
+    host, port = srv.addresses["ws"]
+    with connect(f"ws://{host}:{port}/ws", open_timeout=TIMEOUT) as ws:
+        assert json.loads(ws.recv(TIMEOUT))["type"] == "hello"
+        srv.stop()
+        assert json.loads(ws.recv(TIMEOUT))["status"] == "stopped"
+
+
+def test_events_of_the_stopping_source_reach_clients_before_the_goodbye():
+    def script(emit, stop):
+        stop.wait()
+        emit({"type": "final", "text": "last words", "frame": 9})  # as run_live's flush does
+
+    srv = serve(ScriptedSource(script))
+    c = Raw(srv.addresses["tcp"])
+    c.read()
+    srv.stop()
+    assert c.read()["type"] == "final"
+    assert c.read()["status"] == "stopped"
+    c.close()
+
+
+def test_listen_prints_finished_segments_when_piped():
+    import subprocess
+    import sys
+
+    go = threading.Event()
+
+    def script(emit, stop):
+        go.wait(TIMEOUT)
+        for k in "hi⌫o ":
+            emit({"type": "char", "key": k, "frame": 0})
+        emit({"type": "final", "text": "hi⌫o ", "frame": 1})
+
+    srv = serve(ScriptedSource(script))
+    try:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "emgrt", "listen", "--port", str(srv.addresses["tcp"][1])],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )
+        deadline = time.monotonic() + TIMEOUT
+        while len(srv.clients) < 1 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        go.set()
+        time.sleep(0.3)
+    finally:
+        srv.stop()
+    out, err = proc.communicate(timeout=TIMEOUT)
+    assert proc.returncode == 0, err
+    assert out == "ho \n"

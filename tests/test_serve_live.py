@@ -134,3 +134,30 @@ def test_refused_bind_is_one_line_exit_2():
     )
     assert r.returncode == 2
     assert r.stderr.count("\n") == 1 and "not a loopback address" in r.stderr and "--allow-remote" in r.stderr
+
+
+@pytest.mark.slow
+def test_replay_cli_publishes_a_band_and_its_keys(synth_session):
+    import uuid
+
+    from emgrt.lsl import pylsl_quiet
+
+    pylsl = pylsl_quiet()
+    name = f"emgrt-test-{uuid.uuid4().hex[:10]}"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "emgrt", "replay", str(synth_session), "--name", name, "--speed", "10", "--split-bands"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        found = {s.name(): s for s in pylsl.resolve_byprop("source_id", f"emgrt-replay-{name}-left", 1, TIMEOUT)}
+        assert f"{name}-left" in found
+        info = found[f"{name}-left"]
+        assert info.channel_count() == 16 and info.nominal_srate() == 2000.0 and info.type() == "EMG"
+        out, err = proc.communicate(timeout=TIMEOUT)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 0, err
+    assert f"{name}-left, {name}-right, {name}-keys" in err
+    assert "sent 60000 samples and 58 keystrokes" in err

@@ -116,3 +116,26 @@ def test_page_shows_decoded_text_status_and_envelope(chromium, tiny_bundle, synt
             browser.close()
         rc, err = serve.terminate()
     assert rc == 0 and "Traceback" not in err
+
+
+@pytest.mark.slow
+def test_the_wheel_ships_the_page_and_the_protocol_doc(tmp_path):
+    """`pip install .` (not editable) must find the page: it is package data of emgrt.serve."""
+    import sys
+    import zipfile
+
+    root = Path(__file__).resolve().parents[1]
+    src = tmp_path / "src"
+    src.mkdir()
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(root / name, src / name)
+    shutil.copytree(root / "emgrt", src / "emgrt", ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    r = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(tmp_path / "dist"), str(src)],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert r.returncode == 0, r.stderr[-2000:]
+    names = zipfile.ZipFile(next((tmp_path / "dist").glob("*.whl"))).namelist()
+    for f in ("index.html", "app.js", "style.css"):
+        assert f"emgrt/serve/web/{f}" in names
+    assert "emgrt/serve/PROTOCOL.md" in names

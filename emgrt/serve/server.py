@@ -261,11 +261,16 @@ class Server:
         try:
             await stop.wait()
         finally:
+            for srv in servers:  # stop accepting; connections stay open for the goodbye
+                if isinstance(srv, asyncio.Server):
+                    srv.close()
+                else:  # a websockets Server: keep its connections
+                    srv.close(close_connections=False)
+            # Stop the engine first: its last events (the decoder's flush) still reach the clients.
             self._source_stop.set()
-            for srv in servers:
-                srv.close()
-            await self._say_goodbye()
             await asyncio.to_thread(source_thread.join, 10.0)
+            await asyncio.sleep(0)  # run the fan-outs the source scheduled while stopping
+            await self._say_goodbye()
             for srv in servers:
                 try:
                     await asyncio.wait_for(srv.wait_closed(), SHUTDOWN_FLUSH_S)
