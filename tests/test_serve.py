@@ -272,7 +272,8 @@ def test_token_is_enforced_on_remote_bind():
     try:
         port = srv.addresses["tcp"][1]
         c = Raw(("127.0.0.1", port))
-        assert c.read()["auth"] == "token"
+        hello = c.read()
+        assert hello["auth"] == "token" and "bundle" not in hello
         c.send(b'{"cmd": "text", "id": 1}\n')
         assert c.read()["code"] == "unauthorized"
         c.send(b'{"cmd": "auth", "token": "wrong"}\n')

@@ -217,10 +217,15 @@ class Demo:
         except KeyboardInterrupt:
             print("emgrt demo: interrupted", file=sys.stderr)
         finally:
-            self.stop.set()
+            self.stop.set()  # run_live flushes the decoder
             worker.join(15.0)
             if self.replayer is not None:
                 self.replayer.stop()
+        if not self.fancy:
+            with self.state.lock:
+                finals, self.state.finals = self.state.finals, []
+            for seg in finals:
+                print(f"typed:  {seg}", flush=True)
         if "error" in self._result:
             raise self._result["error"]
         self._summary()
@@ -253,12 +258,6 @@ class Demo:
                 _, lat, cer = self._figures(t)
                 extra = "" if cer is None else f"  (running CER {cer:.1f}%" + ("" if lat is None else f", last key {lat:.0f} ms") + ")"
                 print(f"typed:  {seg}{extra}", flush=True)
-        self.stop.set()  # flush the decoder, then print what it finalised
-        worker.join(15.0)
-        with self.state.lock:
-            finals = self.state.finals
-        for seg in finals:
-            print(f"typed:  {seg}", flush=True)
 
     def _show_live(self, worker: threading.Thread) -> None:
         from rich.console import Console

@@ -288,7 +288,7 @@ class Server:
         except BaseException as exc:  # the server reports it and shuts down
             self.error = exc
             msg = str(exc) if isinstance(exc, EmgrtError) else f"{type(exc).__name__}: {exc}"
-            logger.error("serve: the engine stopped: %s", msg)
+            logger.debug("serve: the engine stopped: %s", msg)  # run() re-raises it for the CLI
             self.publish(error_event(E_ENGINE, f"the engine stopped: {msg}"))
             loop, stop = self._loop, self._stop
             if loop is not None and stop is not None:
@@ -381,7 +381,9 @@ class Server:
         return {
             "type": "hello", "protocol": PROTOCOL_VERSION, "server": f"emgrt {__version__}",
             "auth": "token" if self.config.token else "none", "events": list(EVENT_TYPES),
-            "commands": list(COMMANDS), **self.source.describe(),
+            "commands": list(COMMANDS),
+            # Before a token is checked, say nothing about the model or the streams.
+            **({} if self.config.token else self.source.describe()),
         }
 
     def _command(self, client: _Client, raw: bytes | str) -> None:
