@@ -201,8 +201,8 @@ class Transcript:
             self.keys.append(key)
             self.text = apply_keys(self.text, [key])
             return True
-        if kind == "hypothesis":
-            new = str(event.get("text", ""))
+        if kind == "hypothesis":  # as screen text: shift hidden, enter a newline
+            new = apply_keys("", str(event.get("text", "")))
             changed, self.hypothesis = new != self.hypothesis, new
             return changed
         return False

@@ -422,3 +422,11 @@ def test_listen_prints_finished_segments_when_piped():
     out, err = proc.communicate(timeout=TIMEOUT)
     assert proc.returncode == 0, err
     assert out == "ho \n"
+
+
+def test_transcript_shows_keys_as_screen_text():
+    t = Transcript()
+    for ev in ({"type": "char", "key": "⇧"}, {"type": "char", "key": "A"}, {"type": "char", "key": "b"},
+               {"type": "char", "key": "⌫"}, {"type": "char", "key": "⏎"}, {"type": "hypothesis", "text": "⇧cd⏎"}):
+        t.update(ev)
+    assert (t.text, t.hypothesis, t.keys[-2:]) == ("A\n", "cd\n", ["⌫", "⏎"])

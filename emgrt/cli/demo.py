@@ -138,10 +138,10 @@ class Demo:
                     # As emgrt latency --live: the trigger's stamp + wall time since it was pushed.
                     pushed = rep.t0 + (ev["t"] - rep.t0) / rep.speed
                     _char_event(self.run_, ev, ev["t"] + (self.pylsl.local_clock() - pushed), ev["t"])
-            elif kind == "hypothesis":
-                st.hypothesis = ev["text"]
-            elif kind == "final":
-                st.finals.append(apply_keys("", ev["text"]))
+            elif kind == "hypothesis":  # shown as screen text: shift hidden, enter a newline
+                st.hypothesis = apply_keys("", ev["text"])
+            elif kind == "final":  # one plain line per segment: enter shown as its glyph
+                st.finals.append(apply_keys("", ev["text"]).replace("\n", "⏎"))
             elif kind == "status":
                 st.status = ev["status"]
 

@@ -67,7 +67,7 @@ function onEvent(ev) {
       $("chars").textContent = chars;
       break;
     case "hypothesis":
-      $("hyp").textContent = ev.text;
+      $("hyp").textContent = Array.from(ev.text).reduce(applyKey, "");
       break;
     case "final":
       break;
