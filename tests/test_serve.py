@@ -430,3 +430,13 @@ def test_transcript_shows_keys_as_screen_text():
                {"type": "char", "key": "⌫"}, {"type": "char", "key": "⏎"}, {"type": "hypothesis", "text": "⇧cd⏎"}):
         t.update(ev)
     assert (t.text, t.hypothesis, t.keys[-2:]) == ("A\n", "cd\n", ["⌫", "⏎"])
+
+
+def test_serve_client_and_demo_are_torch_free():
+    import subprocess
+    import sys
+
+    code = ("import sys, emgrt.serve.server, emgrt.serve.runner, emgrt.client, emgrt.cli.serve, emgrt.cli.demo, "
+            "emgrt.cli.listen, emgrt.cli.replay; assert 'torch' not in sys.modules, 'torch imported'")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=TIMEOUT * 6)
+    assert r.returncode == 0, r.stderr
