@@ -7,6 +7,8 @@ import json
 import os
 import sys
 
+from emgrt.synth.difficulty import DEFAULT_DIFFICULTY
+
 DESCRIPTION = """\
 Write a synthetic sEMG typing dataset in exact emg2qwerty format: one HDF5 file
 per session (2 kHz, two 16-electrode bands, keystrokes and prompts), plus
@@ -20,7 +22,7 @@ only on the arguments, never on --workers.
 """
 
 EPILOG = """\
-difficulty: one knob (0 easy, 1 default, 2 very hard) that raises noise, the
+difficulty: one knob (0 easy, 0.7 default, 2 very hard) that raises noise, the
 differences between users and sessions, the overlap between keys pressed by
 the same finger and the jitter of EMG onset before key presses together.
 
@@ -51,7 +53,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--sessions", type=int, default=3, help="sessions per user")
     p.add_argument("--minutes", type=float, default=2.0, help="length of each session in minutes")
     p.add_argument("--seed", type=int, default=0, help="dataset seed; same seed, same files")
-    p.add_argument("--difficulty", type=float, default=1.0, help="0 easy .. 2 very hard (see below)")
+    p.add_argument(
+        "--difficulty", type=float, default=DEFAULT_DIFFICULTY, help="0 easy .. 2 very hard (see below)"
+    )
     p.add_argument("--test-users", type=int, default=1, help="users held out of generic training")
     p.add_argument("--val-sessions", type=int, default=1, help="validation sessions per user")
     p.add_argument("--test-sessions", type=int, default=1, help="test sessions per test user")

@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from emgrt.errors import ConfigError
-from emgrt.synth.difficulty import Difficulty
+from emgrt.synth.difficulty import DEFAULT_DIFFICULTY, Difficulty
 from emgrt.synth.session import SessionResult, SessionSpec, stream, synth_session
 from emgrt.synth.text import vocabulary
 
@@ -44,7 +44,7 @@ class DatasetConfig:
     sessions: int = 3  # per user
     minutes: float = 2.0  # per session
     seed: int = 0
-    difficulty: float = 1.0
+    difficulty: float = DEFAULT_DIFFICULTY
     test_users: int = 1
     val_sessions: int = 1
     test_sessions: int = 1

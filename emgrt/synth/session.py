@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from emgrt.constants import CHANNELS_PER_BAND, SAMPLE_RATE_HZ
-from emgrt.synth.difficulty import Difficulty
+from emgrt.synth.difficulty import DEFAULT_DIFFICULTY, Difficulty
 from emgrt.synth.keyboard import LEFT, RIGHT
 from emgrt.synth.noise import band_noise
 from emgrt.synth.physiology import Activation, HandAnatomy, render_hand, sample_activation, sample_hand
@@ -49,7 +49,7 @@ class SynthUser:
 
 
 @lru_cache(maxsize=8)
-def make_user(seed: int, user_index: int, difficulty: float = 1.0) -> SynthUser:
+def make_user(seed: int, user_index: int, difficulty: float = DEFAULT_DIFFICULTY) -> SynthUser:
     """User ``user_index`` of the population seeded by ``seed``."""
     v = Difficulty.from_level(difficulty).user_variability
     rng = stream(seed, user_index, 0, TAG_ANATOMY)
@@ -71,7 +71,7 @@ class SessionSpec:
     session_name: str
     start_unix: float  # first sample's time
     minutes: float
-    difficulty: float = 1.0
+    difficulty: float = DEFAULT_DIFFICULTY
 
 
 @dataclass
