@@ -2,9 +2,11 @@
 
 Measured in one run on one bundle (synthetic band input, seeded):
 
-step vs full     the cached step graph per hop against recomputing the full-window graph over
+step vs full     the cached step graph per hop against recomputing the full-window graph (a) over
                  everything a hop's outputs depend on (receptive field + one step + lookahead
-                 frames), which is what a stream without state caches would do every hop.
+                 frames), the least a stream without state caches must redo every hop, and
+                 (b) over the training window (4 s + 900 ms past + 100 ms future), what a
+                 windowed decoder in the style of emg2qwerty/fairemg recomputes every hop.
 pipeline         ``Engine.process`` with one hop of samples per call: sanitise, gap check,
                  ring, filters, spectrogram, step, decoder, events (p50/p99), and the same
                  path split into its parts (ring, front end, step, decoder) to show where the
@@ -25,6 +27,8 @@ import tracemalloc
 
 import numpy as np
 
+from emgrt.constants import PAD_FUTURE, PAD_PAST, WINDOW_LENGTH
+from emgrt.dsp.features import FrontEndConfig
 from emgrt.stream.engine import Engine
 
 SYNTH_SECONDS = 10  # synthetic signal cycled through (seeded normal noise)
@@ -91,19 +95,31 @@ def bench_step_vs_full(bundle, eo: dict, repeats: int) -> dict:
     int8_full = bundle.manifest["full_graph"].get("int8_file") if eo.get("int8") else None
     full = make_session(bundle.dir / int8_full if int8_full else bundle.full_path, eo["providers"], eo["threads"])
     name = full.get_inputs()[0].name
-    feats = rng.standard_normal((1, window, 2, 16, 33)).astype(np.float32)
-    full.run(None, {name: feats})
-    full_t = []
-    for _ in range(max(5, repeats // 10)):
-        t0 = time.perf_counter()
+
+    def full_ms(n_frames: int) -> float:
+        feats = rng.standard_normal((1, n_frames, 2, 16, 33)).astype(np.float32)
         full.run(None, {name: feats})
-        full_t.append(time.perf_counter() - t0)
-    step_ms, full_ms = float(np.median(step_t)) * 1e3, float(np.median(full_t)) * 1e3
+        times = []
+        for _ in range(max(5, repeats // 10)):
+            t0 = time.perf_counter()
+            full.run(None, {name: feats})
+            times.append(time.perf_counter() - t0)
+        return float(np.median(times)) * 1e3
+
+    step_ms, receptive_ms = float(np.median(step_t)) * 1e3, full_ms(window)
+    # The windowed alternative: re-run the model over the training window (4 s + 900 ms past +
+    # 100 ms future, as emg2qwerty and fairemg decode) every hop.
+    train_frames = FrontEndConfig().num_frames(WINDOW_LENGTH + PAD_PAST + PAD_FUTURE)
+    train_frames -= train_frames % k
+    train_ms = full_ms(train_frames)
     return {
         "step_ms": round(step_ms, 4),
-        "full_window_ms": round(full_ms, 4),
+        "full_window_ms": round(receptive_ms, 4),
         "full_window_frames": window,
-        "speedup": round(full_ms / step_ms, 1),
+        "speedup": round(receptive_ms / step_ms, 1),
+        "training_window_ms": round(train_ms, 4),
+        "training_window_frames": train_frames,
+        "training_window_speedup": round(train_ms / step_ms, 1),
     }
 
 
@@ -295,7 +311,10 @@ def print_report(r: dict) -> None:
     sv = r["step_vs_full"]
     t.add_row("cached step per hop (ms, p50)", f"{sv['step_ms']:.3f}")
     t.add_row(f"full window over {sv['full_window_frames']} frames (ms, p50)", f"{sv['full_window_ms']:.3f}")
-    t.add_row("step speedup (target >= 30x)", f"{sv['speedup']:.1f}x")
+    t.add_row("step speedup over the receptive field", f"{sv['speedup']:.1f}x")
+    t.add_row(f"full window over the {sv['training_window_frames']}-frame training window (ms, p50)",
+              f"{sv['training_window_ms']:.3f}")
+    t.add_row("step speedup over the training window (target >= 30x)", f"{sv['training_window_speedup']:.1f}x")
     p = r["pipeline"]
     t.add_row("pipeline per hop p50 / p99 (ms)", f"{p['process_ms']['p50']:.3f} / {p['process_ms']['p99']:.3f}")
     t.add_row("  parts p50 (us): ring / front end / step / decoder", " / ".join(f"{v:.0f}" for v in p["parts_us_p50"].values()))
