@@ -84,3 +84,11 @@ def test_cli_latency_live_over_lsl(tiny_bundle, sessions_dir, capsys):
 def test_missing_session_path_is_a_clear_error(tiny_bundle, tmp_path, capsys):
     code = main(["latency", str(tmp_path / "nope.hdf5"), "--bundle", str(tiny_bundle.dir)])
     assert code == 2 and "no such session file" in capsys.readouterr().err
+
+
+def test_split_picks_the_datasets_split_sessions(tmp_path):
+    from test_data_fixtures import make_dataset
+
+    data = make_dataset(tmp_path / "data", (9_000, 9_000, 9_000, 9_000))  # val: s0 s1, test: s2 s3
+    assert [p.name for p in lat.session_paths(data, "test")] == ["s2.hdf5", "s3.hdf5"]
+    assert len(lat.session_paths(data)) == 4

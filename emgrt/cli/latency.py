@@ -22,6 +22,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("sessions", type=Path, metavar="SESSION_OR_DIR", help="a session .hdf5 file or a folder of them")
     add_bundle_options(p)
     p.add_argument("--limit", type=int, default=None, help="at most this many sessions of a folder")
+    p.add_argument(
+        "--split", choices=("train", "val", "test"), default=None,
+        help="with a dataset folder: only its generic split (test = the held-out users' test sessions)",
+    )
     p.add_argument("--max-seconds", type=float, default=None, help="use only the first S seconds of each session")
     p.add_argument("--chunk", type=int, default=32, help="samples per simulated band packet (default 32)")
     p.add_argument("--live", action="store_true", help="replay over a real LSL loopback (SessionReplayer)")
@@ -48,7 +52,7 @@ def _run(args: argparse.Namespace) -> int:
 
     if args.chunk < 1 or args.speed <= 0:
         raise EmgrtError("--chunk must be >= 1 and --speed > 0")
-    paths = lat.session_paths(args.sessions)[: args.limit]
+    paths = lat.session_paths(args.sessions, args.split)[: args.limit]
     bundle = resolve_bundle(args.bundle)
     kind = decoder_kind(args, bundle)
     overrides = decoder_overrides(args)

@@ -307,8 +307,13 @@ def report(runs: list[SessionRun], bundle, mode: str, decoder: str) -> dict:
     return out
 
 
-def session_paths(path: Path) -> list[Path]:
+def session_paths(path: Path, split: str | None = None) -> list[Path]:
+    """One session file, every session of a folder, or (``split``) a dataset's generic split."""
     path = Path(path)
+    if split is not None:
+        from emgrt.io.dataset import DatasetDir
+
+        return DatasetDir(path).sessions(split)
     if path.is_dir():
         paths = sorted(path.glob("*.hdf5"))
         if not paths:
