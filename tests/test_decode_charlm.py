@@ -130,3 +130,21 @@ def test_shipped_char_lm_is_the_default(monkeypatch, tmp_path):
     monkeypatch.setattr(lmfiles, "SHIPPED_DIR", tmp_path)
     with pytest.raises(ConfigError, match="--lm"):
         make_decoder("char-lm", LABELS, BLANK)
+
+
+def test_commit_lag_commits_the_best_beam_after_the_lag():
+    """Two readings stay close for many frames: without a lag nothing is committed until the
+    pause; with commit_lag=3 the best beam's first key is committed 3 frames after it appeared."""
+    import numpy as np
+
+    from emgrt.decode.charlm import CharLMDecoder
+
+    labels = ["a", "b", ""]
+    row_ab = np.log(np.array([0.5, 0.45, 0.05], dtype=np.float32))
+    blank = np.log(np.array([0.02, 0.02, 0.96], dtype=np.float32))
+    lp = np.stack([row_ab, blank, blank, blank, blank])
+    eager = CharLMDecoder(labels, 2, lm=None, commit_lag=3, pause_frames=100)
+    patient = CharLMDecoder(labels, 2, lm=None, pause_frames=100)
+    got = [e for e in eager.push(lp, 0) if e.kind == "char"]
+    assert [(e.key, e.frame) for e in got] == [("a", 0)]
+    assert [e for e in patient.push(lp, 0) if e.kind == "char"] == []

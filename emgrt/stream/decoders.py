@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-_TUNING = ("beam_size", "lm_weight", "insertion_bonus")
+_TUNING = ("beam_size", "lm_weight", "insertion_bonus", "commit_lag")  # commit_lag: char-lm only
 _LM_FILE = {"char-lm": "char_lm", "beam-lm": "word_lm"}  # manifest key of each decoder's LM file
 
 
