@@ -31,9 +31,18 @@ def chromium() -> str:
     if not os.path.exists(CHROMIUM):
         if os.geteuid() != 0 or not shutil.which("apt-get"):
             pytest.fail("the web test needs Debian's chromium: run `apt-get install -y chromium` as root")
-        r = subprocess.run(["apt-get", "install", "-y", "chromium"], capture_output=True, text=True, timeout=900)
+        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+
+        def install() -> subprocess.CompletedProcess:
+            return subprocess.run(["apt-get", "install", "-y", "-q", "chromium"], capture_output=True, text=True,
+                                  timeout=900, env=env)
+
+        r = install()
+        if r.returncode != 0:  # a fresh machine may have no package lists yet
+            subprocess.run(["apt-get", "update", "-q"], capture_output=True, text=True, timeout=600, env=env)
+            r = install()
         if r.returncode != 0 or not os.path.exists(CHROMIUM):
-            pytest.fail(f"`apt-get install -y chromium` failed (try `apt-get update` first): {r.stderr[-500:]}")
+            pytest.fail(f"`apt-get install -y chromium` failed: {r.stderr[-500:]}")
     return CHROMIUM
 
 
