@@ -114,9 +114,9 @@ def test_cli_export_then_verify_a_trained_run(tmp_path, capsys):
 
     from emgrt.cli import main
 
-    data = make_dataset(tmp_path / "data", (21_000, 25_000))
+    data = make_dataset(tmp_path / "data", (21_000, 25_000, 17_000, 19_000))
     recipe = tmp_path / "r.toml"
-    recipe.write_text(SOURCE)
+    recipe.write_text(SOURCE + "[data.test]\nwindow_length = 0\npadding = [0, 0]\n")
     assert main(["train", "--recipe", str(recipe), "--data", str(data), "--out", str(tmp_path / "run")]) == 0
     bundle = tmp_path / "bundle"
     assert main(["export", str(tmp_path / "run"), "--out", str(bundle), "--int8"]) == 0
@@ -127,6 +127,13 @@ def test_cli_export_then_verify_a_trained_run(tmp_path, capsys):
     assert set(rep["int8"]) == {"greedy_cer_fp32", "greedy_cer_int8", "cer_change"}
     b = Bundle.load(bundle)
     assert b.manifest["provenance"]["data"] == str(data) and b.int8_path("step_graph").is_file()
+    # the bundle evaluates (without torch) to the checkpoint's CER on whole test sessions
+    capsys.readouterr()
+    assert main(["eval", str(tmp_path / "run"), "--data", str(data), "--split", "test", "--json"]) == 0
+    from_ckpt = json.loads(capsys.readouterr().out)["overall"]
+    assert main(["eval", str(bundle), "--data", str(data), "--split", "test", "--json"]) == 0
+    from_bundle = json.loads(capsys.readouterr().out)["overall"]
+    assert from_bundle == from_ckpt and from_ckpt["reference_length"] > 0
     # user mistakes are one line, exit 2
     assert main(["export", "verify"]) == 2
     assert main(["export", str(tmp_path / "run")]) == 2

@@ -1,4 +1,5 @@
-"""`emgrt eval`: CER of a checkpoint per user and overall, with any emgrt.decode decoder."""
+"""`emgrt eval`: CER of a checkpoint or an exported bundle per user and overall, with any
+emgrt.decode decoder."""
 
 from __future__ import annotations
 
@@ -16,6 +17,11 @@ KenLM, backspace-aware).  --lm defaults to the shipped models/lm files.  The dat
 is the checkpoint recipe's [data] table (its [data.eval] / [data.test]
 overrides apply, e.g. whole sessions for test).
 
+An exported bundle (a folder with manifest.json, `emgrt export`) is evaluated
+without torch: its whole-window ONNX graph over each whole session of the split,
+with the manifest's filters and front end and the bundle's decoder settings;
+--max-batches then caps sessions per user.
+
 --split test with no --user: each held-out test user's personal test split
 (the same recordings as the generic test split) and the total over them.
 --user U: only that user's personal split.  --split val/train without --user
@@ -26,11 +32,11 @@ overrides apply, e.g. whole sessions for test).
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "eval",
-        help="CER of a checkpoint per user (greedy or beam decoders)",
+        help="CER of a checkpoint or bundle per user (greedy or beam decoders)",
         description=DESCRIPTION,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("checkpoint", metavar="RUN_DIR_OR_CKPT", help="run folder or checkpoint file")
+    p.add_argument("checkpoint", metavar="RUN_DIR_OR_CKPT_OR_BUNDLE", help="run folder, checkpoint file or bundle folder")
     p.add_argument("--data", required=True, metavar="DIR", help="dataset folder")
     p.add_argument("--split", default="test", choices=("train", "val", "test"))
     p.add_argument("--user", default=None, help="one user's personal split")
@@ -108,7 +114,6 @@ def evaluate_checkpoint(
     decoder: str = "greedy",
     decoder_opts: dict | None = None,
 ) -> dict:
-    from emgrt.io.dataset import DatasetDir
     from emgrt.metrics import ErrorCounts
     from emgrt.train.loader import build_loader
     from emgrt.train.recipe import Recipe
@@ -117,15 +122,8 @@ def evaluate_checkpoint(
     model, ckpt = load_model(path)
     recipe = Recipe.from_dict(ckpt["recipe"])
     data_cfg = recipe.data_config()
-    if user is not None:
-        users = [user]
-    elif split == "test":
-        splits = DatasetDir(data_dir).splits
-        users = list(splits.get("test_users") or sorted(splits["personal"])) or [None]
-    else:
-        users = [None]
     per_user, total = {}, ErrorCounts()
-    for u in users:
+    for u in _split_users(data_dir, split, user):
         loader = build_loader(data_cfg, data_dir, split, u, train=False)
         res = decode_split(
             model,
@@ -153,14 +151,67 @@ def evaluate_checkpoint(
     }
 
 
-def run(args: argparse.Namespace) -> int:
-    from emgrt.train.trainer import set_threads
+def _split_users(data_dir, split: str, user: str | None) -> list[str | None]:
+    """The users to report: one, each held-out test user (split test), or None (generic split)."""
+    from emgrt.io.dataset import DatasetDir
 
-    set_threads(args.threads)
+    if user is not None:
+        return [user]
+    if split == "test":
+        splits = DatasetDir(data_dir).splits
+        return list(splits.get("test_users") or sorted(splits["personal"])) or [None]
+    return [None]
+
+
+def evaluate_bundle(
+    path, data_dir, split: str = "test", user: str | None = None, max_batches: int = 0,
+    decoder: str = "greedy", decoder_opts: dict | None = None,
+) -> dict:
+    """An exported bundle, torch-free: its whole-window ONNX graph over every whole session of
+    the split (filters and front end from the manifest), decoded offline; the same metric."""
+    from emgrt.bundle import Bundle
+    from emgrt.io.dataset import DatasetDir
+    from emgrt.io.session import SessionFile
+    from emgrt.metrics import ErrorCounts
+    from emgrt.stream.latency import offline_keys
+
+    bundle = Bundle.load(path)
+    per_user, total = {}, ErrorCounts()
+    for u in _split_users(data_dir, split, user):
+        counts = ErrorCounts()
+        paths = DatasetDir(data_dir).sessions(split, u)
+        paths = paths[:max_batches] if max_batches else paths
+        for p in paths:
+            with SessionFile(p) as sf:
+                keys = offline_keys(bundle, sf, decoder, decoder_opts or {})
+                counts.update(sf.text(), "".join(keys))
+        total = total + counts
+        per_user["all" if u is None else u] = {**counts.to_dict(), "loss": None, "items": len(paths), "infeasible": None}
+    return {
+        "checkpoint": str(path),
+        "step": bundle.manifest["provenance"].get("step"),
+        "split": split,
+        "decoder": decoder,
+        "decoder_options": decoder_opts or {},
+        "users": per_user,
+        "overall": total.to_dict(),
+    }
+
+
+def run(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from emgrt.bundle import MANIFEST
+
     opts = decoder_options(args)
-    result = evaluate_checkpoint(
-        args.checkpoint, args.data, args.split, args.user, args.max_batches, args.decoder, opts
-    )
+    if (Path(args.checkpoint) / MANIFEST).is_file():  # an exported bundle: no torch needed
+        evaluate = evaluate_bundle
+    else:
+        from emgrt.train.trainer import set_threads
+
+        set_threads(args.threads)
+        evaluate = evaluate_checkpoint
+    result = evaluate(args.checkpoint, args.data, args.split, args.user, args.max_batches, args.decoder, opts)
     if args.json:
         print(json.dumps(result, indent=2))
         return 0
