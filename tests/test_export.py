@@ -27,17 +27,9 @@ def _features(n_frames: int, seed: int = 1) -> np.ndarray:
 def _stream(bundle: Bundle, feats: np.ndarray) -> np.ndarray:
     import onnxruntime as ort
 
-    m = bundle.manifest
-    sess = ort.InferenceSession(str(bundle.step_path))
-    spec = m["step_graph"]["state"]
-    state = {s["input"]: np.zeros(s["shape"], np.float32) for s in spec}
-    f = m["stream"]["frames_per_step"]
-    out = []
-    for i in range(feats.shape[1] // f):
-        res = sess.run(None, {"frames": feats[:, i * f : (i + 1) * f], **state})
-        out.append(res[0][0])
-        state = {s["input"]: r for s, r in zip(spec, res[1:])}
-    return np.concatenate(out)[m["stream"]["skip_outputs"] :]
+    from emgrt.train.export import stream_step_graph
+
+    return stream_step_graph(ort.InferenceSession(str(bundle.step_path)), bundle, feats)
 
 
 @pytest.mark.parametrize("n_frames", [57, 203, 412])  # lengths the exporter never saw

@@ -29,7 +29,7 @@ def test_multi_output_step_masks_the_warm_up_inside_the_step(tmp_path, frames_pe
     import onnxruntime as ort
     from bundle_fixtures import TINY_RECIPE, make_tiny_model
 
-    from emgrt.train.export import _stream_graph, export_model
+    from emgrt.train.export import stream_step_graph, export_model
 
     model = make_tiny_model()
     bundle = Bundle.load(export_model(model, TINY_RECIPE, tmp_path / "b", frames_per_step=frames_per_step))
@@ -37,7 +37,7 @@ def test_multi_output_step_masks_the_warm_up_inside_the_step(tmp_path, frames_pe
     feats = _features(301)  # 301 frames: not a whole number of steps, never seen by the exporter
     with torch.no_grad():
         ref = model(torch.from_numpy(feats))[0][0].numpy()
-    streamed = _stream_graph(ort.InferenceSession(str(bundle.step_path)), bundle, feats)
+    streamed = stream_step_graph(ort.InferenceSession(str(bundle.step_path)), bundle, feats)
     n = (301 // frames_per_step) * frames_per_step // 4 - 3
     assert len(streamed) == n
     assert np.abs(streamed - ref[:n]).max() <= 1e-4

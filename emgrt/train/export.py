@@ -134,17 +134,9 @@ def _io(names, shapes) -> list[dict]:
     return [{"name": n, "shape": list(s), "dtype": "float32"} for n, s in zip(names, shapes)]
 
 
-def export_bundle(
-    source: str | Path,
-    out: str | Path,
-    *,
-    frames_per_step: int | None = None,
-    opset: int = DEFAULT_OPSET,
-    int8: bool = False,
-    char_lm: str | Path | None = None,
-    decoder: dict | None = None,
-) -> Path:
-    """Write a bundle for the checkpoint (or run folder) ``source`` into ``out``; returns ``out``."""
+def export_bundle(source: str | Path, out: str | Path, **options) -> Path:
+    """Write a bundle for the checkpoint (or run folder) ``source`` into ``out``; returns ``out``.
+    ``options``: those of :func:`export_model` (frames_per_step, opset, int8, char_lm, decoder)."""
     from emgrt.train.trainer import load_model
 
     model, ckpt = load_model(source)
@@ -161,10 +153,7 @@ def export_bundle(
         "data_seed": info.get("seed"),
         "best_val_cer": best if isinstance(best, float) and math.isfinite(best) else None,
     }
-    return export_model(
-        model, ckpt["recipe"], out, provenance=provenance, frames_per_step=frames_per_step, opset=opset,
-        int8=int8, char_lm=char_lm, decoder=decoder,
-    )
+    return export_model(model, ckpt["recipe"], out, provenance=provenance, **options)
 
 
 def export_model(
@@ -374,7 +363,9 @@ def _synthetic_dataset(root: Path) -> Path:
     return Path(generate_dataset(root / "synth", cfg).out_dir)
 
 
-def _stream_graph(session, bundle, feats):
+def stream_step_graph(session, bundle, feats):
+    """Drive the step graph (an onnxruntime ``session``) over (1, T, ...) ``feats`` from a fresh
+    state, F frames per step, warm-up outputs dropped: the outputs a live stream emits."""
     import numpy as np
 
     m = bundle.manifest
@@ -441,7 +432,7 @@ def verify_bundle(
             torch_diff.append(float(np.abs(ref - lp).max()))
         # The stream has seen whole steps only (T // F * F frames): its outputs are a prefix of the
         # whole window's, which are causal, so the prefix is compared.
-        streamed = _stream_graph(step, bundle, feats)
+        streamed = stream_step_graph(step, bundle, feats)
         n = len(streamed)
         if not 0 < n <= len(lp) or len(lp) - n > bundle.stream["outputs_per_step"]:
             raise ConfigError(f"{bundle.step_path}: the stream emitted {n} outputs where the whole window has {len(lp)}; "
