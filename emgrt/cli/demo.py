@@ -107,13 +107,13 @@ class Demo:
         name = args.stream
         if session is not None:
             from emgrt.lsl.outlet import SessionReplayer
-            from emgrt.stream.latency import _new_run
+            from emgrt.stream.latency import new_run
 
             name = f"emgrt-demo-{uuid.uuid4().hex[:8]}"
             self.replayer = SessionReplayer(
                 session, name, speed=args.speed, wait_for_consumer=10.0, max_seconds=args.max_seconds
             )
-            self.run_ = _new_run(self.replayer.session, self.replayer.n_samples)
+            self.run_ = new_run(self.replayer.session, self.replayer.n_samples)
             engine.hop_log = self.run_.hop_ms
         self.source = LiveSource(bundle, stream=name, left=args.left, right=args.right)
         self._key_stamps: np.ndarray | None = None
@@ -124,7 +124,7 @@ class Demo:
     # -- engine thread ---------------------------------------------------------------------------
     def on_event(self, ev: dict) -> None:
         from emgrt.decode import apply_keys
-        from emgrt.stream.latency import _char_event
+        from emgrt.stream.latency import record_live_char
 
         kind = ev["type"]
         with self.state.lock:
@@ -136,8 +136,7 @@ class Demo:
                 rep = self.replayer
                 if self.run_ is not None and rep is not None and rep.t0 is not None:
                     # As emgrt latency --live: the trigger's stamp + wall time since it was pushed.
-                    pushed = rep.t0 + (ev["t"] - rep.t0) / rep.speed
-                    _char_event(self.run_, ev, ev["t"] + (self.pylsl.local_clock() - pushed), ev["t"])
+                    record_live_char(self.run_, ev, rep, self.pylsl.local_clock())
             elif kind == "hypothesis":  # shown as screen text: shift hidden, enter a newline
                 st.hypothesis = apply_keys("", ev["text"])
             elif kind == "final":  # one plain line per segment: enter shown as its glyph

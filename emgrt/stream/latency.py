@@ -88,7 +88,15 @@ def _char_event(run: SessionRun, ev: dict, emit: float, arrival: float) -> None:
     run.arrival.append(arrival)
 
 
-def _new_run(session: SessionFile, max_samples: int) -> SessionRun:
+def record_live_char(run: SessionRun, ev: dict, replayer, now: float) -> None:
+    """Record a live char event (replayer.t0 set): its stamp plus the wall time since the
+    triggering sample was pushed (at t0 + (stamp - t0) / speed), i.e. real transport + compute
+    delays on the recording's timeline at any replay speed. `now` is pylsl.local_clock()."""
+    pushed = replayer.t0 + (ev["t"] - replayer.t0) / replayer.speed
+    _char_event(run, ev, ev["t"] + (now - pushed), ev["t"])
+
+
+def new_run(session: SessionFile, max_samples: int) -> SessionRun:
     labels, key_times = session.ground_truth(-np.inf, float(session.time[max_samples - 1]))
     return SessionRun(
         name=session.session_name,
@@ -110,7 +118,7 @@ def _session_stats(engine, before: dict) -> dict:
 def replay_simulated(engine, session: SessionFile, chunk: int = CHUNK, max_seconds: float | None = None) -> SessionRun:
     """Run ``session`` through ``engine`` (a fresh stream) on the simulated clock."""
     n = len(session) if max_seconds is None else min(len(session), int(max_seconds * engine.rate))
-    run = _new_run(session, n)
+    run = new_run(session, n)
     run.duration_s = n / engine.rate
     engine.hop_log = run.hop_ms
     before = dict(engine.counters)
@@ -154,7 +162,7 @@ def replay_live(engine, bundle, session_path: Path, speed: float = 1.0, max_seco
     rep = SessionReplayer(session_path, name, speed=speed, wait_for_consumer=10.0, max_seconds=max_seconds)
     session = rep.session
     n = rep.n_samples
-    run = _new_run(session, n)
+    run = new_run(session, n)
     run.duration_s = n / engine.rate
     engine.hop_log = run.hop_ms
     before = dict(engine.counters)
@@ -165,10 +173,7 @@ def replay_live(engine, bundle, session_path: Path, speed: float = 1.0, max_seco
     def on_event(ev: dict) -> None:
         if ev["type"] != "char" or rep.t0 is None:
             return
-        # Wall time since the triggering sample was pushed (at t0 + (stamp - t0) / speed), added
-        # to its stamp: real transport + compute delays on the recording's timeline at any speed.
-        pushed = rep.t0 + (ev["t"] - rep.t0) / speed
-        _char_event(run, ev, ev["t"] + (pylsl.local_clock() - pushed), ev["t"])
+        record_live_char(run, ev, rep, pylsl.local_clock())
 
     def feed() -> None:
         try:
