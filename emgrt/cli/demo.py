@@ -30,7 +30,7 @@ CER_LAG_S = 1.0  # running CER: reference keys pressed up to this long before th
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    from emgrt.cli.run import add_bundle_options
+    from emgrt.cli.run import add_bundle_options, add_stream_options
 
     p = subparsers.add_parser(
         "demo",
@@ -43,9 +43,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--session", type=Path, default=None, help=f"session to replay (default: {DEMO_SESSION} in the bundle folder)")
     p.add_argument("--speed", type=float, default=1.0, help="replay speed (default 1: real time; 20 for a quick look)")
     p.add_argument("--max-seconds", type=float, default=None, help="replay only the session's first this-many seconds")
-    p.add_argument("--stream", default=None, help="decode this live 32-channel LSL stream (a real band) instead of a replay")
-    p.add_argument("--left", default=None, help="real band as two streams: the left band's 16-channel stream (with --right)")
-    p.add_argument("--right", default=None, help="the right band's 16-channel stream (with --left)")
+    add_stream_options(p)  # a real band instead of a replay
     p.add_argument("--plain", action="store_true", help="plain lines even on a terminal")
     p.set_defaults(func=_run)
 

@@ -29,6 +29,15 @@ def add_bundle_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--insertion-bonus", type=float, default=None, help="beam decoders: insertion bonus (default: the bundle's)")
 
 
+def add_stream_options(p, exclusive: bool = False) -> None:
+    """--stream or --left/--right, the band's LSL stream(s): shared by run, serve and demo.
+    `exclusive`: argparse refuses --stream together with --left (run)."""
+    src = p.add_mutually_exclusive_group() if exclusive else p
+    src.add_argument("--stream", default=None, help="name of one 32-channel LSL stream (default: first stream of type EMG)")
+    src.add_argument("--left", default=None, help="name of the left band's 16-channel stream (with --right)")
+    p.add_argument("--right", default=None, help="name of the right band's 16-channel stream (with --left)")
+
+
 def decoder_overrides(args: argparse.Namespace) -> dict:
     """Decoder options given on the command line (None: not given)."""
     return {"lm": args.lm, "beam_size": args.beam_size, "lm_weight": args.lm_weight, "insertion_bonus": args.insertion_bonus}
@@ -58,10 +67,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "A vanished stream is reconnected with backoff; the engine starts fresh after it.",
     )
     add_bundle_options(p)
-    src = p.add_mutually_exclusive_group()
-    src.add_argument("--stream", default=None, help="name of one 32-channel LSL stream (default: first stream of type EMG)")
-    src.add_argument("--left", default=None, help="name of the left band's 16-channel stream (with --right)")
-    p.add_argument("--right", default=None, help="name of the right band's 16-channel stream (with --left)")
+    add_stream_options(p, exclusive=True)
     p.add_argument("--resolve-timeout", type=float, default=5.0, help="seconds to wait for the stream(s) (default 5)")
     p.add_argument("--json", action="store_true", help="print events as JSON lines instead of live text")
     p.set_defaults(func=_run)

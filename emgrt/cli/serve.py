@@ -18,7 +18,7 @@ examples:
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    from emgrt.cli.run import add_bundle_options
+    from emgrt.cli.run import add_bundle_options, add_stream_options
     from emgrt.serve.protocol import DEFAULT_PORT, DEFAULT_WS_PORT
 
     p = subparsers.add_parser(
@@ -32,9 +32,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     add_bundle_options(p)
     src = p.add_argument_group("signal source")
-    src.add_argument("--stream", default=None, help="name of one 32-channel LSL stream (default: first stream of type EMG)")
-    src.add_argument("--left", default=None, help="left band's 16-channel stream (with --right)")
-    src.add_argument("--right", default=None, help="right band's 16-channel stream (with --left)")
+    add_stream_options(src)
     src.add_argument("--resolve-timeout", type=float, default=5.0, help="seconds to wait for the stream(s) (default 5)")
     src.add_argument("--replay", type=Path, default=None, metavar="SESSION", help="publish this recorded session over LSL and serve the engine on it")
     src.add_argument("--speed", type=float, default=1.0, help="--replay speed (default 1: real time)")
