@@ -11,7 +11,6 @@ and the log-probs coming out.  The first ``skip_outputs`` outputs of a fresh str
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Sequence
 
 import numpy as np
@@ -154,7 +153,3 @@ class StepRunner:
         first = self.outputs
         self.outputs += len(lp)
         return lp.copy(), first
-
-
-def print_provider(provider: str, file=sys.stderr) -> None:
-    print(f"onnxruntime: {provider}", file=file)
