@@ -300,6 +300,11 @@ def test_unix_socket_is_private_and_serves(tmp_path):
         c.close()
         with pytest.raises(EmgrtError, match="another server"):
             Server(ScriptedSource(), ServeConfig(port=None, ws_port=None, unix=path)).start()
+        # the second server's liveness probe is a connection too: let it be served before stopping
+        # (a connection still being accepted when the loop ends leaves an unclosed socket behind)
+        deadline = time.monotonic() + TIMEOUT
+        while srv.connections_total < 2 and time.monotonic() < deadline:
+            time.sleep(0.01)
     finally:
         srv.stop()
     assert not os.path.exists(path)  # removed on shutdown

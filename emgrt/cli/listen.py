@@ -34,7 +34,8 @@ def _run(args: argparse.Namespace) -> int:
 
     if args.list:
         return _list_streams()
-    events = args.events.split(",") if args.events else (None if args.json else ["char", "hypothesis", "final", "error"])
+    # status too: its 1 s heartbeat is how a quiet but live server is told from a dead one
+    events = args.events.split(",") if args.events else (None if args.json else ["char", "hypothesis", "final", "status", "error"])
     tty = sys.stdout.isatty()
     client = Client(args.host, args.port, unix=args.unix, token=args.token, events=events, timeout=args.timeout)
     client.connect()

@@ -187,6 +187,7 @@ class Server:
         self.config = config = config or ServeConfig()
         check_bind(config)
         self.clients: set[_Client] = set()
+        self._handlers: set[asyncio.Task] = set()  # TCP / Unix connection handlers still running
         self.addresses: dict[str, Any] = {}  # "tcp": (host, port), "ws": (host, port), "unix": path
         self.seq = 0
         self.dropped_total = 0
@@ -276,6 +277,15 @@ class Server:
                     await asyncio.wait_for(srv.wait_closed(), SHUTDOWN_FLUSH_S)
                 except (asyncio.TimeoutError, Exception):  # noqa: BLE001 - best effort while closing
                     pass
+            # Close what is still connected (a client that never read its goodbye, a connection
+            # accepted while stopping) and wait for the handlers to close their sockets, so no
+            # socket outlives the server.
+            await asyncio.sleep(0)
+            for client in list(self.clients):
+                client.close()
+            pending = [t for t in self._handlers if not t.done()]
+            if pending:
+                await asyncio.wait(pending, timeout=SHUTDOWN_FLUSH_S)
             if self.config.unix and "unix" in self.addresses:
                 try:
                     os.unlink(self.config.unix)
@@ -464,6 +474,10 @@ class Server:
         await asyncio.Event().wait()  # the session ends when the reader or writer does
 
     async def _stream_client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        if task is not None:
+            self._handlers.add(task)
+            task.add_done_callback(self._handlers.discard)
         peer = writer.get_extra_info("peername")
         kind = "tcp" if isinstance(peer, tuple) else "unix"
         client = _Client(self, kind, f"{peer[0]}:{peer[1]}" if kind == "tcp" else "unix", writer.transport.abort)
