@@ -40,7 +40,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--out", type=Path, help="bundle folder to write")
     p.add_argument("--int8", action="store_true", help="also write dynamic-int8 graphs")
     p.add_argument("--frames-per-step", type=int, default=None, help="8 ms frames per step (default: the model's stride)")
-    p.add_argument("--opset", type=int, default=None, help="ONNX opset (default 18)")
+    p.add_argument("--opset", type=int, default=None, help="ONNX opset (default 20)")
     p.add_argument("--char-lm", type=Path, default=None, help="character KenLM to ship in the bundle")
     p.add_argument("--data", type=Path, default=None, help="(verify) dataset folder for the real windows")
     p.add_argument("--windows", type=int, default=4, help="(verify) windows to check (default 4)")

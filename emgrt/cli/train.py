@@ -41,6 +41,10 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", required=True, metavar="RUN_DIR", help="run folder to write")
     p.add_argument("--resume", action="store_true", help="continue from RUN_DIR/last.pt")
     p.add_argument("--max-minutes", type=float, default=None, help="wall-clock budget; stops early but saves")
+    p.add_argument(
+        "--max-steps", type=int, default=None, metavar="N",
+        help="override train.max_steps (the run's length in updates; sizes the warmup + cosine schedule)",
+    )
     p.add_argument("--seed", type=int, default=None, help="override train.seed")
     p.add_argument("--threads", type=int, default=None, help="override train.threads (torch compute threads)")
     p.add_argument(
@@ -57,7 +61,7 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
 
 
 def prepare_run(recipe, args: argparse.Namespace):
-    """The recipe with the command line's overrides (--threads) and the run folder, checked:
+    """The recipe with the command line's overrides (--threads, --max-steps) and the run folder, checked:
     --resume needs RUN_DIR/last.pt, a fresh run refuses a folder that holds one.
     Returns (recipe, out Path)."""
     from dataclasses import replace
@@ -68,6 +72,10 @@ def prepare_run(recipe, args: argparse.Namespace):
 
     if args.threads is not None:
         recipe = replace(recipe, train=replace(recipe.train, threads=args.threads))
+    if getattr(args, "max_steps", None) is not None:
+        if args.max_steps < 1:
+            raise ConfigError(f"--max-steps {args.max_steps}: give a number of updates >= 1")
+        recipe = replace(recipe, train=replace(recipe.train, max_steps=args.max_steps))
     if args.profile is not None and args.profile < 0:
         raise ConfigError(f"--profile {args.profile}: give a number of steps >= 1 (or 0 for none)")
     out = Path(args.out)

@@ -293,22 +293,21 @@ class InputBlock(nn.Module):
         self.mix = nn.Linear(cfg.dim, cfg.dim)
 
     # The three stages are separate so that step() can run them on pieces of a stream.
+    # The stages take any leading dims ((N, T, ...) or (T, ...)), like CausalAttention.
     def frames(self, x: Tensor, mask: Tensor | None = None) -> Tensor:
         """(N, T, 2, 16, 33) -> (N, T, 2 * band_width) per-frame band features."""
-        n, t = x.shape[:2]
-        x = self.norm(x.reshape(n, t, -1), mask).reshape(n, t, N_BANDS, CHANNELS_PER_BAND, N_FREQ)
-        return torch.cat([mlp(x[:, :, b]) for b, mlp in enumerate(self.bands)], dim=-1)
+        x = self.norm(x.flatten(-3), mask).unflatten(-1, (N_BANDS, CHANNELS_PER_BAND, N_FREQ))
+        return torch.cat([mlp(x[..., b, :, :]) for b, mlp in enumerate(self.bands)], dim=-1)
 
     def stack(self, z: Tensor) -> Tensor:
         """(N, G*k, C) -> (N, G, dim): k consecutive frames concatenated, then projected."""
-        n, t, c = z.shape
         k = self.cfg.subsample
-        return self.stack_proj(z.reshape(n, t // k, k * c))
+        return self.stack_proj(z.unflatten(-2, (z.shape[-2] // k, k)).flatten(-2))
 
     def temporal(self, u: Tensor) -> Tensor:
         """(N, conv_kernel - 1 + m, dim) -> (N, m, dim): the lookahead convolution, 'valid'."""
-        c = self.conv(u.transpose(1, 2)).transpose(1, 2)
-        centre = u[:, self.cfg.conv_past_out : self.cfg.conv_past_out + c.shape[1]]
+        c = self.conv(u.transpose(-1, -2)).transpose(-1, -2)
+        centre = u[..., self.cfg.conv_past_out : self.cfg.conv_past_out + c.shape[-2], :]
         return centre + self.mix(F.gelu(c))
 
     def forward(self, x: Tensor, mask: Tensor | None = None) -> Tensor:
@@ -347,10 +346,12 @@ class CausalAttention(nn.Module):
         dist = torch.arange(window + 1, dtype=torch.float32)
         self.rel_bias = nn.Parameter(-alibi_slopes(heads)[:, None] * dist[None, :])
 
+    # project/merge/step take any leading dims ((N, T, dim) or (T, dim)): the exported step graph
+    # runs on (T, dim), where every Linear is one Gemm without reshapes around it.
     def project(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-        """(N, T, dim) -> q, k, v each (N, heads, T, head_dim)."""
-        n, t, _ = x.shape
-        qkv = self.qkv(x).reshape(n, t, 3, self.heads, self.head_dim).permute(2, 0, 3, 1, 4)
+        """(..., T, dim) -> q, k, v each (..., heads, T, head_dim)."""
+        qkv = self.qkv(x).unflatten(-1, (3, self.heads, self.head_dim))  # (..., T, 3, H, d)
+        qkv = qkv.movedim(-3, 0).transpose(-2, -3)  # (3, ..., H, T, d)
         return qkv[0], qkv[1], qkv[2]
 
     def band_bias(self, q_pos: Tensor, k_pos: Tensor, k_valid: Tensor | None = None) -> Tensor:
@@ -369,9 +370,8 @@ class CausalAttention(nn.Module):
         return torch.softmax(scores, dim=-1) @ v
 
     def merge(self, y: Tensor) -> Tensor:
-        """(N, H, T, d) -> (N, T, dim) through the output projection."""
-        n, h, t, d = y.shape
-        return self.out(y.transpose(1, 2).reshape(n, t, h * d))
+        """(..., H, T, d) -> (..., T, dim) through the output projection."""
+        return self.out(y.transpose(-2, -3).flatten(-2))
 
     def forward(self, x: Tensor) -> Tensor:
         q, k, v = self.project(x)
@@ -402,18 +402,18 @@ class CausalAttention(nn.Module):
         """x (N, m, dim) new frames; caches (N, H, window, d) of the previous frames, ``valid``
         (window,) marks cache slots holding real frames, ``new_valid`` (m,) the new frames that
         are real (default: all; the fixed-shape ONNX step masks its warm-up frames with it).
-        Returns output and the updated caches."""
-        m = x.shape[1]
+        Returns output and the updated caches.  (Without the N axis the same holds.)"""
+        m = x.shape[-2]
         q, k_new, v_new = self.project(x)
-        k = torch.cat([k_cache, k_new], dim=2)
-        v = torch.cat([v_cache, v_new], dim=2)
+        k = torch.cat([k_cache, k_new], dim=-2)
+        v = torch.cat([v_cache, v_new], dim=-2)
         w = self.window
         k_pos = torch.arange(w + m, device=x.device)
         if new_valid is None:
             new_valid = torch.ones(m, dtype=torch.bool, device=x.device)
         k_valid = torch.cat([valid, new_valid])
         y = self.attend(q, k, v, self.band_bias(k_pos[w:], k_pos, k_valid))
-        return self.merge(y), k[:, :, m:], v[:, :, m:]
+        return self.merge(y), k[..., m:, :], v[..., m:, :]
 
 
 # ----------------------------------------------------------------------------------------------
