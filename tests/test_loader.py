@@ -98,3 +98,25 @@ def test_worker_collate_uses_shared_memory(root):
     batch = next(iter(loader))
     assert batch["features"].is_shared()  # handed over by the worker without another copy
     assert not TorchCollate()([ds[0]])["features"].is_shared()  # in-process: plain memory
+
+
+def test_run_from_reads_epochs_end_to_end_and_skips_without_loading(root):
+    """The trainer's endless iterator: batch b of epoch e onwards, across epoch boundaries, equals
+    the per-epoch iterators concatenated (workers prefetch over the boundary)."""
+    import itertools
+
+    per_epoch = build_loader(_cfg(0), root, "train", train=True, seed=7)
+    n = len(per_epoch)
+    want = _epoch(per_epoch, 1)[2:] + _epoch(per_epoch, 2) + _epoch(per_epoch, 3)[:1]
+    endless = build_loader(_cfg(2), root, "train", train=True, seed=7)
+    got = list(itertools.islice(iter(endless.run_from(1, 2)), n - 2 + n + 1))
+    assert len(got) == len(want) == 2 * n - 1
+    for g, w in zip(got, want):
+        assert g["offsets"] == w["offsets"]
+        assert torch.equal(g["features"], w["features"])
+    serial = build_loader(_cfg(0), root, "train", train=True, seed=7)
+    loaded: list[int] = []
+    get = serial.dataset.get
+    serial.dataset.get = lambda i, epoch: loaded.append(i) or get(i, epoch)
+    next(iter(serial.run_from(0, n - 1)))
+    assert loaded == per_epoch.batch_sampler.sampler.batches(0)[n - 1]  # the skipped ones never loaded

@@ -76,10 +76,9 @@ def _pcts(a, scale=1000.0) -> dict:
 
 
 def bench_step_vs_full(bundle, eo: dict, repeats: int) -> dict:
-    """Median per-call time of the cached step and of the full graph over the receptive field and
-    over the training window.  The three are timed interleaved, round by round (a block of steps,
-    one call of each full graph), so load from other processes on a shared machine falls on all
-    three alike and the ratios stay fair."""
+    """Per-call time of the cached step and of the full graph over the receptive field and over
+    the training window, timed interleaved round by round so that load from other processes on a
+    shared machine falls on all three alike and the ratios stay fair."""
     from emgrt.stream.step_runner import StepRunner, make_session
 
     st = bundle.manifest["stream"]
@@ -106,17 +105,21 @@ def bench_step_vs_full(bundle, eo: dict, repeats: int) -> dict:
     }
     for n, s in sessions.items():
         s.run(None, feeds[n])
-    block = 10  # steps per round: about one full-window call's worth of time
-    times: dict[str, list[float]] = {"step": [], window: [], train_frames: []}
-    for _ in range(max(10, repeats // block)):
+    # Each round times a block of steps, then a block of calls of each full graph (per-call means);
+    # the figures are medians over rounds.  Within a block a graph runs with its weights warm in
+    # cache (both sides alike); the rounds spread other processes' load over all three.
+    step_block, full_block = 50, 5
+    times: dict = {"step": [], window: [], train_frames: []}
+    for _ in range(max(10, repeats // 30)):
         t0 = time.perf_counter()
-        for _ in range(block):
+        for _ in range(step_block):
             runner.step(frames)
-        times["step"].append((time.perf_counter() - t0) / block)
+        times["step"].append((time.perf_counter() - t0) / step_block)
         for n, s in sessions.items():
             t0 = time.perf_counter()
-            s.run(None, feeds[n])
-            times[n].append(time.perf_counter() - t0)
+            for _ in range(full_block):
+                s.run(None, feeds[n])
+            times[n].append((time.perf_counter() - t0) / full_block)
     step_ms, receptive_ms, train_ms = (float(np.median(times[key])) * 1e3 for key in ("step", window, train_frames))
     return {
         "step_ms": round(step_ms, 4),

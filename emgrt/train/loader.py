@@ -6,11 +6,14 @@ config: sessions of the split -> windowed dataset -> length-bucketing batch samp
 torch tensors.  Call ``loader.set_epoch(epoch)`` before each epoch: it reshuffles
 and re-draws the augmentations; workers stay alive between epochs
 (``persistent_workers``) and keep their caches, and every batch of indices carries
-its epoch, so a worker never uses a stale one.
+its epoch, so a worker never uses a stale one.  The trainer instead calls
+``loader.run_from(epoch, batch)`` once and reads one endless iterator, so the workers
+prefetch across epoch boundaries.
 """
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -26,17 +29,36 @@ from emgrt.io.dataset import DatasetDir
 
 
 class EpochKeyedBatches:
-    """Batch sampler yielding ``[(index, epoch), ...]``: the epoch travels with the indices."""
+    """Batch sampler yielding ``[(index, epoch), ...]``: the epoch travels with the indices.
+
+    One epoch per ``iter()`` by default; after :meth:`run_from` the next ``iter()`` starts at a
+    given batch of a given epoch and runs on through the following epochs without end, so the
+    DataLoader's workers prefetch across epoch boundaries instead of idling until the training
+    loop asks for the next epoch's iterator (each epoch's plan still comes from (seed, epoch))."""
 
     def __init__(self, sampler: LengthBucketSampler) -> None:
         self.sampler = sampler
+        self.endless = False
+        self.start_batch = 0
 
     def set_epoch(self, epoch: int) -> None:
         self.sampler.set_epoch(epoch)
 
+    def run_from(self, epoch: int, batch: int = 0) -> None:
+        self.sampler.set_epoch(epoch)
+        self.endless, self.start_batch = True, batch
+
     def __iter__(self) -> Iterator[list[tuple[int, int]]]:
         epoch = self.sampler.epoch
-        return iter([[(i, epoch) for i in b] for b in self.sampler.batches(epoch)])
+        if not self.endless:
+            return iter([[(i, epoch) for i in b] for b in self.sampler.batches(epoch)])
+        return self._epochs(epoch, self.start_batch)
+
+    def _epochs(self, epoch: int, skip: int) -> Iterator[list[tuple[int, int]]]:
+        for e in itertools.count(epoch):
+            for b in self.sampler.batches(e)[skip:]:
+                yield [(i, e) for i in b]
+            skip = 0
 
     def __len__(self) -> int:
         return len(self.sampler)
@@ -84,10 +106,16 @@ def worker_init(worker_id: int) -> None:
 
 
 class EmgLoader(DataLoader):
-    """A DataLoader with ``set_epoch`` (forwarded to the batch sampler)."""
+    """A DataLoader with ``set_epoch`` (forwarded to the batch sampler) and ``run_from``."""
 
     def set_epoch(self, epoch: int) -> None:
         self.batch_sampler.set_epoch(epoch)  # type: ignore[union-attr]
+
+    def run_from(self, epoch: int, batch: int = 0) -> EmgLoader:
+        """Make the next ``iter(self)`` start at ``batch`` of ``epoch`` (the batches before it
+        are not loaded) and run on through the following epochs without end; returns self."""
+        self.batch_sampler.run_from(epoch, batch)  # type: ignore[union-attr]
+        return self
 
 
 def make_loader(

@@ -509,18 +509,34 @@ class Trainer:
         self.profiler = StepProfiler(
             self.out_dir, self.profile_steps, start_step=self.step, write=self.is_main, log=self.log
         )
+        # An emgrt loader (run_from) gives one endless iterator from the current batch on, so its
+        # workers prefetch across epoch boundaries (a new iterator per epoch left them idle until
+        # it was asked for: a wait at every epoch start, found with --profile); any other
+        # iterable gets a new iterator per epoch.
+        endless = hasattr(self.train_loader, "run_from")
+        it: Iterator | None = None
         try:
             while self.step < self.total_steps:
-                if hasattr(self.train_loader, "set_epoch"):
-                    self.train_loader.set_epoch(self.epoch)
-                resuming_mid_epoch = self.batch_in_epoch > 0
-                if not resuming_mid_epoch:
-                    self.epoch_rng = rng_state()
                 t_iter = time.perf_counter()
-                with self.profiler.phase("dataloader"):  # worker start-up and the first batch
-                    it = iter_under_rng(self.train_loader, self.epoch_rng)
-                    for _ in range(self.batch_in_epoch):  # resume: the batches already used
-                        next(it)
+                if endless and it is None:
+                    if self.epoch_rng is None:
+                        self.epoch_rng = rng_state()
+                    with self.profiler.phase("dataloader"):  # the first batch
+                        it = iter_under_rng(
+                            self.train_loader.run_from(self.epoch, self.batch_in_epoch),  # type: ignore[attr-defined]
+                            self.epoch_rng,
+                        )
+                elif not endless:
+                    if hasattr(self.train_loader, "set_epoch"):
+                        self.train_loader.set_epoch(self.epoch)
+                    resuming_mid_epoch = self.batch_in_epoch > 0
+                    if not resuming_mid_epoch:
+                        self.epoch_rng = rng_state()
+                    with self.profiler.phase("dataloader"):  # worker start-up and the first batch
+                        it = iter_under_rng(self.train_loader, self.epoch_rng)
+                        for _ in range(self.batch_in_epoch):  # resume: the batches already used
+                            next(it)
+                assert it is not None
                 start_wait = time.perf_counter() - t_iter  # counted in the epoch's first step
                 stopped = exhausted = False
                 while self.step < self.total_steps:
@@ -562,6 +578,8 @@ class Trainer:
                         break
                     if stop_at_step is not None and self.step >= stop_at_step:
                         stop_reason, stopped = "stop_at_step", True
+                        break
+                    if self.batch_in_epoch >= n_batches:
                         break
                 if exhausted and self.batch_in_epoch == 0:
                     raise RuntimeError("the training loader yielded no batches this epoch")
