@@ -25,6 +25,7 @@ from pathlib import Path
 
 import torch
 from torch import Tensor, nn
+from torch.nn import functional as F
 
 from emgrt import __version__
 from emgrt.bundle import FORMAT, FULL_GRAPH, MODEL_CARD, STEP_GRAPH, VERSION, write_manifest
@@ -49,6 +50,32 @@ class StreamingStep(nn.Module):
         self.model = model.eval()
         self.frames_per_step = frames_per_step
         self.outputs = frames_per_step // c.subsample
+        # The input normalisation (a fixed affine at inference) folded into each band's stacked
+        # rolled weights: (bands, electrodes * freq, rotations * band_width) and a bias.
+        with torch.no_grad():
+            norm = model.input.norm
+            scale = torch.rsqrt(norm.running_var + norm.eps) * norm.weight
+            shift = norm.bias - norm.running_mean * scale
+            weights, biases = [], []
+            for b, mlp in enumerate(model.input.bands):
+                w = mlp.rolled_weight()  # (R * width, E * freq)
+                part = slice(b * w.shape[1], (b + 1) * w.shape[1])
+                weights.append((w * scale[part]).T)
+                biases.append(mlp.linear.bias.repeat(len(mlp.rotations)) + w @ shift[part])
+        self.register_buffer("band_weight", torch.stack(weights))  # (bands, E * freq, R * width)
+        self.register_buffer("band_bias", torch.stack(biases)[:, None])  # (bands, 1, R * width)
+
+    def band_features(self, frames: Tensor) -> Tensor:
+        """InputBlock.frames on (F, 2, 16, 33) -> (F, 2 * band_width), the normalisation folded
+        into the band weights (two Gemms with onnxruntime's prepacked weights; one batched MatMul
+        over both bands measured slower)."""
+        c = self.model.cfg
+        x = frames.flatten(-2)  # (F, bands, E * freq)
+        out = []
+        for b in range(x.shape[1]):
+            y = torch.relu(x[:, b] @ self.band_weight[b] + self.band_bias[b])  # (F, R * width)
+            out.append(y.unflatten(-1, (len(c.rotations), c.band_width)).mean(-2))
+        return torch.cat(out, dim=-1)
 
     def state_specs(self) -> list[tuple[str, tuple[int, ...]]]:
         c = self.model.cfg
@@ -57,14 +84,24 @@ class StreamingStep(nn.Module):
             specs += [(f"k{i}", (c.heads, c.window, c.head_dim)), (f"v{i}", (c.heads, c.window, c.head_dim))]
         return specs
 
+    def temporal(self, u: Tensor) -> Tensor:
+        """InputBlock.temporal on (conv_kernel - 1 + g, dim): the depthwise convolution as a
+        weighted sum over its taps (unfold, multiply, sum), which onnxruntime runs faster than a
+        Conv node producing a handful of frames."""
+        inp, c = self.model.input, self.model.cfg
+        g = u.shape[0] - (c.conv_kernel - 1)
+        taps = u.unfold(0, c.conv_kernel, 1)  # (g, dim, K)
+        conv = (taps * inp.conv.weight[:, 0]).sum(-1) + inp.conv.bias
+        return u[c.conv_past_out : c.conv_past_out + g] + inp.mix(F.gelu(conv))
+
     def forward(self, frames: Tensor, warmup: Tensor, conv_buf: Tensor, kv_valid: Tensor, *kv: Tensor):
         m, c, g = self.model, self.model.cfg, self.outputs
         # Everything after the input runs without the batch axis: each Linear is then one Gemm,
         # with no reshapes around it (a tenth of the step's time on a small model).
-        u = m.input.stack(m.input.frames(frames[0]))  # (g, dim)
+        u = m.input.stack(self.band_features(frames[0]))  # (g, dim)
         u = torch.cat([conv_buf, u], dim=0)
         new_conv = u[g:]
-        x = m.input.temporal(u)  # (g, dim)
+        x = self.temporal(u)  # (g, dim)
         # Outputs still in the warm-up are computed but are never valid keys: not for the other
         # new frames of this step (F > subsample) and not in the caches.
         real = (torch.arange(g, dtype=warmup.dtype) + warmup) >= c.lookahead_out
