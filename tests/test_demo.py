@@ -38,3 +38,23 @@ def test_demo_without_a_session_is_one_line(tiny_bundle):
         capture_output=True, text=True, timeout=TIMEOUT, stdin=subprocess.DEVNULL,
     )
     assert r.returncode == 2 and r.stderr.count("\n") == 1 and "--session" in r.stderr
+
+
+def test_default_bundle_is_found_from_any_folder(tmp_path, monkeypatch):
+    """$EMGRT_BUNDLE first, then ./models/default, then the checkout the package runs from."""
+    from pathlib import Path
+
+    import emgrt
+    from emgrt.cli.run import default_bundle, resolve_bundle
+    from emgrt.errors import EmgrtError
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("EMGRT_BUNDLE", raising=False)
+    checkout = Path(emgrt.__file__).resolve().parent.parent / "models" / "default"
+    assert default_bundle() == (checkout if checkout.is_dir() else None)
+    (tmp_path / "models" / "default").mkdir(parents=True)
+    assert default_bundle() == Path("models/default")
+    monkeypatch.setenv("EMGRT_BUNDLE", str(tmp_path / "elsewhere"))
+    assert default_bundle() == tmp_path / "elsewhere"
+    with pytest.raises(EmgrtError, match="elsewhere"):
+        resolve_bundle(None)  # a missing $EMGRT_BUNDLE folder is named in the error

@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 DEFAULT_BUNDLE = Path("models/default")
+BUNDLE_ENV = "EMGRT_BUNDLE"
 DECODERS = ("greedy", "beam", "beam-lm", "char-lm")
 SCREEN_CHARS = 4000  # decoded text kept for the live display
 
@@ -14,7 +15,8 @@ def add_bundle_options(p: argparse.ArgumentParser) -> None:
     """--bundle, --decoder, --provider: shared by run, latency and bench stream."""
     p.add_argument(
         "--bundle", type=Path, default=None,
-        help=f"model bundle folder from `emgrt export` (default: {DEFAULT_BUNDLE}/ when it exists)",
+        help=f"model bundle folder from `emgrt export` (default: ${BUNDLE_ENV}, else {DEFAULT_BUNDLE}/ "
+        "in the current folder, else in the emgrt checkout the package runs from)",
     )
     p.add_argument("--decoder", choices=DECODERS, default=None, help="CTC decoder (default: the bundle's)")
     p.add_argument(
@@ -43,14 +45,32 @@ def decoder_overrides(args: argparse.Namespace) -> dict:
     return {"lm": args.lm, "beam_size": args.beam_size, "lm_weight": args.lm_weight, "insertion_bonus": args.insertion_bonus}
 
 
+def default_bundle() -> Path | None:
+    """$EMGRT_BUNDLE, else ./models/default, else models/default of the checkout this package runs
+    from (an editable install), so `emgrt demo` works from any folder of a clone."""
+    import os
+
+    import emgrt
+
+    if os.environ.get(BUNDLE_ENV):
+        return Path(os.environ[BUNDLE_ENV])
+    for candidate in (DEFAULT_BUNDLE, Path(emgrt.__file__).resolve().parent.parent / DEFAULT_BUNDLE):
+        if candidate.is_dir():
+            return candidate
+    return None
+
+
 def resolve_bundle(path: Path | None):
     from emgrt.errors import EmgrtError
     from emgrt.stream.engine import load_bundle
 
     if path is None:
-        if not DEFAULT_BUNDLE.is_dir():
-            raise EmgrtError(f"no bundle given and {DEFAULT_BUNDLE}/ does not exist (pass --bundle BUNDLE_DIR from `emgrt export`)")
-        path = DEFAULT_BUNDLE
+        path = default_bundle()
+        if path is None:
+            raise EmgrtError(
+                f"no bundle given and no {DEFAULT_BUNDLE}/ here (pass --bundle BUNDLE_DIR from `emgrt export`, "
+                f"set {BUNDLE_ENV}, or run from the emgrt clone)"
+            )
     return load_bundle(path)
 
 
