@@ -6,11 +6,12 @@ so DDP, profiling and distillation can be added around :meth:`Trainer.train_step
 :meth:`Trainer.loss` without changing the loop.
 
 Exact resume.  A checkpoint holds the model, optimizer, scheduler, the global RNG states, the
-epoch, the batches already used in it, and the RNG state the epoch's data iterator was created
-under.  Iterators are always created under a given RNG state and the live state is put back
-afterwards, so creating them never shifts the random numbers training draws (dropout); resuming
-re-creates the epoch's iterator the same way, skips the used batches and continues with the
-saved state, giving the same next loss as the uninterrupted run.  This holds for loaders whose
+epoch, the batches already used in it, and the RNG state the data iterator was created under (one
+endless iterator for an emgrt loader, ``run_from``; else one iterator per epoch).  Iterators are
+always created under a given RNG state and the live state is put back afterwards, so creating them
+never shifts the random numbers training draws (dropout); resuming re-creates the iterator the
+same way, skips the used batches (in the sampler, without loading them, for an emgrt loader) and
+continues with the saved state, giving the same next loss as the uninterrupted run.  This holds for loaders whose
 randomness is fixed when the epoch's iterator starts (shuffle seed, worker seeds) or keyed by
 ``set_epoch`` and the item index (emgrt.train.loader); a dataset drawing augmentations from the
 global RNG in the training process would need its batches replayed.
