@@ -25,7 +25,6 @@ from pathlib import Path
 
 import torch
 from torch import Tensor, nn
-from torch.nn import functional as F
 
 from emgrt import __version__
 from emgrt.bundle import FORMAT, FULL_GRAPH, MODEL_CARD, STEP_GRAPH, VERSION, write_manifest
@@ -35,7 +34,7 @@ from emgrt.dsp.features import FrontEndConfig
 from emgrt.errors import ConfigError
 from emgrt.train.model import StreamingCTCModel, flops_per_hop
 
-DEFAULT_OPSET = 20  # 20: GELU is one Gelu node (onnxruntime >= 1.17), not five
+DEFAULT_OPSET = 20  # 20: GELU is one Gelu node (onnxruntime >= 1.18), not five
 FEATURE_SHAPE = (len(BANDS), CHANNELS_PER_BAND, N_FREQ)
 
 
@@ -69,13 +68,11 @@ class StreamingStep(nn.Module):
         """InputBlock.frames on (F, 2, 16, 33) -> (F, 2 * band_width), the normalisation folded
         into the band weights (two Gemms with onnxruntime's prepacked weights; one batched MatMul
         over both bands measured slower)."""
-        c = self.model.cfg
         x = frames.flatten(-2)  # (F, bands, E * freq)
-        out = []
-        for b in range(x.shape[1]):
-            y = torch.relu(x[:, b] @ self.band_weight[b] + self.band_bias[b])  # (F, R * width)
-            out.append(y.unflatten(-1, (len(c.rotations), c.band_width)).mean(-2))
-        return torch.cat(out, dim=-1)
+        bands = self.model.input.bands
+        return torch.cat(
+            [mlp.pool(x[:, b] @ self.band_weight[b] + self.band_bias[b]) for b, mlp in enumerate(bands)], dim=-1
+        )
 
     def state_specs(self) -> list[tuple[str, tuple[int, ...]]]:
         c = self.model.cfg
@@ -88,11 +85,9 @@ class StreamingStep(nn.Module):
         """InputBlock.temporal on (conv_kernel - 1 + g, dim): the depthwise convolution as a
         weighted sum over its taps (unfold, multiply, sum), which onnxruntime runs faster than a
         Conv node producing a handful of frames."""
-        inp, c = self.model.input, self.model.cfg
-        g = u.shape[0] - (c.conv_kernel - 1)
-        taps = u.unfold(0, c.conv_kernel, 1)  # (g, dim, K)
-        conv = (taps * inp.conv.weight[:, 0]).sum(-1) + inp.conv.bias
-        return u[c.conv_past_out : c.conv_past_out + g] + inp.mix(F.gelu(conv))
+        inp = self.model.input
+        taps = u.unfold(0, inp.conv.kernel_size[0], 1)  # (g, dim, K)
+        return inp.residual(u, (taps * inp.conv.weight[:, 0]).sum(-1) + inp.conv.bias)
 
     def forward(self, frames: Tensor, warmup: Tensor, conv_buf: Tensor, kv_valid: Tensor, *kv: Tensor):
         m, c, g = self.model, self.model.cfg, self.outputs

@@ -147,7 +147,11 @@ class RotationMLP(nn.Module):
         return torch.cat([torch.roll(w, -r, dims=1) for r in self.rotations]).flatten(1)
 
     def forward(self, x: Tensor) -> Tensor:
-        y = F.linear(x.flatten(-2), self.rolled_weight(), self.linear.bias.repeat(len(self.rotations)))
+        return self.pool(F.linear(x.flatten(-2), self.rolled_weight(), self.linear.bias.repeat(len(self.rotations))))
+
+    def pool(self, y: Tensor) -> Tensor:
+        """(..., rotations * width) pre-activations of the stacked rolled weights -> (..., width):
+        ReLU, then the mean over rotations."""
         return F.relu(y).unflatten(-1, (len(self.rotations), self.width)).mean(-2)
 
 
@@ -306,7 +310,11 @@ class InputBlock(nn.Module):
 
     def temporal(self, u: Tensor) -> Tensor:
         """(N, conv_kernel - 1 + m, dim) -> (N, m, dim): the lookahead convolution, 'valid'."""
-        c = self.conv(u.transpose(-1, -2)).transpose(-1, -2)
+        return self.residual(u, self.conv(u.transpose(-1, -2)).transpose(-1, -2))
+
+    def residual(self, u: Tensor, c: Tensor) -> Tensor:
+        """The convolution's output ``c`` (..., m, dim) into the block's output: the centre frames
+        of ``u`` plus Linear(GELU(c))."""
         centre = u[..., self.cfg.conv_past_out : self.cfg.conv_past_out + c.shape[-2], :]
         return centre + self.mix(F.gelu(c))
 
