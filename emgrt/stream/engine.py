@@ -3,12 +3,15 @@
 Per call of :meth:`Engine.process` with a chunk of (n, 32) samples and their time stamps:
 
 1. **Sanitise**: NaN/Inf values become the channel's last finite value (0 before any), counted.
-2. **Gaps**: a stamp step of more than 1.5 sample periods is a gap of ``round(dt * rate) - 1``
-   samples.  Up to ``max_fill_s`` (default 0.1 s) it is filled by holding the last sample
-   (the filled samples go through the pipeline, counted in ``filled``), so model time stays
-   on the band's clock; a longer gap ends the stream (decoder flushed, a ``status`` event
-   ``reset``) and a fresh stream starts at the sample after it.  Stamps that go backwards are
-   counted and otherwise ignored.
+2. **Clock**: the stamps go through :class:`~emgrt.stream.clock.StampClock`, which follows
+   the band's regular timeline through stamp jitter and finds the real gaps in it (never
+   inventing or dropping a sample for jitter).  A gap of up to ``max_fill_s`` (default 0.1 s)
+   is filled by holding the last sample (the filled samples go through the pipeline,
+   counted in ``filled``), so model time stays on the band's clock; a longer gap ends the
+   stream (decoder flushed, a ``status`` event ``reset``) and a fresh stream starts at the
+   sample after it.  Samples the stamps say are missing and that were not filled -- a long
+   gap, or the time a stream was gone before it came back -- are counted in ``lost``.
+   A clock that steps back is followed and counted in ``backwards_stamps``.
 3. **Ring**: samples and stamps go into preallocated ring buffers.
 4. **Per step**: as soon as the ring holds the samples that complete the next model step
    (``F`` spectrogram frames: ``n_fft - hop + F * hop`` samples for the first step of a
@@ -22,7 +25,9 @@ completed the step that produced them; char events also get ``frame_t``, the sta
 last sample of the key's output frame.  ``status`` events report resets.
 
 Counters prove that nothing is lost: ``received + filled == processed + buffered`` after
-every call, ``processed`` counting the samples that went through the front end.
+every call, ``processed`` counting the samples that went through the front end and
+``buffered`` those waiting for the next step (or held by the clock); ``filled + lost`` are the
+samples the band's clock says it took but that never arrived.
 """
 
 from __future__ import annotations
@@ -34,7 +39,8 @@ from pathlib import Path
 import numpy as np
 
 from emgrt.errors import EmgrtError
-from emgrt.logs import logger
+from emgrt.logs import RateLimitedWarning
+from emgrt.stream.clock import Gap, Samples, StampClock, StepBack
 from emgrt.stream.frontend import LiveFrontEnd
 from emgrt.stream.ring import RingBuffer
 from emgrt.stream.step_runner import StepRunner
@@ -97,10 +103,12 @@ class Engine:
         self.hop_log: list[float] | None = None  # set to a list to collect every step's compute (ms)
         self._call_start = time.perf_counter()
         self._reset_request: str | None = None  # set by request_reset() from another thread
+        self._clock = StampClock(self.rate)  # kept across resets: a disconnect's loss is seen in its stamps
+        self._warn_sanitised = RateLimitedWarning("engine: {count} non-finite values sanitised")
         self.counters = dict.fromkeys(
             (
-                "received", "filled", "processed", "sanitised_values", "sanitised_samples", "gaps_filled",
-                "gap_resets", "backwards_stamps", "resets", "steps", "outputs", "chars",
+                "received", "filled", "lost", "processed", "sanitised_values", "sanitised_samples",
+                "gaps_filled", "gap_resets", "backwards_stamps", "resets", "steps", "outputs", "chars",
             ),
             0,
         )
@@ -118,6 +126,7 @@ class Engine:
     def _end_stream(self, events: list[dict]) -> None:
         """Push what is buffered through the front end (too few samples to complete a step, so
         no output comes of them), flush the decoder and start a fresh stream."""
+        self._timeline(self._clock.flush(), events)
         n = len(self._ring)  # < one step, so it fits the block buffer
         if n:
             self._ring.read(n, self._block)
@@ -158,6 +167,8 @@ class Engine:
         self._begin_call()
         events: list[dict] = []
         self._end_stream(events)
+        self._clock.clear()  # whatever comes next is a new, unrelated stream
+        self._warn_sanitised.flush()
         return events
 
     def _begin_call(self) -> None:
@@ -186,24 +197,18 @@ class Engine:
             return events
         self.counters["received"] += n
         samples = self._sanitise(samples)
-        # Split at gaps: stamp steps > 1.5 periods (including from the previous chunk's last).
-        prev = timestamps[0] - 1.0 / self.rate if self._last_ts is None else self._last_ts
-        dt = np.diff(timestamps, prepend=prev)
-        period = 1.0 / self.rate
-        backwards = int(np.count_nonzero(dt <= 0))
-        if backwards:
-            self.counters["backwards_stamps"] += backwards
-        gaps = np.flatnonzero(dt > 1.5 * period)
-        start = 0
-        for g in gaps.tolist():
-            self._ingest(samples[start:g], timestamps[start:g], events)
-            missing = int(round(dt[g] * self.rate)) - 1
-            if missing > 0:
-                self._gap(missing, float(dt[g]), events)
-            start = g
-        self._ingest(samples[start:], timestamps[start:], events)
-        self._last_good[:] = samples[-1]
+        self._timeline(self._clock.push(samples, timestamps), events)
         return events
+
+    def _timeline(self, items: list, events: list[dict]) -> None:
+        """Feed the clock's output: samples into the pipeline, gaps filled or counted."""
+        for item in items:
+            if isinstance(item, Samples):
+                self._ingest(item.x, item.t, events)
+            elif isinstance(item, Gap):
+                self._gap(item.missing, item.seconds, events)
+            elif isinstance(item, StepBack):
+                self.counters["backwards_stamps"] += 1
 
     def _sanitise(self, x: np.ndarray) -> np.ndarray:
         finite = np.isfinite(x)
@@ -218,12 +223,15 @@ class Engine:
         np.maximum.accumulate(idx, axis=0, out=idx)
         held = np.take_along_axis(x, np.maximum(idx, 0), axis=0)
         x[:] = np.where(idx >= 0, held, self._last_good[None, :])
-        logger.warning("engine: %d non-finite values sanitised", int(np.count_nonzero(~finite)))
+        self._warn_sanitised.add(int(np.count_nonzero(~finite)))
         return x
 
     def _gap(self, missing: int, dt: float, events: list[dict]) -> None:
         last = self._last_ts
-        if missing <= self.max_fill and last is not None:
+        if last is None:  # the stream just (re)started, after a reset or a lost connection
+            self.counters["lost"] += missing
+            return
+        if missing <= self.max_fill:
             fill = np.broadcast_to(self._last_good, (missing, self.channels))
             stamps = last + np.arange(1, missing + 1) / self.rate
             self.counters["filled"] += missing
@@ -231,7 +239,8 @@ class Engine:
             self._ingest(fill, stamps, events)
             return
         self.counters["gap_resets"] += 1
-        self._reset(f"gap of {dt:.3f} s in the time stamps", events)
+        self.counters["lost"] += missing
+        self._reset(f"gap of {dt:.3f} s in the time stamps ({missing} samples lost)", events)
 
     def _ingest(self, x: np.ndarray, ts: np.ndarray, events: list[dict]) -> None:
         pos, n = 0, len(x)
@@ -287,10 +296,18 @@ class Engine:
             self.event_offsets.append(offset)
 
     # -- figures -----------------------------------------------------------------------------------
-    def stats(self) -> dict:
+    def counts(self) -> dict:
+        """The sample counters, consistent with each other (call from the feeding thread): cheap."""
         c = dict(self.counters)
-        c["buffered"] = len(self._ring)
+        c["buffered"] = len(self._ring) + self._clock.held
         c["dropped"] = c["received"] + c["filled"] - c["processed"] - c["buffered"]
+        c["bad_stamps"] = self._clock.bad_stamps
+        return c
+
+    def stats(self) -> dict:
+        """:meth:`counts` plus the stamp jitter, compute percentiles, provider and decoder."""
+        c = self.counts()
+        c["jitter_ms"] = round(self._clock.jitter_s * 1000.0, 4)
         steps = min(c["steps"], HOP_TIMES_KEPT)
         if steps:
             times = self._hop_times[:steps] * 1000.0
