@@ -188,3 +188,21 @@ def test_two_band_alignment_pairs_by_stamp_and_counts_the_rest():
     assert inlet.unpaired == [15, 0]
     for b in range(2):
         assert inlet.received[b] == inlet.delivered + inlet.queued[b] + inlet.unpaired[b]
+
+
+def test_jittered_band_over_lsl_decodes_like_offline_with_nothing_invented(tiny_bundle, session4s):
+    """A band stamping at push time (+-0.3 ms per sample): no phantom gaps, the offline keys."""
+    name = unique()
+    with SessionFile(session4s) as s:
+        x = s.emg().reshape(len(s), 32)
+    expected = decode_offline("greedy", offline_log_probs(tiny_bundle, x), tiny_bundle.labels, tiny_bundle.blank)
+    rep = SessionReplayer(session4s, name, speed=SPEED, wait_for_consumer=10, stamp_jitter=3e-4).start()
+    engine = Engine(tiny_bundle)
+    live = LiveRun(engine, LiveSource(tiny_bundle, stream=name)).start()
+    assert rep.wait(20)
+    live.wait_received(8000)
+    e = live.finish()["engine"]
+    rep.stop()
+    assert e["received"] == e["processed"] == 8000
+    assert e["filled"] == e["gaps_filled"] == e["lost"] == e["resets"] == 0
+    assert live.keys() == expected

@@ -90,7 +90,11 @@ class _Stream:
                 f"(resample the band stream to {expect.rate:g} Hz, or use a bundle trained at {rate:g} Hz)"
             )
         self.name = name
-        self.inlet = pylsl.StreamInlet(info, max_buflen=60, recover=False)
+        # proc_clocksync: stamps arrive on this machine's LSL clock (the outlet's clock offset
+        # applied), so two bands, or a band and its keystroke markers, share one timeline.
+        # Not proc_dejitter: it smooths stamps by sample count, which hides real gaps;
+        # the engine's StampClock de-jitters and finds gaps itself.
+        self.inlet = pylsl.StreamInlet(info, max_buflen=60, recover=False, processing_flags=pylsl.proc_clocksync)
         try:
             self.inlet.open_stream(timeout=open_timeout)
         except Exception as exc:  # pylsl TimeoutError / LostError

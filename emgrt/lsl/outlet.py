@@ -29,6 +29,7 @@ from emgrt.charset import emg2qwerty_charset
 from emgrt.constants import CHANNELS_PER_BAND, SAMPLE_RATE_HZ
 from emgrt.errors import ConfigError
 from emgrt.io.session import SessionFile
+from emgrt.logs import logger
 from emgrt.lsl import pylsl_quiet
 
 CHUNK_RANGE = (20, 40)  # samples per pushed chunk, drawn uniformly (inclusive)
@@ -40,7 +41,8 @@ class SessionReplayer:
 
     ``speed`` > 1 replays faster than real time, ``math.inf`` as fast as possible.
     ``loop`` restarts the session when it ends (the stream continues without a gap
-    in its stamps).  ``max_seconds`` sends only the session's beginning.  ``wait_for_consumer`` > 0: wait up to that many seconds for a
+    in its stamps).  ``max_seconds`` sends only the session's beginning.  ``stamp_jitter`` > 0 stamps every
+    sample off its nominal time by up to that many seconds (uniform), as a band stamping at push time does.  ``wait_for_consumer`` > 0: wait up to that many seconds for a
     receiver on every EMG stream before sending (LSL sends nothing to late joiners).  ``samples_sent`` and ``keys_sent`` count what went out.
     """
 
@@ -55,6 +57,7 @@ class SessionReplayer:
         chunk_range: tuple[int, int] = CHUNK_RANGE,
         wait_for_consumer: float = 0.0,
         max_seconds: float | None = None,
+        stamp_jitter: float = 0.0,
     ) -> None:
         if not speed > 0:
             raise ConfigError(f"replay speed must be > 0, got {speed}")
@@ -65,6 +68,7 @@ class SessionReplayer:
         self.name, self.speed, self.split_bands, self.loop = name, float(speed), split_bands, loop
         self.chunk_range = (lo, hi)
         self.wait_for_consumer = wait_for_consumer
+        self.stamp_jitter = float(stamp_jitter)  # s; > 0 mimics a band whose stamps are taken at push time
         self.rate = SAMPLE_RATE_HZ
         self._rng = np.random.default_rng(seed)
         n = len(self.session)
@@ -81,6 +85,7 @@ class SessionReplayer:
         self.keys_sent = 0
         self.error: BaseException | None = None
         self._stop = threading.Event()
+        self._halt = threading.Event()  # stop sending, keep the outlets (halt())
         self._ready = threading.Event()
         self._finished = threading.Event()  # the whole session has been sent
         self._thread: threading.Thread | None = None
@@ -102,6 +107,11 @@ class SessionReplayer:
         if self._thread is not None:
             self._thread.join(timeout)
         self.session.close()
+
+    def halt(self) -> None:
+        """Stop sending after the current chunk but keep the outlets, so receivers can drain
+        what was sent (:meth:`stop` then destroys them)."""
+        self._halt.set()
 
     def wait(self, timeout: float | None = None) -> bool:
         """Block until the whole session has been sent (never, with ``loop``); True if it has.
@@ -168,6 +178,8 @@ class SessionReplayer:
                 for o in emg_outlets:
                     while not o.have_consumers() and pylsl.local_clock() < end and not self._stop.is_set():
                         self._stop.wait(0.005)
+                if not all(o.have_consumers() for o in emg_outlets) and not self._stop.is_set():
+                    logger.warning("emgrt replay: no receiver after %g s; sending anyway", self.wait_for_consumer)
             self.t0 = pylsl.local_clock()
             self._send(pylsl, emg_outlets, key_outlet)
             self._finished.set()
@@ -184,7 +196,7 @@ class SessionReplayer:
         n = self.n_samples
         lo, hi = self.chunk_range
         base = 0  # stream sample index of the session's sample 0 in this pass
-        while not self._stop.is_set():
+        while not self._stop.is_set() and not self._halt.is_set():
             next_key = 0
             for block_start in range(0, n, READ_BLOCK):
                 block = self.session.emg(block_start, min(n, block_start + READ_BLOCK)).reshape(-1, 32)
@@ -195,17 +207,23 @@ class SessionReplayer:
                     pos += len(chunk)
                     end = base + block_start + pos  # stream samples sent after this chunk
                     stamp_last = self.t0 + (end - 1) / self.rate
+                    stamps: float | list[float] = stamp_last
+                    if self.stamp_jitter > 0:  # per-sample stamps, each off by up to +-jitter
+                        nominal = self.t0 + np.arange(end - len(chunk), end) / self.rate
+                        stamps = (nominal + self._rng.uniform(-self.stamp_jitter, self.stamp_jitter, len(chunk))).tolist()
                     if math.isfinite(self.speed):
                         wait = self.t0 + end / (self.rate * self.speed) - pylsl.local_clock()
                         if wait > 0 and self._stop.wait(wait):
                             return
                     elif self._stop.is_set():
                         return
+                    if self._halt.is_set():
+                        return
                     if self.split_bands:
-                        emg_outlets[0].push_chunk(np.ascontiguousarray(chunk[:, :CHANNELS_PER_BAND]), stamp_last)
-                        emg_outlets[1].push_chunk(np.ascontiguousarray(chunk[:, CHANNELS_PER_BAND:]), stamp_last)
+                        emg_outlets[0].push_chunk(np.ascontiguousarray(chunk[:, :CHANNELS_PER_BAND]), stamps)
+                        emg_outlets[1].push_chunk(np.ascontiguousarray(chunk[:, CHANNELS_PER_BAND:]), stamps)
                     else:
-                        emg_outlets[0].push_chunk(chunk, stamp_last)
+                        emg_outlets[0].push_chunk(chunk, stamps)
                     self.samples_sent += len(chunk)
                     session_pos = block_start + pos  # session samples covered so far
                     while next_key < len(self._key_pos) and self._key_pos[next_key] < session_pos:

@@ -24,7 +24,9 @@ from emgrt.stream.live import LiveSource, run_live
 
 LEVEL_HZ = 10.0
 HEARTBEAT_S = 1.0
-COUNTERS = ("received", "processed", "buffered", "dropped", "filled", "sanitised_values", "resets", "steps", "chars")
+COUNTERS = (
+    "received", "processed", "buffered", "dropped", "filled", "lost", "sanitised_values", "resets", "steps", "chars",
+)
 
 
 class LevelMeter:
@@ -56,19 +58,6 @@ class LevelMeter:
         return events
 
 
-class _TappedSource(LiveSource):
-    """The band inlet, with every pulled chunk also measured and a heartbeat due check."""
-
-    def __init__(self, bundle, on_chunk: Callable[[np.ndarray, np.ndarray], None], **kwargs) -> None:
-        super().__init__(bundle, **kwargs)
-        self._on_chunk = on_chunk
-
-    def pull(self, timeout: float = 0.05) -> tuple[np.ndarray, np.ndarray]:
-        x, ts = super().pull(timeout)
-        self._on_chunk(x, ts)
-        return x, ts
-
-
 class EngineSource:
     """``EngineSource(engine, stream=NAME)`` (or ``left=, right=``); ``replay=SESSION`` first
     publishes that session over LSL under a fresh name and serves the engine on it."""
@@ -95,7 +84,7 @@ class EngineSource:
         m = engine.bundle.manifest
         self.meter = LevelMeter(engine.channels, len(m["signal"]["bands"]), max(1, int(engine.rate / LEVEL_HZ)))
         self._snapshot: dict = {}  # engine.stats() at the last heartbeat
-        self._counters: dict = {}  # engine.counters at the last pull (a cheap copy)
+        self._counters: dict = {}  # engine.counts() after the last chunk (consistent, cheap)
         self._emit: Callable[[dict], None] = lambda ev: None
         self._next_beat = 0.0
         self._clock = time.monotonic
@@ -111,7 +100,9 @@ class EngineSource:
         }
 
     def stats(self) -> dict:
-        """Engine figures, copied in the engine's thread (counters per pull, percentiles per heartbeat)."""
+        """Engine figures, copied in the engine's thread: the counters after every processed
+        chunk (so ``received + filled == processed + buffered`` holds in every reply), the
+        percentiles at each heartbeat."""
         return {**self._snapshot, **self._counters}
 
     def request_reset(self) -> None:
@@ -130,7 +121,7 @@ class EngineSource:
         })
 
     def _on_chunk(self, x: np.ndarray, ts: np.ndarray) -> None:
-        self._counters = dict(self.engine.counters)
+        self._counters = self.engine.counts()
         if len(ts):
             for ev in self.meter.push(x, ts):
                 self._emit(ev)
@@ -144,12 +135,13 @@ class EngineSource:
 
         self._emit = emit
         self._lsl_clock = pylsl_quiet().local_clock
-        source = _TappedSource(self.engine.bundle, self._on_chunk, **self.stream_kwargs)
+        source = LiveSource(self.engine.bundle, **self.stream_kwargs)
         if self.replayer is not None:
             self.replayer.start()
         try:
-            run_live(self.engine, source, emit, stop)
+            run_live(self.engine, source, emit, stop, on_chunk=self._on_chunk)
         finally:
             if self.replayer is not None:
                 self.replayer.stop()
+            self._counters = self.engine.counts()
             self._heartbeat(self.engine._last_ts)

@@ -15,6 +15,8 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 
+import numpy as np
+
 from emgrt.lsl.inlet import BandInlet, Expect, StreamLost
 
 POLL_TIMEOUT_S = 0.02  # longest wait for data per pull; bounds the reaction to `stop`
@@ -43,9 +45,12 @@ def run_live(
     on_event: Callable[[dict], None],
     stop: threading.Event,
     poll_timeout: float = POLL_TIMEOUT_S,
+    on_chunk: Callable[[np.ndarray, np.ndarray], None] | None = None,
 ) -> dict:
     """Run until ``stop`` is set; returns ``{"engine": engine.stats(), "source": source.stats()}``.
 
+    ``on_chunk(x, ts)``, if given, is called after the engine has processed each pulled chunk
+    (also an empty one), in this thread: the engine's counters are consistent there.
     Connects first if needed (EmgrtError if the stream is missing or does not fit the bundle)."""
     if not source._streams:
         source.connect()
@@ -69,6 +74,8 @@ def run_live(
             events = engine.process(x, ts) if len(ts) else engine.poll()
             for ev in events:
                 on_event(ev)
+            if on_chunk is not None:
+                on_chunk(x, ts)
     finally:
         for ev in engine.finish():
             on_event(ev)
