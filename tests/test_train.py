@@ -134,6 +134,11 @@ def test_context_outputs_skip_the_past_padding():
 def test_ctc_infeasible_counts_repeats():
     targets = torch.tensor([[1, 1, 2], [1, 2, 3]])
     assert ctc_infeasible(torch.tensor([3, 3]), targets, torch.tensor([3, 3])) == 1  # 1,1 needs a blank
+    # Batches without labels (key-less eval windows) or with one label: nothing to repeat.
+    none = torch.zeros((2, 0), dtype=torch.long)
+    assert ctc_infeasible(torch.tensor([0, 5]), none, torch.tensor([0, 0])) == 0
+    one = torch.tensor([[4], [4]])
+    assert ctc_infeasible(torch.tensor([0, 1]), one, torch.tensor([1, 1])) == 1
     assert ctc_infeasible(torch.tensor([4, 3]), targets, torch.tensor([3, 3])) == 0
 
 

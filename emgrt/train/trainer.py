@@ -84,6 +84,8 @@ def ctc_loss(
 
 def ctc_infeasible(lengths: Tensor, targets: Tensor, target_lengths: Tensor) -> int:
     """Items whose target cannot be aligned: fewer frames than labels plus adjacent repeats."""
+    if targets.shape[1] < 2:  # no pair of labels to repeat (a batch with no labels at all, say)
+        return int((lengths < target_lengths).sum())
     rep = (targets[:, 1:] == targets[:, :-1]) & (
         torch.arange(1, targets.shape[1], device=targets.device)[None, :] < target_lengths[:, None]
     )
