@@ -3,85 +3,24 @@ Unix socket permissions, WebSocket, and emgrt.client.  Raw sockets only where th
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import json
+import logging
 import os
 import socket
 import stat
 import threading
 import time
+import weakref
 
 import pytest
 
 from emgrt.client import Client, ServerGone, Transcript
 from emgrt.errors import EmgrtError
-from emgrt.serve.protocol import MAX_MESSAGE_BYTES, LineSplitter, ProtocolError, encode, parse_command
+from emgrt.serve.protocol import MAX_MESSAGE_BYTES, LineSplitter, ProtocolError, encode, parse_command, reply
 from emgrt.serve.server import ServeConfig, Server, is_loopback
-
-TIMEOUT = 10.0
-
-
-class ScriptedSource:
-    """Emits ``script`` (a list of events, or a callable(emit, stop)) then idles; counts resets."""
-
-    def __init__(self, script=()):
-        self.script = script
-        self.resets = 0
-        self.done = threading.Event()
-
-    def run(self, emit, stop):
-        if callable(self.script):
-            self.script(emit, stop)
-        else:
-            for ev in self.script:
-                emit(ev)
-        self.done.set()
-        stop.wait()
-
-    def request_reset(self):
-        self.resets += 1
-
-    def stats(self):
-        return {"received": 123}
-
-    def describe(self):
-        return {"bundle": "scripted"}
-
-
-def serve(source, **cfg) -> Server:
-    cfg.setdefault("port", 0)
-    cfg.setdefault("ws_port", 0)
-    return Server(source, ServeConfig(**cfg)).start()
-
-
-class Raw:
-    """A raw socket client, independent of emgrt.client."""
-
-    def __init__(self, addr, family=socket.AF_INET):
-        self.sock = socket.socket(family, socket.SOCK_STREAM)
-        self.sock.settimeout(TIMEOUT)
-        self.sock.connect(addr)
-        self.buf = b""
-
-    def send(self, data: bytes):
-        self.sock.sendall(data)
-
-    def read(self) -> dict:
-        while b"\n" not in self.buf:
-            chunk = self.sock.recv(65536)
-            if not chunk:
-                raise EOFError("server closed")
-            self.buf += chunk
-        line, self.buf = self.buf.split(b"\n", 1)
-        return json.loads(line.decode("utf-8"))
-
-    def read_until(self, pred) -> dict:
-        while True:
-            ev = self.read()
-            if pred(ev):
-                return ev
-
-    def close(self):
-        self.sock.close()
+from serve_helpers import TIMEOUT, Raw, ScriptedSource, connect, serve
 
 
 @pytest.fixture
@@ -109,12 +48,28 @@ def test_encode_is_one_json_line_without_nan():
         (b'{"cmd": "subscribe", "events": ["char", "gossip"]}', "bad_argument"),
         (b'{"cmd": "subscribe", "events": "char"}', "bad_argument"),
         (b"x" * (MAX_MESSAGE_BYTES + 1), "too_long"),
+        (b"[" * 1000 + b"]" * 1000, "bad_json"),  # deeper than json.loads can recurse
+        (b'{"cmd": "ping", "id": ' + b"[" * 40 + b"]" * 40 + b"}", "bad_json"),  # parses, but too deep to echo
+        ('{"cmd": "ping", "id": "\ud800"}', "binary"),  # a str (WebSocket) holding a lone surrogate itself
     ],
 )
 def test_parse_command_errors(raw, code):
     with pytest.raises(ProtocolError) as info:
         parse_command(raw)
     assert info.value.code == code
+
+
+def test_a_lone_surrogate_is_echoed_escaped_as_it_was_sent():
+    cmd = parse_command(b'{"cmd": "ping", "id": "\\ud800"}')
+    assert cmd.id == "\ud800"
+    assert encode(reply(cmd, "pong", key="\u232b")) == b'{"type":"pong","key":"\\u232b","id":"\\ud800"}\n'
+
+
+def test_line_splitter_counts_a_trailing_cr_whether_the_line_comes_whole_or_in_pieces():
+    line = b"x" * 10 + b"\r\n"
+    whole, pieces = LineSplitter(limit=10), LineSplitter(limit=10)
+    split = pieces.feed(line[:11]) + pieces.feed(line[11:])
+    assert [type(o) for o in whole.feed(line)] == [type(o) for o in split] == [ProtocolError]
 
 
 def test_line_splitter_skips_an_oversized_line_and_keeps_step():
@@ -189,6 +144,88 @@ def test_malformed_oversized_and_binary_input_get_errors_and_the_connection_work
     assert c.read()["code"] == "too_long"
     assert c.read_until(lambda e: e.get("id") == 6)["type"] == "pong"
     c.close()
+
+
+# Each of these once closed the connection without a word (issue 11).
+ANSWERED = [
+    (b"[" * 1000 + b"]" * 1000, "bad_json"),
+    (b'{"cmd": "ping", "id": "\\ud800"}', "pong"),
+    (b'{"cmd": "subscribe", "events": ["\\udfff"]}', "bad_argument"),
+    (b'{"cmd": "ping", "id": 1e999999}', "pong"),
+]
+
+
+@pytest.mark.parametrize("transport", ["tcp", "ws"])
+def test_deep_nesting_and_lone_surrogates_are_answered_and_the_connection_works(server, transport):
+    c = connect(server, transport)
+    for line, answer in ANSWERED:
+        c.send_line(line)
+        ev = c.read()
+        assert answer in (ev["type"], ev.get("code")), (line[:40], ev)
+    c.send_line(b'{"cmd": "ping", "id": "after"}')
+    assert c.read()["id"] == "after"
+    c.close()
+
+
+def test_a_token_with_a_lone_surrogate_is_a_wrong_token():
+    srv = serve(ScriptedSource(), token="s3cret", ws_port=None)
+    try:
+        c = connect(srv, "tcp")
+        c.send(b'{"cmd": "auth", "token": "\\ud800"}\n')
+        assert c.read()["code"] == "unauthorized"
+        with pytest.raises(EOFError):
+            c.read()
+        c.close()
+    finally:
+        srv.stop()
+
+
+class FailingStats(ScriptedSource):
+    def stats(self):
+        raise RuntimeError("the counters are gone")
+
+
+def test_a_command_that_fails_in_the_server_is_an_internal_error_and_is_logged(caplog):
+    srv = serve(FailingStats(), ws_port=None)
+    try:
+        c = connect(srv, "tcp")
+        with caplog.at_level(logging.ERROR, logger="emgrt"):
+            c.send(b'{"cmd": "stats", "id": 7}\n{"cmd": "ping", "id": 8}\n')
+            ev = c.read()
+            assert (ev["type"], ev["code"], ev["id"]) == ("error", "internal", 7)
+            assert c.read()["id"] == 8  # still usable
+        assert [r.exc_info[0] for r in caplog.records if r.exc_info] == [RuntimeError]
+        c.close()
+    finally:
+        srv.stop()
+
+
+@pytest.mark.parametrize("transport", ["tcp", "ws"])
+def test_pipelined_stats_stay_within_the_byte_limit_then_the_client_is_cut_and_freed(transport):
+    """A client that pipelines stats and never reads: its replies never hold more than
+    ``queue_bytes`` on the server, it is cut after ``stall_timeout``, and nothing keeps its queue."""
+    limit = 32768
+    srv = serve(ScriptedSource(), queue_bytes=limit, stall_timeout=0.3)
+    flooder = connect(srv, transport)
+    try:
+        (client,) = srv.clients
+        deadline = time.monotonic() + TIMEOUT
+        with contextlib.suppress(OSError):  # the server cuts the connection
+            while srv.stalled_disconnects == 0 and time.monotonic() < deadline:
+                for _ in range(1000):
+                    flooder.send_line(b'{"cmd": "stats"}')
+        while client in srv.clients and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert srv.stalled_disconnects == 1 and client.dropped_total > 0 and client not in srv.clients
+        assert limit - 4096 < client.summary()["queued_bytes_max"] <= limit
+        assert client.queue.empty() and client.summary()["queued_bytes"] == 0
+        ref = weakref.ref(client)
+        del client
+        gc.collect()
+        assert ref() is None, "something still holds the client that was cut (and its queue)"
+    finally:
+        flooder.close()
+        srv.stop()
 
 
 def test_a_client_that_never_reads_does_not_stall_the_others():

@@ -19,6 +19,7 @@ DEFAULT_PORT = 7341  # TCP, newline-delimited JSON
 DEFAULT_WS_PORT = 7342  # WebSocket (path /ws) and, with --web, the web page
 WS_PATH = "/ws"
 MAX_MESSAGE_BYTES = 4096  # longest accepted client message (a command is a few dozen bytes)
+MAX_JSON_DEPTH = 32  # deepest accepted nesting of lists/objects in a message (a command is 1 or 2)
 
 # Events a client may subscribe to; a fresh connection receives all of them.
 EVENT_TYPES = ("char", "hypothesis", "final", "status", "level", "error")
@@ -34,6 +35,7 @@ E_BAD_ARGUMENT = "bad_argument"
 E_UNAUTHORIZED = "unauthorized"
 E_DROPPED = "dropped"  # this client read too slowly; events were dropped for it
 E_ENGINE = "engine"  # the engine or its stream failed
+E_INTERNAL = "internal"  # the server failed on a command (a bug: it is logged)
 
 
 class ProtocolError(Exception):
@@ -73,31 +75,56 @@ def _finite(obj: Any) -> Any:
 
 
 def encode(event: dict) -> bytes:
-    """One event as a UTF-8 JSON line (ending in a newline; no newline inside)."""
+    """One event as a UTF-8 JSON line (ending in a newline; no newline inside).
+
+    NaN and infinities become null.  A string with a lone surrogate (a client may send
+    ``"\\ud800"``, which is valid JSON but not Unicode text) cannot be UTF-8: such an event
+    is sent as ASCII JSON instead, so the surrogate goes back escaped, as it came.
+    """
     try:
         text = json.dumps(event, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
     except ValueError:
-        text = json.dumps(_finite(event), ensure_ascii=False, separators=(",", ":"))
-    return (text + "\n").encode("utf-8")
+        event = _finite(event)
+        text = json.dumps(event, ensure_ascii=False, separators=(",", ":"))
+    try:
+        return (text + "\n").encode("utf-8")
+    except UnicodeEncodeError:
+        return (json.dumps(event, separators=(",", ":")) + "\n").encode("ascii")
+
+
+_TOO_DEEP = f"JSON nested deeper than {MAX_JSON_DEPTH} levels; send a flat object"
+
+
+def _too_deep(obj: Any, depth: int = MAX_JSON_DEPTH) -> bool:
+    """True if ``obj`` nests lists/objects more than ``depth`` levels deep."""
+    if isinstance(obj, (list, dict)):
+        return depth == 0 or any(_too_deep(v, depth - 1) for v in (obj.values() if isinstance(obj, dict) else obj))
+    return False
 
 
 def parse_command(raw: bytes | str) -> Command:
-    """A client message (one line, without its newline) -> Command; ProtocolError if malformed."""
-    if isinstance(raw, bytes):
-        if len(raw) > MAX_MESSAGE_BYTES:
-            raise ProtocolError(E_TOO_LONG, f"message of {len(raw)} bytes; the limit is {MAX_MESSAGE_BYTES}")
-        try:
-            raw = raw.decode("utf-8")
-        except UnicodeDecodeError:
-            raise ProtocolError(E_BINARY, "message is not UTF-8 text; send one JSON object per line") from None
-    elif len(raw.encode("utf-8")) > MAX_MESSAGE_BYTES:
-        raise ProtocolError(E_TOO_LONG, f"message over {MAX_MESSAGE_BYTES} bytes")
-    if "\x00" in raw:
+    """A client message (one line, without its newline) -> Command; ProtocolError if malformed.
+
+    Total: whatever ``raw`` is, this returns a Command or raises ProtocolError.
+    """
+    if isinstance(raw, str):  # a WebSocket text message; a lone surrogate in it fails the UTF-8 check
+        raw = raw.encode("utf-8", "surrogatepass")
+    if len(raw) > MAX_MESSAGE_BYTES:
+        raise ProtocolError(E_TOO_LONG, f"message of {len(raw)} bytes; the limit is {MAX_MESSAGE_BYTES}")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ProtocolError(E_BINARY, "message is not UTF-8 text; send one JSON object per line") from None
+    if "\x00" in text:
         raise ProtocolError(E_BINARY, "message contains NUL bytes; send one JSON object per line")
     try:
-        msg = json.loads(raw)
-    except ValueError as exc:
+        msg = json.loads(text)
+    except RecursionError:  # deeper than the interpreter's stack
+        raise ProtocolError(E_BAD_JSON, _TOO_DEEP) from None
+    except ValueError as exc:  # not JSON, or an integer too long to convert
         raise ProtocolError(E_BAD_JSON, f"not valid JSON ({exc.args[0] if exc.args else exc})") from None
+    if _too_deep(msg):  # it parsed, but encoding a reply that echoes it could hit the recursion limit
+        raise ProtocolError(E_BAD_JSON, _TOO_DEEP)
     if not isinstance(msg, dict) or not isinstance(msg.get("cmd"), str):
         raise ProtocolError(E_BAD_COMMAND, 'expected a JSON object like {"cmd": "ping"}')
     id = msg.pop("id", None)
@@ -151,12 +178,13 @@ class LineSplitter:
                         self._skipping = True
                     self._buf.clear()
                 return out
-            line = bytes(self._buf[:nl]).rstrip(b"\r")
+            line = bytes(self._buf[:nl])
             del self._buf[: nl + 1]
             if self._skipping:
                 self._skipping = False
                 continue
+            # A "\r" before the newline counts, as it does while the line is incomplete (above).
             if len(line) > self.limit:
                 out.append(ProtocolError(E_TOO_LONG, f"message of {len(line)} bytes; the limit is {self.limit}"))
             elif line.strip():
-                out.append(line)
+                out.append(line.rstrip(b"\r"))

@@ -6,11 +6,12 @@ The wire format is :mod:`emgrt.serve.protocol`; PROTOCOL.md documents it.
 
 Threads: the asyncio loop owns every socket; the source (the engine reading its
 band) runs in its own thread and hands events over with ``call_soon_threadsafe``,
-so nothing a client does can block it.  Each client has a bounded queue of encoded
-events; when a client reads too slowly its queue fills, further events for it are
-dropped and counted (it is told with an ``error`` event ``dropped`` once it catches
-up), and a client whose socket has accepted nothing for ``stall_timeout`` seconds
-while its queue is full is disconnected.  Other clients and the engine never wait.
+so nothing a client does can block it.  Each client has a queue of encoded events
+(and replies), bounded in messages and in bytes; when a client reads too slowly its
+queue fills, further events for it are dropped and counted (it is told with an
+``error`` event ``dropped`` once it catches up), and a client whose socket has accepted
+nothing for ``stall_timeout`` seconds while its queue is full is disconnected.  Other
+clients and the engine never wait.  Every client message gets a reply or an ``error``.
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ from emgrt.serve.protocol import (
     E_BINARY,
     E_DROPPED,
     E_ENGINE,
+    E_INTERNAL,
     E_UNAUTHORIZED,
     EVENT_TYPES,
     MAX_MESSAGE_BYTES,
@@ -90,6 +92,7 @@ class ServeConfig:
     allow_remote: bool = False  # allow a non-loopback host
     token: str | None = None  # clients must send {"cmd": "auth", "token": ...} first
     queue_size: int = 1000  # events queued per client before they are dropped for it
+    queue_bytes: int = 1 << 20  # ... or bytes of them (counted until the socket takes them)
     stall_timeout: float = 5.0  # s with a full queue and no write progress -> disconnect
     allow_origins: tuple[str, ...] = ()  # extra browser origins allowed on the WebSocket
 
@@ -123,13 +126,20 @@ def check_bind(config: ServeConfig) -> None:
 
 
 class _Client:
-    """One connection: its subscription, its bounded queue and its counters (loop thread only)."""
+    """One connection: its subscription, its bounded queue and its counters (loop thread only).
+
+    ``queued_bytes`` counts what is in the queue plus what the writer has taken from it and not
+    yet handed to the socket (``written``); it never exceeds ``queue_bytes``, except by one
+    event that arrives while nothing is queued (an event larger than the limit still goes out).
+    """
 
     def __init__(self, server: "Server", kind: str, peer: str, abort: Callable[[], None]) -> None:
         self.server, self.kind, self.peer, self.abort = server, kind, peer, abort
         self.authed = server.config.token is None
         self.events = set(EVENT_TYPES)
         self.queue: asyncio.Queue[bytes | None] = asyncio.Queue(server.config.queue_size)
+        self.queued_bytes = 0
+        self.queued_bytes_max = 0
         self.dropped = 0  # since the client was last told
         self.dropped_total = 0
         self.sent = 0
@@ -145,19 +155,31 @@ class _Client:
         """Queue a reply or notice for this client only."""
         self._put(encode(event))
 
+    def _fits(self, nbytes: int, count: int = 1) -> bool:
+        q = self.queue
+        return q.maxsize - q.qsize() >= count and (
+            not self.queued_bytes or self.queued_bytes + nbytes <= self.server.config.queue_bytes
+        )
+
+    def _push(self, data: bytes) -> None:
+        self.queue.put_nowait(data)
+        self.queued_bytes += len(data)
+        self.queued_bytes_max = max(self.queued_bytes_max, self.queued_bytes)
+
     def _put(self, data: bytes) -> None:
         if self.closed:
             return
-        q = self.queue
-        if self.dropped and q.maxsize - q.qsize() >= 2:
-            q.put_nowait(encode(error_event(
+        if self.dropped:
+            notice = encode(error_event(
                 E_DROPPED, f"{self.dropped} events were dropped because this client read too slowly",
                 dropped=self.dropped,
-            )))
-            self.dropped = 0
-        try:
-            q.put_nowait(data)
-        except asyncio.QueueFull:
+            ))
+            if self._fits(len(notice) + len(data), 2):
+                self._push(notice)
+                self.dropped = 0
+        if self._fits(len(data)):
+            self._push(data)
+        else:
             self.dropped += 1
             self.dropped_total += 1
             self.server.dropped_total += 1
@@ -166,15 +188,30 @@ class _Client:
                 self.server.stalled_disconnects += 1
                 self.close()
 
+    def written(self, batch: list[bytes]) -> None:
+        """The writer has handed ``batch`` (taken from the queue) to the socket."""
+        self.sent += len(batch)
+        self.queued_bytes -= sum(map(len, batch))
+        self.last_progress = time.monotonic()
+
     def close(self) -> None:
         if not self.closed:
             self.closed = True
             self.abort()
 
+    def release(self) -> None:
+        """The connection is over: drop what is still queued (its memory goes now, not whenever
+        the last reference to this object does)."""
+        self.closed = True
+        while not self.queue.empty():
+            self.queue.get_nowait()
+        self.queued_bytes = 0
+
     def summary(self) -> dict:
         return {
             "kind": self.kind, "peer": self.peer, "authed": self.authed, "events": sorted(self.events),
-            "sent": self.sent, "queued": self.queue.qsize(), "dropped": self.dropped_total,
+            "sent": self.sent, "queued": self.queue.qsize(), "queued_bytes": self.queued_bytes,
+            "queued_bytes_max": self.queued_bytes_max, "dropped": self.dropped_total,
         }
 
 
@@ -397,11 +434,21 @@ class Server:
         }
 
     def _command(self, client: _Client, raw: bytes | str) -> None:
+        """Answer one client message: a reply or an error event, whatever happens."""
+        cmd = None
         try:
             cmd = parse_command(raw)
+            self._run(client, cmd)
         except ProtocolError as exc:
             client.send(exc.event())
-            return
+        except Exception as exc:  # a bug: tell the client, log it, keep the connection
+            logger.exception("serve: %s command from %s failed", cmd.name if cmd else "a", client.peer)
+            client.send(error_event(
+                E_INTERNAL, f"the server failed on this command ({type(exc).__name__}); it is in the server's log: "
+                "please report it", cmd.id if cmd else None,
+            ))
+
+    def _run(self, client: _Client, cmd: Command) -> None:
         if cmd.name == "auth":
             self._auth(client, cmd)
         elif not client.authed and cmd.name != "ping":
@@ -424,7 +471,7 @@ class Server:
         if token is None:
             client.authed = True
             client.send(reply(cmd, "ok", cmd="auth"))
-        elif hmac.compare_digest(cmd.args["token"].encode(), token.encode()):
+        elif hmac.compare_digest(_utf8(cmd.args["token"]), _utf8(token)):
             client.authed = True
             client.send(reply(cmd, "ok", cmd="auth"))
         else:
@@ -462,9 +509,11 @@ class Server:
         finally:
             for t in tasks:
                 t.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+            for result in await asyncio.gather(*tasks, return_exceptions=True):
+                if isinstance(result, Exception) and not isinstance(result, OSError):  # OSError: the peer went
+                    logger.error("serve: the connection of %s failed", client.peer, exc_info=result)
             self.clients.discard(client)
-            client.closed = True
+            client.release()
 
     async def _auth_deadline(self, client: _Client) -> None:
         await asyncio.sleep(AUTH_TIMEOUT_S)
@@ -505,8 +554,8 @@ class Server:
                 if batch:
                     writer.write(b"".join(batch))
                     await writer.drain()
-                    client.sent += len(batch)
-                    client.last_progress = time.monotonic()
+                    client.written(batch)
+                    batch = []  # no reference to what was sent while waiting for more
                 if data is None:
                     return
 
@@ -543,8 +592,7 @@ class Server:
                         await ws.close()
                         return
                     await ws.send(data[:-1].decode("utf-8"))
-                    client.sent += 1
-                    client.last_progress = time.monotonic()
+                    client.written([data])
             except ConnectionClosed:
                 pass
 
@@ -580,6 +628,12 @@ class Server:
             return respond(404, "Not Found", b"not found\n")
         body = (self._web_dir / name).read_bytes()
         return respond(200, "OK", body, CONTENT_TYPES[Path(name).suffix])
+
+
+def _utf8(text: str) -> bytes:
+    """``text`` as bytes for comparing, lone surrogates included (a client's "\\ud800", or a
+    --token that came from undecodable argv bytes)."""
+    return text.encode("utf-8", "surrogatepass")
 
 
 def _host_is_loopback(host_header: str) -> bool:
