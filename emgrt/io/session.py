@@ -15,8 +15,9 @@ be pickled into DataLoader workers and each worker gets its own handle.
 from __future__ import annotations
 
 import json
+import math
 import os
-from collections.abc import Sequence
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -53,7 +54,26 @@ TIMESERIES_DTYPE = np.dtype(
 )
 
 
-def _parse_json_list(path: Path, name: str, raw: Any, fields: Sequence[str]) -> list[dict]:
+def _is_time(v: Any) -> bool:
+    """A finite JSON number (bool is not a number here; an int too big for a float is not finite)."""
+    try:
+        return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+    except OverflowError:
+        return False
+
+
+_TIME = (_is_time, "a finite number (unix seconds)")
+# Per JSON list: the fields each entry must have, with a check and what the check wants.
+KEYSTROKE_FIELDS = {"key": (lambda v: isinstance(v, str), 'a string (a pynput key such as "a" or "Key.space")'),
+                    "start": _TIME, "end": _TIME}
+PROMPT_FIELDS = {"start": _TIME, "end": _TIME,
+                 "payload": (lambda v: v is None or (isinstance(v, dict) and isinstance(v.get("text"), str)),
+                             'null or {"text": string}')}
+
+
+def _parse_json_list(path: Path, name: str, raw: Any, fields: dict[str, tuple[Callable[[Any], bool], str]]) -> list[dict]:
+    """The JSON list attribute ``name``, every entry checked against ``fields`` (emg2qwerty's format),
+    so that nothing downstream meets a wrong type."""
     if isinstance(raw, bytes):
         raw = raw.decode("utf-8", "replace")
     try:
@@ -62,9 +82,13 @@ def _parse_json_list(path: Path, name: str, raw: Any, fields: Sequence[str]) -> 
         raise DataFileError(path, f"attribute '{name}' is not valid JSON ({exc})") from None
     if not isinstance(items, list):
         raise DataFileError(path, f"attribute '{name}' must be a JSON list, got {type(items).__name__}")
+    fix = f"fix or remove that entry of the '{name}' attribute"
     for i, item in enumerate(items):
         if not isinstance(item, dict) or any(f not in item for f in fields):
-            raise DataFileError(path, f"{name}[{i}] must be an object with {', '.join(fields)}; got {item!r:.80}")
+            raise DataFileError(path, f"{name}[{i}] must be an object with {', '.join(fields)}; got {json.dumps(item):.80}", fix)
+        for f, (ok, wanted) in fields.items():
+            if not ok(item[f]):
+                raise DataFileError(path, f"{name}[{i}].{f} must be {wanted}, got {json.dumps(item[f]):.40}", fix)
     return items
 
 
@@ -84,12 +108,8 @@ class SessionFile:
         self._check_fields(ts)
         self.time: np.ndarray = ts.fields(FIELD_TIME)[:]  # (T,) float64, loaded once
         self._check_time()
-        self.keystrokes = _parse_json_list(
-            self.path, "keystrokes", self.metadata.get("keystrokes", "[]"), ("key", "start", "end")
-        )
-        self.prompts = _parse_json_list(
-            self.path, "prompts", self.metadata.get("prompts", "[]"), ("start", "end", "payload")
-        )
+        self.keystrokes = _parse_json_list(self.path, "keystrokes", self.metadata.get("keystrokes", "[]"), KEYSTROKE_FIELDS)
+        self.prompts = _parse_json_list(self.path, "prompts", self.metadata.get("prompts", "[]"), PROMPT_FIELDS)
         self._index_keystrokes()
 
     # -- opening -------------------------------------------------------------
@@ -158,8 +178,6 @@ class SessionFile:
     def _index_keystrokes(self) -> None:
         starts = np.array([float(k["start"]) for k in self.keystrokes], dtype=np.float64)
         if starts.size:
-            if not np.all(np.isfinite(starts)):
-                raise DataFileError(self.path, "keystroke times contain NaN/Inf")
             lo, hi = self.time[0] - KEYSTROKE_TOLERANCE_S, self.time[-1] + KEYSTROKE_TOLERANCE_S
             outside = np.flatnonzero((starts < lo) | (starts > hi))
             if outside.size:
@@ -174,7 +192,7 @@ class SessionFile:
         order = np.argsort(starts, kind="stable")
         labels, times = [], []
         for i in order:
-            lab = self.charset.key_to_label(str(self.keystrokes[i]["key"]))
+            lab = self.charset.key_to_label(self.keystrokes[i]["key"])
             if lab is not None:
                 labels.append(lab)
                 times.append(starts[i])
@@ -230,8 +248,8 @@ class SessionFile:
             return self.key_labels[lo:hi], self.key_times[lo:hi]
         labels: list[int] = []
         for p in self.prompts:
-            if start_t <= float(p["start"]) <= end_t and p.get("payload"):
-                text = self.charset.clean_str(str(p["payload"].get("text", "")))
+            if start_t <= p["start"] <= end_t and p["payload"] is not None:
+                text = self.charset.clean_str(p["payload"]["text"])
                 if not text.endswith("\u23ce"):
                     text += "\u23ce"
                 labels += self.charset.str_to_labels(text)

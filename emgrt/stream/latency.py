@@ -208,6 +208,13 @@ def replay_live(engine, bundle, session_path: Path, speed: float = 1.0, max_seco
     return run
 
 
+def frames_for_one_output(output_time_offset: int, lookahead_frames: int) -> int:
+    """Input frames a whole-window forward needs for its first output frame, which is timed at
+    input frame ``output_time_offset`` and sees ``lookahead_frames`` beyond it.  A shorter recording
+    yields no output: the stream emits nothing from it, and a full graph cannot even run on it."""
+    return output_time_offset + lookahead_frames + 1
+
+
 def offline_keys(bundle, session: SessionFile, decoder: str, decoder_opts: dict, max_seconds: float | None = None) -> list[str]:
     """Keys of the full-window graph over the whole session, decoded offline."""
     from emgrt.decode import decode_offline
@@ -224,6 +231,8 @@ def offline_keys(bundle, session: SessionFile, decoder: str, decoder_opts: dict,
     x = filter_offline(sos, emg) if len(sos) else emg
     feats = LogSpectrogram(FrontEndConfig(**m["frontend"]))(x)
     k = int(m["stream"]["subsample"])
+    if len(feats) < frames_for_one_output(int(m["stream"]["output_time_offset"]), int(m["stream"]["lookahead_frames"])):
+        return []  # too short for the model's first output: nothing decoded, as when streamed
     feats = feats[: len(feats) // k * k]  # a partial last group yields no output anyway
     sess = make_session(bundle.full_path, threads=0)
     inp = sess.get_inputs()[0].name
