@@ -34,4 +34,4 @@ def test_bench_data_errors(tmp_path, capsys):
     assert main(["bench", "data", "--data", str(tmp_path / "nope"), "--windows", "2"]) == 2
     assert "not a directory" in capsys.readouterr().err
     assert main(["bench", "data", "--windows", "0"]) == 2
-    assert "--windows must be >= 1" in capsys.readouterr().err
+    assert "--windows: must be an integer >= 1" in capsys.readouterr().err

@@ -91,3 +91,15 @@ def test_repeated_nan_warnings_are_rate_limited(tiny_bundle, caplog):
     lines = [r for r in caplog.records if "non-finite" in r.getMessage()]
     assert 1 <= len(lines) <= 2 and engine.counters["sanitised_values"] == 125 * 32 * 32
     assert "4000" in lines[-1].getMessage() or len(lines) == 2  # the summary line sums what it held back
+
+
+def test_bench_soak_cli_json(tiny_bundle, tmp_path, capsys):
+    import json
+
+    from emgrt.cli import main
+
+    session = write_session(tmp_path / "s.hdf5", **make_session_arrays(n=4000, seed=2))
+    assert main(["bench", "soak", "--bundle", str(tiny_bundle.dir), "--session", str(session), "--decoder", "greedy",
+                 "--minutes", "0.05", "--speed", "4", "--every", "0.5", "--json"]) == 0
+    r = json.loads(capsys.readouterr().out)
+    assert r["all_samples_accounted"] and r["bundle_digest"] == tiny_bundle.digest and r["counters"]["received"] > 0

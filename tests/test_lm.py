@@ -110,7 +110,7 @@ def test_bad_inputs_are_one_line_errors(tmp_path, capsys):
     assert "no text" in capsys.readouterr().err
     assert main(["lm", "build", "--kind", "char", "--order", "0", "--out", str(tmp_path / "x.arpa")]) == 2
     assert main(["lm", "build", "--kind", "word", "--order", "2", "--out", str(tmp_path / "x.arpa"), "--words", "0"]) == 2
-    assert "--words must be >= 1" in capsys.readouterr().err
+    assert "--words: must be an integer >= 1" in capsys.readouterr().err
 
 
 def test_gzip_output_loads_and_is_reproducible(tmp_path):

@@ -12,6 +12,7 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -153,6 +154,21 @@ def test_replay_cli_publishes_a_band_and_its_keys(synth_session):
         assert f"{name}-left" in found
         info = found[f"{name}-left"]
         assert info.channel_count() == 16 and info.nominal_srate() == 2000.0 and info.type() == "EMG"
+        # The replay waits for a receiver on each band before it sends: one that connects late
+        # still gets every sample.
+        time.sleep(1.0)
+        inlets = []
+        for band in ("left", "right"):
+            (band_info,) = pylsl.resolve_byprop("name", f"{name}-{band}", 1, TIMEOUT)
+            inlets.append(pylsl.StreamInlet(band_info))
+            inlets[-1].open_stream(timeout=TIMEOUT)
+        got = [0, 0]
+        deadline = time.monotonic() + TIMEOUT
+        while min(got) < 60000 and time.monotonic() < deadline:
+            for b, inlet in enumerate(inlets):
+                _, ts = inlet.pull_chunk(timeout=0.05, max_samples=4096)
+                got[b] += len(ts)
+        assert got == [60000, 60000]
         out, err = proc.communicate(timeout=TIMEOUT)
     finally:
         if proc.poll() is None:

@@ -91,3 +91,4 @@ def test_bench_stream_json_fields(tiny_bundle, capsys):
     assert 0 <= r["streams"]["greedy"]["streams"] <= 2
     assert "beam-lm" in r["streams"]
     assert r["memory"]["dropped"] == 0
+    assert r["bundle_digest"] == tiny_bundle.digest

@@ -10,7 +10,6 @@ and whether every sample sent was received (``sent == received + lost``, after d
 
 from __future__ import annotations
 
-import threading
 import time
 import uuid
 from pathlib import Path
@@ -35,32 +34,23 @@ def bench_soak(
     from emgrt.lsl import keep_local
     from emgrt.lsl.outlet import SessionReplayer
     from emgrt.stream.engine import Engine
-    from emgrt.stream.live import LiveSource, run_live
+    from emgrt.stream.live import LiveSource, LiveThread
 
     keep_local()
     engine = Engine(bundle, decoder=decoder, **(decoder_opts or {}))
     name = f"emgrt-soak-{uuid.uuid4().hex[:8]}"
     rep = SessionReplayer(session, name, speed=speed, loop=True, wait_for_consumer=30.0)
     source = LiveSource(bundle, stream=name)
-    stop = threading.Event()
-    box: dict = {}
     chars = [0]
 
     def on_event(ev: dict) -> None:
         if ev["type"] == "char":
             chars[0] += 1
 
-    def feed() -> None:
-        try:
-            box["stats"] = run_live(engine, source, on_event, stop)
-        except BaseException as exc:  # reported below
-            box["error"] = exc
-
     wall_s = minutes * 60.0 / speed
     samples: list[dict] = []
     rep.start()
-    worker = threading.Thread(target=feed, name="soak-engine", daemon=True)
-    worker.start()
+    live = LiveThread(engine, source, on_event).start()
     t0 = time.monotonic()
     try:
         while True:
@@ -70,22 +60,19 @@ def bench_soak(
                             "lost": c["lost"], "chars": chars[0]})
             if progress is not None:
                 progress(min(now, wall_s), wall_s)
-            if now >= wall_s or "error" in box or rep.error is not None:
+            if now >= wall_s or live.failed or rep.error is not None:
                 break
             time.sleep(min(every_s, max(0.01, wall_s - now)))
         rep.halt()  # stop sending, keep the outlet until the engine has drained it
-        deadline = time.monotonic() + 10.0
-        while engine.counters["received"] + engine.counters["lost"] < rep.samples_sent and time.monotonic() < deadline:
-            time.sleep(0.02)
+        live.drain(rep.samples_sent, 10.0)
     finally:
-        stop.set()
-        worker.join(15.0)
-        rep.stop()
-    if "error" in box:
-        raise box["error"]
+        try:
+            stats = live.finish()
+        finally:
+            rep.stop()
     if rep.error is not None:
         raise rep.error
-    e = box["stats"]["engine"]
+    e = stats["engine"]
     t = np.array([s["t_s"] for s in samples])
     rss = np.array([s["rss_mb"] for s in samples])
     start = int(np.searchsorted(t, WARMUP_FRAC * t[-1]))
@@ -94,6 +81,7 @@ def bench_soak(
     slope = float(np.polyfit(t[half:], rss[half:], 1)[0]) * 3600.0 if len(t) - half >= 2 else None
     return {
         "bundle": str(bundle.dir),
+        "bundle_digest": bundle.digest,
         "decoder": decoder,
         "signal_minutes": round(e["received"] / engine.rate / 60.0, 2),
         "wall_minutes": round(t[-1] / 60.0, 2),
@@ -115,7 +103,8 @@ def print_report(r: dict) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    t = Table(title=f"emgrt bench soak: {r['bundle']} ({r['decoder']}), {r['signal_minutes']} min of signal "
+    t = Table(title=f"emgrt bench soak: {r['bundle']} (digest {r['bundle_digest'][:12]}, {r['decoder']}), "
+                    f"{r['signal_minutes']} min of signal "
                     f"in {r['wall_minutes']} min at {r['speed']:g}x")
     t.add_column("figure")
     t.add_column("value", justify="right")

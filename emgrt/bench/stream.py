@@ -286,6 +286,7 @@ def bench_stream(
     m = bundle.manifest
     report = {
         "bundle": str(bundle.dir),
+        "bundle_digest": bundle.digest,
         "provider": probe.provider,
         "threads": threads,
         "int8": int8,
@@ -311,7 +312,8 @@ def print_report(r: dict) -> None:
 
     c = Console()
     c.print(
-        f"bundle {r['bundle']} ({r['model'].get('name')}, {r['model'].get('params')} params), {r['provider']}, "
+        f"bundle {r['bundle']} (digest {r['bundle_digest'][:12]}, {r['model'].get('name')}, "
+        f"{r['model'].get('params')} params), {r['provider']}, "
         f"{r['threads']} thread(s), one step = {r['frames_per_step']} frames = {r['hop_ms']} ms of signal"
     )
     t = Table(title="emgrt bench stream")

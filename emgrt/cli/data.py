@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 from emgrt.errors import DataFileError
+from emgrt.validate import NonNegativeFloat, PositiveFloat, PositiveInt, arg
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -21,7 +22,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "splits.json when present, and a histogram of key classes.",
     )
     s.add_argument("dir", type=Path, help="dataset folder (made by `emgrt synth`, or real emg2qwerty data)")
-    s.add_argument("--top", type=int, default=20, help="classes to show in the histogram (default 20)")
+    s.add_argument("--top", type=arg(PositiveInt), default=20, help="classes to show in the histogram (default 20)")
     s.add_argument("--json", action="store_true", help="print JSON instead of tables")
     s.set_defaults(func=_stats)
 
@@ -33,9 +34,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         "and label at every key press.",
     )
     pl.add_argument("session", type=Path, help="session .hdf5 file")
-    pl.add_argument("--start", type=float, default=None, help="seconds from the session start (default: first keystroke - 0.5)")
-    pl.add_argument("--seconds", type=float, default=5.0, help="length of the stretch (default 5)")
-    pl.add_argument("--mains", type=float, default=60.0, help="mains frequency for the notch, Hz (default 60)")
+    pl.add_argument("--start", type=arg(NonNegativeFloat), default=None, help="seconds from the session start (default: first keystroke - 0.5)")
+    pl.add_argument("--seconds", type=arg(PositiveFloat), default=5.0, help="length of the stretch (default 5)")
+    pl.add_argument("--mains", type=arg(PositiveFloat), default=60.0, help="mains frequency for the notch, Hz (default 60)")
     pl.add_argument("-o", "--out", type=Path, default=None, help="output PNG (default: SESSION_NAME.png here)")
     pl.set_defaults(func=_plot)
 
@@ -49,8 +50,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     c.add_argument("session", type=Path, help="session .hdf5 file")
     c.add_argument("out", type=Path, help="new session file to write")
-    c.add_argument("--start", type=float, default=0.0, help="seconds from the session start (default 0)")
-    c.add_argument("--seconds", type=float, default=30.0, help="length in seconds (default 30)")
+    c.add_argument("--start", type=arg(NonNegativeFloat), default=0.0, help="seconds from the session start (default 0)")
+    c.add_argument("--seconds", type=arg(PositiveFloat), default=30.0, help="length in seconds (default 30)")
     c.add_argument("--no-compress", action="store_true", help="store uncompressed")
     c.set_defaults(func=_cut)
 

@@ -22,8 +22,9 @@ from pathlib import Path
 import numpy as np
 
 from emgrt.errors import EmgrtError
+from emgrt.validate import PositiveFloat, arg
 
-DEMO_SESSION = "demo-session.hdf5"  # looked for in the bundle folder
+from emgrt.bundle import DEMO_SESSION  # the bundle's own recording, sealed with it
 REFRESH_HZ = 10
 SCREEN_CHARS = 2000
 CER_LAG_S = 1.0  # running CER: reference keys pressed up to this long before the newest sample
@@ -41,8 +42,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     add_bundle_options(p)
     p.add_argument("--session", type=Path, default=None, help=f"session to replay (default: {DEMO_SESSION} in the bundle folder)")
-    p.add_argument("--speed", type=float, default=1.0, help="replay speed (default 1: real time; 20 for a quick look)")
-    p.add_argument("--max-seconds", type=float, default=None, help="replay only the session's first this-many seconds")
+    p.add_argument("--speed", type=arg(PositiveFloat), default=1.0, help="replay speed (default 1: real time; 20 for a quick look)")
+    p.add_argument("--max-seconds", type=arg(PositiveFloat), default=None, help="replay only the session's first this-many seconds")
     add_stream_options(p)  # a real band instead of a replay
     p.add_argument("--plain", action="store_true", help="plain lines even on a terminal")
     p.set_defaults(func=_run)
@@ -51,15 +52,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def _session_path(args: argparse.Namespace, bundle) -> Path:
     if args.session is not None:
         return args.session
-    path = Path(bundle.dir) / DEMO_SESSION
-    if not path.exists():
-        found = sorted(Path(bundle.dir).glob("*.hdf5"))
-        if not found:
-            raise EmgrtError(
-                f"no {DEMO_SESSION} in {bundle.dir} to replay (pass --session FILE.hdf5, e.g. one from `emgrt synth`)"
-            )
-        path = found[0]
-    return path
+    if bundle.demo_session is None:
+        raise EmgrtError(
+            f"no {DEMO_SESSION} sealed in {bundle.dir} to replay (pass --session FILE.hdf5, e.g. one from "
+            "`emgrt synth`)"
+        )
+    return bundle.demo_session
 
 
 class DemoState:
@@ -76,15 +74,15 @@ class DemoState:
 
 def _run(args: argparse.Namespace) -> int:
     from emgrt.cli.run import decoder_kind, decoder_overrides, resolve_bundle
-    from emgrt.errors import ConfigError
+    from emgrt.lsl import keep_local
     from emgrt.stream.engine import Engine
 
-    if not args.speed > 0:
-        raise ConfigError(f"--speed must be > 0, got {args.speed}")
     bundle = resolve_bundle(args.bundle)
     kind = decoder_kind(args, bundle)
     live_band = args.stream is not None or args.left is not None or args.right is not None
     session = None if live_band else _session_path(args, bundle)
+    if session is not None:
+        keep_local()  # the replay is private: its stream is not announced beyond this machine
     engine = Engine(bundle, decoder=kind, providers=args.provider, threads=args.threads, int8=args.int8, **decoder_overrides(args))
     fancy = sys.stdout.isatty() and not args.plain
     demo = Demo(engine, bundle, kind, session, args, fancy)

@@ -6,6 +6,8 @@ from __future__ import annotations
 import argparse
 import json
 
+from emgrt.validate import AnyFloat, NonNegativeFloat, NonNegativeInt, PositiveInt, arg
+
 DESCRIPTION = """\
 Evaluate a checkpoint (a run folder: its best.pt, else last.pt; or a .pt file)
 on a dataset split: CER per user and overall (corpus-level edits / reference
@@ -40,8 +42,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--data", required=True, metavar="DIR", help="dataset folder")
     p.add_argument("--split", default="test", choices=("train", "val", "test"))
     p.add_argument("--user", default=None, help="one user's personal split")
-    p.add_argument("--max-batches", type=int, default=0, help="cap batches per user (0 = all)")
-    p.add_argument("--threads", type=int, default=0, help="torch threads (0 = all cores)")
+    p.add_argument("--max-batches", type=arg(NonNegativeInt), default=0, help="cap batches per user (0 = all)")
+    p.add_argument("--threads", type=arg(NonNegativeInt), default=0, help="torch threads (0 = all cores)")
     p.add_argument("--json", action="store_true", help="print JSON")
     add_decoder_options(p)
     p.set_defaults(func=run)
@@ -53,9 +55,9 @@ def add_decoder_options(p: argparse.ArgumentParser) -> None:
 
     p.add_argument("--decoder", default="greedy", choices=DECODER_KINDS, help="CTC decoder (default greedy)")
     p.add_argument("--lm", default=None, metavar="FILE.arpa", help="language model for beam-lm / char-lm")
-    p.add_argument("--beam-size", type=int, default=None, help="beam width")
-    p.add_argument("--lm-weight", type=float, default=None, help="LM weight (pyctcdecode alpha for beam-lm)")
-    p.add_argument("--insertion-bonus", type=float, default=None, help="per-character (char-lm) or per-word (beam-lm) bonus")
+    p.add_argument("--beam-size", type=arg(PositiveInt), default=None, help="beam width")
+    p.add_argument("--lm-weight", type=arg(NonNegativeFloat), default=None, help="LM weight (pyctcdecode alpha for beam-lm)")
+    p.add_argument("--insertion-bonus", type=arg(AnyFloat), default=None, help="per-character (char-lm) or per-word (beam-lm) bonus")
 
 
 def decoder_options(args: argparse.Namespace) -> dict:
@@ -80,7 +82,8 @@ def decode_split(model, loader, *, decoder: str, decoder_opts: dict, skip_contex
     from emgrt.train.trainer import ctc_infeasible, ctc_loss, iter_under_rng, model_outputs
 
     charset = emg2qwerty_charset()
-    blank = getattr(model, "module", model).cfg.blank
+    module = getattr(model, "module", model)
+    blank = module.cfg.blank
     labels = list(charset.chars) + [""]
     make_decoder(decoder, labels, blank, **decoder_opts)  # bad options fail before any compute
     counts, loss_sum, items, infeasible = ErrorCounts(), 0.0, 0, 0
@@ -90,7 +93,7 @@ def decode_split(model, loader, *, decoder: str, decoder_opts: dict, skip_contex
         for b, batch in enumerate(iter_under_rng(loader)):
             if max_batches and b >= max_batches:
                 break
-            log_probs, lengths = model_outputs(model, batch, skip_context)
+            log_probs, lengths = model_outputs(model, _runnable(batch, module), skip_context)
             targets, target_lengths = batch["targets"], batch["target_lengths"]
             n = int(lengths.shape[0])
             loss_sum += float(ctc_loss(log_probs, lengths, targets, target_lengths, blank)) * n
@@ -103,6 +106,22 @@ def decode_split(model, loader, *, decoder: str, decoder_opts: dict, skip_contex
                 counts.update(ref, "".join(keys))
     model.train(was_training)
     return {"loss": loss_sum / max(items, 1), "counts": counts, "items": items, "infeasible": infeasible}
+
+
+def _runnable(batch: dict, model) -> dict:
+    """``batch``, its features right-padded with zero frames when every item is too short for the
+    model's first output (the whole-window forward cannot run on less); ``feature_lengths`` still
+    give such items no output frame, so they decode to nothing, as the stream and the bundle do."""
+    import torch
+
+    from emgrt.stream.latency import frames_for_one_output
+
+    features = batch["features"]
+    short = frames_for_one_output(model.output_time_offset, model.lookahead) - features.shape[1]
+    if short <= 0:
+        return batch
+    pad = features.new_zeros((features.shape[0], short, *features.shape[2:]))
+    return {**batch, "features": torch.cat([features, pad], dim=1)}
 
 
 def evaluate_checkpoint(

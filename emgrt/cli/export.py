@@ -1,4 +1,5 @@
-"""`emgrt export`: a trained model -> a runtime bundle; `emgrt export verify BUNDLE`: check it."""
+"""`emgrt export`: a trained model -> a runtime bundle; `emgrt export verify BUNDLE`: check it;
+`emgrt export seal BUNDLE`: re-seal one edited on purpose."""
 
 from __future__ import annotations
 
@@ -6,11 +7,14 @@ import argparse
 import json
 from pathlib import Path
 
+from emgrt.validate import PositiveInt, arg
+
 DESCRIPTION = """\
-Two forms:
+Three forms:
 
   emgrt export RUN_DIR_OR_CKPT --out BUNDLE_DIR [--int8] [--frames-per-step F] [--opset N] [--char-lm FILE]
   emgrt export verify BUNDLE_DIR [--data DIR] [--sessions N] [--windows N] [--write-card] [--json]
+  emgrt export seal BUNDLE_DIR [--json]
 
 The first writes a bundle (see export/README.md): step.onnx, the fixed-shape streaming step with
 every piece of state (convolution history, key/value caches, warm-up counter) as explicit
@@ -25,6 +29,11 @@ model was trained on, or two `emgrt synth` sessions when that is not here) and p
 the streaming step, step by step, vs the whole-window graph (both must be <= 1e-4), and for int8
 graphs the greedy CER change.  Exits 1 when a check fails.  --write-card adds the figures to the
 bundle's MODEL_CARD.md.  Needs the training extra (torch).
+
+`seal` is for a bundle edited on purpose (a manifest value changed by hand, a file replaced): the
+runtime refuses a bundle whose manifest does not hash to its digest or whose files do not match
+their sha256.  It recomputes the sha256 of every file the manifest names and the bundle digest,
+checks the result loads, rewrites manifest.json and prints what changed.  Torch-free.
 """
 
 
@@ -35,16 +44,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description=DESCRIPTION,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("source", metavar="RUN_DIR_OR_CKPT | verify", help="run folder / checkpoint, or the word verify")
-    p.add_argument("bundle", nargs="?", metavar="BUNDLE_DIR", help="(verify) the bundle to check")
+    p.add_argument("source", metavar="RUN_DIR_OR_CKPT | verify | seal", help="run folder / checkpoint, or the word verify or seal")
+    p.add_argument("bundle", nargs="?", metavar="BUNDLE_DIR", help="(verify, seal) the bundle to check or re-seal")
     p.add_argument("--out", type=Path, help="bundle folder to write")
     p.add_argument("--int8", action="store_true", help="also write dynamic-int8 graphs")
-    p.add_argument("--frames-per-step", type=int, default=None, help="8 ms frames per step (default: the model's stride)")
-    p.add_argument("--opset", type=int, default=None, help="ONNX opset (default 20)")
+    p.add_argument("--frames-per-step", type=arg(PositiveInt), default=None, help="8 ms frames per step (default: the model's stride)")
+    p.add_argument("--opset", type=arg(PositiveInt), default=None, help="ONNX opset (default 20)")
     p.add_argument("--char-lm", type=Path, default=None, help="character KenLM to ship in the bundle")
     p.add_argument("--data", type=Path, default=None, help="(verify) dataset folder for the real windows")
-    p.add_argument("--windows", type=int, default=4, help="(verify) windows to check (default 4)")
-    p.add_argument("--sessions", type=int, default=None, help="(verify) draw the windows from N sessions (default: all)")
+    p.add_argument("--windows", type=arg(PositiveInt), default=4, help="(verify) windows to check (default 4)")
+    p.add_argument("--sessions", type=arg(PositiveInt), default=None, help="(verify) draw the windows from N sessions (default: all)")
     p.add_argument("--write-card", action="store_true", help="(verify) add the figures to MODEL_CARD.md")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=run)
@@ -53,10 +62,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from emgrt.errors import ConfigError
 
-    if args.source == "verify":
+    if args.source in ("verify", "seal"):
         if not args.bundle:
-            raise ConfigError("export verify needs the bundle folder: emgrt export verify BUNDLE_DIR")
-        return _verify(args)
+            raise ConfigError(f"export {args.source} needs the bundle folder: emgrt export {args.source} BUNDLE_DIR")
+        return _verify(args) if args.source == "verify" else _seal(args)
     if args.bundle:
         raise ConfigError(f"unexpected argument {args.bundle!r}; the bundle folder goes in --out")
     if args.out is None:
@@ -78,13 +87,24 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _seal(args: argparse.Namespace) -> int:
+    from emgrt.bundle import SHORT_DIGEST, seal
+
+    rep = seal(args.bundle)
+    if args.json:
+        print(json.dumps({"bundle": str(rep.bundle), "digest": rep.digest, "previous": rep.previous,
+                          "changes": rep.changes}, indent=2))
+        return 0
+    was = f" (was {rep.previous[:SHORT_DIGEST]})" if rep.previous and rep.previous != rep.digest else ""
+    print(f"sealed {rep.bundle}: digest {rep.digest[:SHORT_DIGEST]}{was}" + ("" if rep.changes else "; nothing changed"))
+    for line in rep.changes:
+        print(f"  {line}")
+    return 0
+
+
 def _verify(args: argparse.Namespace) -> int:
     from emgrt.train.export import verify_bundle
 
-    if args.windows < 1:
-        from emgrt.errors import ConfigError
-
-        raise ConfigError(f"--windows must be at least 1, got {args.windows}")
     rep = verify_bundle(args.bundle, args.data, args.windows, sessions=args.sessions, write_card=args.write_card)
     ok = rep["step_vs_full_ok"] and rep["torch_vs_onnx_ok"] is not False
     if args.json:

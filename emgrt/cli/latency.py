@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from emgrt.cli.run import add_bundle_options
+from emgrt.validate import PositiveFloat, PositiveInt, arg
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -21,17 +22,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("sessions", type=Path, metavar="SESSION_OR_DIR", help="a session .hdf5 file or a folder of them")
     add_bundle_options(p)
-    p.add_argument("--limit", type=int, default=None, help="at most this many sessions of a folder")
+    p.add_argument("--limit", type=arg(PositiveInt), default=None, help="at most this many sessions of a folder")
     p.add_argument(
         "--split", choices=("train", "val", "test"), default=None,
         help="with a dataset folder: only its generic split (test = the held-out users' test sessions)",
     )
-    p.add_argument("--max-seconds", type=float, default=None, help="use only the first S seconds of each session")
-    p.add_argument("--chunk", type=int, default=32, help="samples per simulated band packet (default 32)")
+    p.add_argument("--max-seconds", type=arg(PositiveFloat), default=None, help="use only the first S seconds of each session")
+    p.add_argument("--chunk", type=arg(PositiveInt), default=32, help="samples per simulated band packet (default 32)")
     p.add_argument("--live", action="store_true", help="replay over a real LSL loopback (SessionReplayer)")
-    p.add_argument("--speed", type=float, default=1.0, help="--live replay speed (default 1: real time)")
+    p.add_argument("--speed", type=arg(PositiveFloat), default=1.0, help="--live replay speed (default 1: real time)")
     p.add_argument(
-        "--max-match-s", type=float, default=5.0,
+        "--max-match-s", type=arg(PositiveFloat), default=5.0,
         help="an aligned key emitted further than this from its keystroke is not matched (default 5)",
     )
     p.add_argument("--no-offline", action="store_true", help="skip the offline (full graph) CER")
@@ -45,19 +46,20 @@ def _run(args: argparse.Namespace) -> int:
     import sys
 
     from emgrt.cli.run import decoder_kind, decoder_overrides, resolve_bundle
-    from emgrt.errors import EmgrtError
     from emgrt.io.session import SessionFile
     from emgrt.stream import latency as lat
     from emgrt.stream.engine import Engine
 
-    if args.chunk < 1 or args.speed <= 0:
-        raise EmgrtError("--chunk must be >= 1 and --speed > 0")
     paths = lat.session_paths(args.sessions, args.split)[: args.limit]
     bundle = resolve_bundle(args.bundle)
     kind = decoder_kind(args, bundle)
     overrides = decoder_overrides(args)
     engine = Engine(bundle, decoder=kind, providers=args.provider, threads=args.threads, int8=args.int8, **overrides)
     print(f"emgrt latency: onnxruntime provider {engine.provider}, decoder {kind}, {len(paths)} session(s)", file=sys.stderr)
+    if args.live:
+        from emgrt.lsl import keep_local
+
+        keep_local()  # the replays are private: their streams are not announced beyond this machine
     runs = []
     for path in paths:
         if args.live:

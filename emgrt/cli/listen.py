@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from emgrt.validate import Port, PositiveFloat, arg
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     from emgrt.serve.protocol import DEFAULT_PORT, EVENT_TYPES
@@ -16,12 +18,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--list instead lists the LSL streams on the network (to find a band's stream name).",
     )
     p.add_argument("--host", default="127.0.0.1", help="server address (default 127.0.0.1)")
-    p.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"server TCP port (default {DEFAULT_PORT})")
+    p.add_argument("--port", type=arg(Port), default=DEFAULT_PORT, help=f"server TCP port (default {DEFAULT_PORT})")
     p.add_argument("--unix", default=None, metavar="PATH", help="connect to this Unix socket instead")
     p.add_argument("--token", default=None, help="token, if the server requires one")
     p.add_argument("--events", default=None, help=f"comma-separated event types to receive with --json ({','.join(EVENT_TYPES)})")
     p.add_argument("--json", action="store_true", help="print every event as one JSON line")
-    p.add_argument("--timeout", type=float, default=10.0, help="give up after this many s without a word from the server (default 10)")
+    p.add_argument("--timeout", type=arg(PositiveFloat), default=10.0, help="give up after this many s without a word from the server (default 10)")
     p.add_argument("--list", action="store_true", help="list LSL streams (name, type, channels, rate) and exit")
     p.set_defaults(func=_run)
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 
+from emgrt.validate import NonNegativeInt, PositiveInt, arg
+
 DESCRIPTION = """\
 Build an ARPA n-gram language model with interpolated modified Kneser-Ney
 smoothing (emgrt.lm.kneser_ney; KenLM loads the file).
@@ -36,13 +38,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     b.add_argument("--kind", required=True, choices=("char", "word"))
-    b.add_argument("--order", type=int, required=True, help="n-gram order (e.g. 6 for char, 3 for word)")
+    b.add_argument("--order", type=arg(PositiveInt), required=True, help="n-gram order (e.g. 6 for char, 3 for word)")
     b.add_argument("--out", required=True, metavar="FILE.arpa")
     b.add_argument("--source", default="wordfreq", metavar="wordfreq|FILE.txt")
-    b.add_argument("--words", type=int, default=None, help="wordfreq vocabulary size (default 30000)")
-    b.add_argument("--sentences", type=int, default=None, help="wordfreq sentences (default 60000)")
-    b.add_argument("--seed", type=int, default=1234, help="wordfreq sampling seed")
-    b.add_argument("--prune", type=int, nargs="*", default=[], metavar="T", help="count thresholds, orders 2..N")
+    b.add_argument("--words", type=arg(PositiveInt), default=None, help="wordfreq vocabulary size (default 30000)")
+    b.add_argument("--sentences", type=arg(PositiveInt), default=None, help="wordfreq sentences (default 60000)")
+    b.add_argument("--seed", type=arg(NonNegativeInt), default=1234, help="wordfreq sampling seed")
+    b.add_argument("--prune", type=arg(NonNegativeInt), nargs="*", default=[], metavar="T", help="count thresholds, orders 2..N")
     b.add_argument("--json", action="store_true", help="print the build report as JSON")
     b.set_defaults(func=run_build)
     p.set_defaults(func=lambda args: p.print_help() or 2)
@@ -55,10 +57,6 @@ def run_build(args: argparse.Namespace) -> int:
     from emgrt.lm import build_lm
     from emgrt.lm.corpus import DEFAULT_SENTENCES, DEFAULT_WORDS, file_sentences, wordfreq_sentences
 
-    for name in ("words", "sentences"):
-        value = getattr(args, name)
-        if value is not None and value < 1:
-            raise ConfigError(f"--{name} must be >= 1, got {value}")
     if args.source == "wordfreq":
         total = args.sentences or DEFAULT_SENTENCES
         source = wordfreq_sentences(total, args.words or DEFAULT_WORDS, args.seed)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 
+from emgrt.validate import NonNegativeInt, PositiveInt, arg
+
 DESCRIPTION = """\
 Print a model's parameter count, per-hop FLOPs (steady-state streaming, 2 per
 multiply-add, matmuls and convolutions) and timing geometry.  NAME is tiny,
@@ -32,9 +34,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "names", nargs="+", metavar="NAME", help="tiny | small | large | L6d256 | tds | recipe.toml"
     )
     info.add_argument(
-        "--hop", type=int, default=0, help="input frames per hop (8 ms each); default: the stride"
+        "--hop", type=arg(NonNegativeInt), default=0, help="input frames per hop (8 ms each); default: the stride"
     )
-    info.add_argument("--subsample", type=int, default=None, help="override the model's subsample")
+    info.add_argument("--subsample", type=arg(PositiveInt), default=None, help="override the model's subsample")
     info.add_argument("--json", action="store_true", help="print JSON")
     info.set_defaults(func=run_info)
     p.set_defaults(func=lambda args: (p.print_help(), 2)[1])

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from emgrt.validate import Float, NonNegativeFloat, PositiveFloat, arg
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
@@ -17,10 +19,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("session", type=Path, metavar="SESSION", help="recorded session file (.hdf5)")
     p.add_argument("--name", default="emgrt-replay", help="LSL stream name (default emgrt-replay)")
-    p.add_argument("--speed", type=float, default=1.0, help="replay speed; 2 = twice real time (default 1)")
+    p.add_argument("--speed", type=arg(PositiveFloat), default=1.0, help="replay speed; 2 = twice real time (default 1)")
     p.add_argument("--split-bands", action="store_true", help="two 16-channel streams NAME-left/NAME-right")
     p.add_argument("--loop", action="store_true", help="start over at the end, until Ctrl-C")
-    p.add_argument("--max-seconds", type=float, default=None, help="send only the session's first this-many seconds")
+    p.add_argument("--max-seconds", type=arg(PositiveFloat), default=None, help="send only the session's first this-many seconds")
+    p.add_argument(
+        "--wait", type=arg(Float(ge=0, finite=False)), default=float("inf"), metavar="SECONDS",
+        help="wait up to this long for a receiver on every EMG stream before sending, so that no sample is sent "
+        "to nobody (default: until one connects; 0: send at once)",
+    )
+    p.add_argument(
+        "--stamp-jitter", type=arg(NonNegativeFloat), default=0.0, metavar="MS",
+        help="stamp every sample off its nominal time by up to +-MS milliseconds, like a band that stamps at "
+        "push time (default 0: exact stamps)",
+    )
     p.set_defaults(func=_run)
 
 
@@ -33,7 +45,7 @@ def _run(args: argparse.Namespace) -> int:
 
     rep = SessionReplayer(
         args.session, args.name, speed=args.speed, split_bands=args.split_bands, loop=args.loop,
-        max_seconds=args.max_seconds,
+        max_seconds=args.max_seconds, wait_for_consumer=args.wait, stamp_jitter=args.stamp_jitter / 1000.0,
     )
     stop = threading.Event()
     handlers = {s: signal.signal(s, lambda *_: stop.set()) for s in (signal.SIGINT, signal.SIGTERM)}
@@ -45,6 +57,8 @@ def _run(args: argparse.Namespace) -> int:
             f"{', '.join(rep.stream_names)}{' (looping)' if args.loop else ''}; Ctrl-C to stop",
             file=sys.stderr, flush=True,
         )
+        if args.wait > 0:
+            print("emgrt replay: waiting for a receiver before sending (--wait 0 sends at once)", file=sys.stderr, flush=True)
         while not stop.is_set() and not rep.wait(0.2):
             pass
         if rep.error is not None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from emgrt.validate import AnyFloat, NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt, arg
+
 DEFAULT_BUNDLE = Path("models/default")
 BUNDLE_ENV = "EMGRT_BUNDLE"
 DECODERS = ("greedy", "beam", "beam-lm", "char-lm")
@@ -23,12 +25,12 @@ def add_bundle_options(p: argparse.ArgumentParser) -> None:
         "--provider", action="append", default=None, metavar="NAME",
         help="onnxruntime execution provider, repeatable (default: CUDA when available, else CPU)",
     )
-    p.add_argument("--threads", type=int, default=1, help="onnxruntime intra-op threads per engine (default 1)")
+    p.add_argument("--threads", type=arg(NonNegativeInt), default=1, help="onnxruntime intra-op threads per engine (default 1)")
     p.add_argument("--int8", action="store_true", help="use the bundle's dynamic-int8 step graph (export --int8)")
     p.add_argument("--lm", default=None, metavar="FILE", help="KenLM file for beam-lm (word) or char-lm (char) (default: the bundle's, else the shipped one)")
-    p.add_argument("--beam-size", type=int, default=None, help="beam decoders: beam width (default: the bundle's)")
-    p.add_argument("--lm-weight", type=float, default=None, help="beam decoders: LM weight (default: the bundle's)")
-    p.add_argument("--insertion-bonus", type=float, default=None, help="beam decoders: insertion bonus (default: the bundle's)")
+    p.add_argument("--beam-size", type=arg(PositiveInt), default=None, help="beam decoders: beam width (default: the bundle's)")
+    p.add_argument("--lm-weight", type=arg(NonNegativeFloat), default=None, help="beam decoders: LM weight (default: the bundle's)")
+    p.add_argument("--insertion-bonus", type=arg(AnyFloat), default=None, help="beam decoders: insertion bonus (default: the bundle's)")
 
 
 def add_stream_options(p, exclusive: bool = False) -> None:
@@ -88,7 +90,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     add_bundle_options(p)
     add_stream_options(p, exclusive=True)
-    p.add_argument("--resolve-timeout", type=float, default=5.0, help="seconds to wait for the stream(s) (default 5)")
+    p.add_argument("--resolve-timeout", type=arg(PositiveFloat), default=5.0, help="seconds to wait for the stream(s) (default 5)")
     p.add_argument("--json", action="store_true", help="print events as JSON lines instead of live text")
     p.set_defaults(func=_run)
 
@@ -123,9 +125,9 @@ def _run(args: argparse.Namespace) -> int:
         signal.signal(signal.SIGINT, previous)
     e = stats["engine"]
     print(
-        f"emgrt run: stopped; {e['received']} samples received, {e['processed']} processed, "
-        f"{e['buffered']} buffered, {e['sanitised_values']} values sanitised, {e['gaps_filled']} gaps filled, "
-        f"{e['resets']} resets",
+        f"emgrt run: stopped; {e['received']} samples received, {e['processed']} processed, {e['buffered']} "
+        f"buffered, {e['filled']} filled in {e['gaps_filled']} gaps, {e['lost']} lost, {e['sanitised_values']} "
+        f"values sanitised, {e['resets']} resets, stamp jitter {e['jitter_ms']:.3f} ms",
         file=sys.stderr,
     )
     return 0

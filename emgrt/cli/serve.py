@@ -6,6 +6,8 @@ import argparse
 import os
 from pathlib import Path
 
+from emgrt.validate import PortOrAny, PositiveFloat, PositiveInt, arg
+
 EPILOG = """\
 protocol: newline-delimited JSON (emgrt/serve/PROTOCOL.md); try `emgrt listen` or
   printf '{"cmd":"ping"}\\n' | nc 127.0.0.1 7341
@@ -33,23 +35,24 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_bundle_options(p)
     src = p.add_argument_group("signal source")
     add_stream_options(src)
-    src.add_argument("--resolve-timeout", type=float, default=5.0, help="seconds to wait for the stream(s) (default 5)")
+    src.add_argument("--resolve-timeout", type=arg(PositiveFloat), default=5.0, help="seconds to wait for the stream(s) (default 5)")
     src.add_argument("--replay", type=Path, default=None, metavar="SESSION", help="publish this recorded session over LSL and serve the engine on it")
-    src.add_argument("--speed", type=float, default=1.0, help="--replay speed (default 1: real time)")
+    src.add_argument("--speed", type=arg(PositiveFloat), default=1.0, help="--replay speed (default 1: real time)")
     src.add_argument("--loop", action="store_true", help="--replay: start over at the end")
     net = p.add_argument_group("listening")
     net.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
-    net.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"TCP port, JSON lines (default {DEFAULT_PORT}; 0: any free port)")
+    net.add_argument("--port", type=arg(PortOrAny), default=DEFAULT_PORT, help=f"TCP port, JSON lines (default {DEFAULT_PORT}; 0: any free port)")
     net.add_argument("--no-tcp", action="store_true", help="no TCP listener (use with --unix)")
     net.add_argument("--unix", default=None, metavar="PATH", help="also listen on this Unix socket (created mode 0600)")
-    net.add_argument("--ws-port", type=int, default=DEFAULT_WS_PORT, help=f"WebSocket port, path /ws (default {DEFAULT_WS_PORT}; 0: any free port)")
+    net.add_argument("--ws-port", type=arg(PortOrAny), default=DEFAULT_WS_PORT, help=f"WebSocket port, path /ws (default {DEFAULT_WS_PORT}; 0: any free port)")
     net.add_argument("--no-ws", action="store_true", help="no WebSocket listener")
     net.add_argument("--web", action="store_true", help="serve the live web page at http://HOST:WS_PORT/")
     net.add_argument("--allow-remote", action="store_true", help="allow a --host that is not loopback (needs --token)")
     net.add_argument("--token", default=os.environ.get("EMGRT_SERVE_TOKEN"), help="clients must send this token first (default: $EMGRT_SERVE_TOKEN)")
     net.add_argument("--allow-origin", action="append", default=[], metavar="ORIGIN", help="another web origin allowed to open the WebSocket, repeatable")
-    net.add_argument("--queue", type=int, default=1000, help="events queued per client before they are dropped for it (default 1000)")
-    net.add_argument("--stall-timeout", type=float, default=5.0, help="disconnect a client whose queue is full and that read nothing for this many s (default 5)")
+    net.add_argument("--queue", type=arg(PositiveInt), default=1000, help="events queued per client before they are dropped for it (default 1000)")
+    net.add_argument("--queue-bytes", type=arg(PositiveInt), default=1 << 20, help="bytes of events queued per client before they are dropped for it (default 1048576)")
+    net.add_argument("--stall-timeout", type=arg(PositiveFloat), default=5.0, help="disconnect a client whose queue is full and that read nothing for this many s (default 5)")
     p.set_defaults(func=_run)
 
 
@@ -66,14 +69,16 @@ def _run(args: argparse.Namespace) -> int:
         raise ConfigError("--web needs the WebSocket listener (drop --no-ws)")
     if args.no_tcp and args.no_ws and not args.unix:
         raise ConfigError("nothing to listen on: drop --no-tcp/--no-ws or pass --unix PATH")
-    if args.queue < 1 or args.stall_timeout <= 0:
-        raise ConfigError("--queue must be >= 1 and --stall-timeout > 0")
     config = ServeConfig(
         host=args.host, port=None if args.no_tcp else args.port, ws_port=None if args.no_ws else args.ws_port,
         unix=args.unix, web=args.web, allow_remote=args.allow_remote, token=args.token or None,
-        queue_size=args.queue, stall_timeout=args.stall_timeout, allow_origins=tuple(args.allow_origin),
+        queue_size=args.queue, queue_bytes=args.queue_bytes, stall_timeout=args.stall_timeout, allow_origins=tuple(args.allow_origin),
     )
     check_bind(config)  # before the model loads: a refused bind is a quick one-line error
+    if args.replay is not None:
+        from emgrt.lsl import keep_local
+
+        keep_local()  # the replay is private: its stream is not announced beyond this machine
     bundle = resolve_bundle(args.bundle)
     kind = decoder_kind(args, bundle)
     engine = Engine(bundle, decoder=kind, providers=args.provider, threads=args.threads, int8=args.int8, **decoder_overrides(args))

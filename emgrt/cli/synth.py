@@ -7,7 +7,8 @@ import json
 import os
 import sys
 
-from emgrt.synth.difficulty import DEFAULT_DIFFICULTY
+from emgrt.synth.difficulty import DEFAULT_DIFFICULTY, MAX_DIFFICULTY
+from emgrt.validate import Float, NonNegativeInt, PositiveFloat, PositiveInt, arg
 
 DESCRIPTION = """\
 Write a synthetic sEMG typing dataset in exact emg2qwerty format: one HDF5 file
@@ -49,17 +50,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument(
         "out_dir", metavar="OUT_DIR", help="folder to write (created; a previous synth dataset there is replaced)"
     )
-    p.add_argument("--users", type=int, default=6, help="number of synthetic people")
-    p.add_argument("--sessions", type=int, default=3, help="sessions per user")
-    p.add_argument("--minutes", type=float, default=2.0, help="length of each session in minutes")
-    p.add_argument("--seed", type=int, default=0, help="dataset seed; same seed, same files")
+    p.add_argument("--users", type=arg(PositiveInt), default=6, help="number of synthetic people")
+    p.add_argument("--sessions", type=arg(PositiveInt), default=3, help="sessions per user")
+    p.add_argument("--minutes", type=arg(PositiveFloat), default=2.0, help="length of each session in minutes")
+    p.add_argument("--seed", type=arg(NonNegativeInt), default=0, help="dataset seed; same seed, same files")
     p.add_argument(
-        "--difficulty", type=float, default=DEFAULT_DIFFICULTY, help="0 easy .. 2 very hard (see below)"
+        "--difficulty", type=arg(Float(ge=0, le=MAX_DIFFICULTY)), default=DEFAULT_DIFFICULTY, help="0 easy .. 2 very hard (see below)"
     )
-    p.add_argument("--test-users", type=int, default=1, help="users held out of generic training")
-    p.add_argument("--val-sessions", type=int, default=1, help="validation sessions per user")
-    p.add_argument("--test-sessions", type=int, default=1, help="test sessions per test user")
-    p.add_argument("--workers", type=int, default=_default_workers(), help="parallel render processes")
+    p.add_argument("--test-users", type=arg(NonNegativeInt), default=1, help="users held out of generic training")
+    p.add_argument("--val-sessions", type=arg(NonNegativeInt), default=1, help="validation sessions per user")
+    p.add_argument("--test-sessions", type=arg(NonNegativeInt), default=1, help="test sessions per test user")
+    p.add_argument("--workers", type=arg(PositiveInt), default=_default_workers(), help="parallel render processes")
     p.add_argument("--force", action="store_true", help="write into a non-empty folder that is not an emgrt dataset")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.set_defaults(func=run)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 
+from emgrt.validate import PositiveInt, arg
+
 DESCRIPTION = """\
 Read a Chrome trace JSON (what `emgrt train --profile` writes under RUN_DIR/trace/,
 torch.profiler's export_chrome_trace; .json or .json.gz) and attribute each profiled
@@ -37,7 +39,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     s.add_argument("trace", metavar="TRACE.json", help="Chrome trace JSON (.json or .json.gz)")
-    s.add_argument("--top", type=int, default=10, metavar="N", help="operators to list by self time (default 10)")
+    s.add_argument("--top", type=arg(PositiveInt), default=10, metavar="N", help="operators to list by self time (default 10)")
     s.add_argument("--json", action="store_true", help="print JSON")
     s.set_defaults(func=run_summary)
     p.set_defaults(func=lambda args: (p.print_help(), 2)[1])

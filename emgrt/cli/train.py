@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 
+from emgrt.validate import NonNegativeInt, PositiveFloat, PositiveInt, arg
+
 DESCRIPTION = """\
 Train a streaming transformer-CTC model from a recipe (models/recipes/NAME.toml:
 [model], [optim], [train], [data]).  Writes into RUN_DIR: metrics.jsonl (train
@@ -40,16 +42,16 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--out", required=True, metavar="RUN_DIR", help="run folder to write")
     p.add_argument("--resume", action="store_true", help="continue from RUN_DIR/last.pt")
-    p.add_argument("--max-minutes", type=float, default=None, help="wall-clock budget; stops early but saves")
+    p.add_argument("--max-minutes", type=arg(PositiveFloat), default=None, help="wall-clock budget; stops early but saves")
     p.add_argument(
-        "--max-steps", type=int, default=None, metavar="N",
+        "--max-steps", type=arg(PositiveInt), default=None, metavar="N",
         help="override train.max_steps (the run's length in updates; sizes the warmup + cosine schedule)",
     )
-    p.add_argument("--seed", type=int, default=None, help="override train.seed")
-    p.add_argument("--threads", type=int, default=None, help="override train.threads (torch compute threads)")
+    p.add_argument("--seed", type=arg(NonNegativeInt), default=None, help="override train.seed")
+    p.add_argument("--threads", type=arg(NonNegativeInt), default=None, help="override train.threads (torch compute threads)")
     p.add_argument(
         "--profile",
-        type=int,
+        type=arg(NonNegativeInt),
         nargs="?",
         const=3,
         default=0,
@@ -73,11 +75,7 @@ def prepare_run(recipe, args: argparse.Namespace):
     if args.threads is not None:
         recipe = replace(recipe, train=replace(recipe.train, threads=args.threads))
     if getattr(args, "max_steps", None) is not None:
-        if args.max_steps < 1:
-            raise ConfigError(f"--max-steps {args.max_steps}: give a number of updates >= 1")
         recipe = replace(recipe, train=replace(recipe.train, max_steps=args.max_steps))
-    if args.profile is not None and args.profile < 0:
-        raise ConfigError(f"--profile {args.profile}: give a number of steps >= 1 (or 0 for none)")
     out = Path(args.out)
     if args.resume and not (out / LAST).exists():
         raise ConfigError(f"{out / LAST}: nothing to resume (run without --resume first)")

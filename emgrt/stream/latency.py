@@ -150,12 +150,11 @@ def replay_simulated(engine, session: SessionFile, chunk: int = CHUNK, max_secon
 
 def replay_live(engine, bundle, session_path: Path, speed: float = 1.0, max_seconds: float | None = None) -> SessionRun:
     """Send the session over a real LSL loopback and run the engine on it live."""
-    import threading
     import uuid
 
     from emgrt.lsl import pylsl_quiet
     from emgrt.lsl.outlet import SessionReplayer
-    from emgrt.stream.live import LiveSource, run_live
+    from emgrt.stream.live import LiveSource, LiveThread
 
     pylsl = pylsl_quiet()
     name = f"emgrt-latency-{uuid.uuid4().hex[:8]}"
@@ -166,37 +165,23 @@ def replay_live(engine, bundle, session_path: Path, speed: float = 1.0, max_seco
     run.duration_s = n / engine.rate
     engine.hop_log = run.hop_ms
     before = dict(engine.counters)
-    stop = threading.Event()
     source = LiveSource(bundle, stream=name)
-    box: dict = {}
 
     def on_event(ev: dict) -> None:
         if ev["type"] != "char" or rep.t0 is None:
             return
         record_live_char(run, ev, rep, pylsl.local_clock())
 
-    def feed() -> None:
-        try:
-            box["stats"] = run_live(engine, source, on_event, stop)
-        except BaseException as exc:
-            box["error"] = exc
-
     rep.start()
-    worker = threading.Thread(target=feed, daemon=True)
-    worker.start()
+    live = LiveThread(engine, source, on_event).start()
     try:
-        limit = n / (engine.rate * speed) + 30.0
-        rep.wait(limit)
-        # Let the engine drain what LSL has delivered, then stop.
-        deadline = time.monotonic() + 5.0
-        while engine.counters["received"] < rep.samples_sent and time.monotonic() < deadline:
-            time.sleep(0.01)
+        rep.wait(n / (engine.rate * speed) + 30.0)
+        live.drain(rep.samples_sent, 5.0)  # what LSL has delivered, then stop
     finally:
-        stop.set()
-        worker.join(10.0)
-        rep.stop()
-    if "error" in box:
-        raise box["error"]
+        try:
+            result = live.finish()
+        finally:
+            rep.stop()
     # The replayed keystrokes, stamped on the replay's timeline.
     k = int(np.searchsorted(session.key_times, session.time[n - 1], side="right"))
     run.key_times = np.array([rep.key_stamp(i) for i in range(k)])
@@ -204,7 +189,7 @@ def replay_live(engine, bundle, session_path: Path, speed: float = 1.0, max_seco
     run.compute_s = float(np.sum(run.hop_ms)) / 1000.0
     engine.hop_log = None
     run.stats = _session_stats(engine, before)
-    run.stats["source"] = box.get("stats", {}).get("source", {})
+    run.stats["source"] = result["source"]
     return run
 
 

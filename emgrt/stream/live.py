@@ -13,6 +13,7 @@ Another thread may call ``engine.request_reset()``; the loop carries it out with
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 
 import numpy as np
@@ -81,3 +82,47 @@ def run_live(
             on_event(ev)
         source.close()
     return {"engine": engine.stats(), "source": source.stats()}
+
+
+class LiveThread:
+    """:func:`run_live` in a background thread: an engine reading a stream while this thread
+    drives something else (a replay of its own, a clock).  ``start()``, then ``drain(sent)``
+    to wait until every sample a replay sent has arrived (or been counted lost), then
+    ``finish()`` for run_live's result; an exception in the thread is raised there."""
+
+    def __init__(self, engine, source: BandInlet, on_event: Callable[[dict], None], **kwargs) -> None:
+        self.engine = engine
+        self.stop = threading.Event()
+        self._box: dict = {}
+        self._args = (engine, source, on_event, self.stop)
+        self._kwargs = kwargs
+        self._thread = threading.Thread(target=self._run, name="emgrt-live", daemon=True)
+
+    def _run(self) -> None:
+        try:
+            self._box["stats"] = run_live(*self._args, **self._kwargs)
+        except BaseException as exc:  # raised by finish()
+            self._box["error"] = exc
+
+    def start(self) -> "LiveThread":
+        self._thread.start()
+        return self
+
+    @property
+    def failed(self) -> bool:
+        return "error" in self._box
+
+    def drain(self, sent: int, timeout: float) -> bool:
+        """Wait up to ``timeout`` s until ``received + lost >= sent``; True if it got there."""
+        deadline = time.monotonic() + timeout
+        c = self.engine.counters
+        while c["received"] + c["lost"] < sent and time.monotonic() < deadline and not self.failed:
+            time.sleep(0.01)
+        return c["received"] + c["lost"] >= sent
+
+    def finish(self, timeout: float = 15.0) -> dict:
+        self.stop.set()
+        self._thread.join(timeout)
+        if "error" in self._box:
+            raise self._box["error"]
+        return self._box["stats"]

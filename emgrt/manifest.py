@@ -1,0 +1,259 @@
+"""The typed view of a bundle's manifest.json: what each key must hold and how the keys agree.
+
+``emgrt.validate.parse(Manifest, data)`` checks a manifest dict: types, ranges, required keys,
+unknown keys, and the rules across sections (the step graph's declared state, frames input and
+log-probs output agree with each other and with ``stream``, ``signal``, ``frontend`` and
+``charset``), one line naming the key.  Checking the files themselves (inside
+the bundle, hashes, the graphs' real inputs) is :mod:`emgrt.bundle`'s job.  export/README.md
+documents every key.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import PurePosixPath
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator
+
+from emgrt.decode import DECODER_KINDS
+from emgrt.errors import ConfigError
+from emgrt.validate import (
+    AnyFloat,
+    Bool,
+    Doc,
+    FilterTable,
+    Invalid,
+    Name,
+    NonNegativeFloat,
+    NonNegativeInt,
+    PositiveFloat,
+    PositiveInt,
+    Sha256,
+    Str,
+    need,
+    table,
+)
+
+FORMAT = "emgrt-bundle"
+VERSION = 1
+DTYPES = ("float32", "float16", "int64")
+
+
+def _relative(name: str) -> str:
+    p = PurePosixPath(name)
+    if p.is_absolute() or ".." in p.parts or "\\" in name or "\0" in name or name in ("", "."):
+        raise ValueError("must be a file name inside the bundle folder (relative, without '..')")
+    return name
+
+
+BundleFile = Annotated[Str, AfterValidator(_relative), Doc("a file name inside the bundle folder (relative, without '..')")]
+Dim = Annotated[NonNegativeInt | Name, Doc("a size (integer >= 0) or a named dynamic axis (string)")]
+DType = Literal[DTYPES]  # type: ignore[valid-type]
+DecoderKind = Literal[DECODER_KINDS]  # type: ignore[valid-type]
+
+
+@table
+@dataclass(frozen=True)
+class Signal:
+    sample_rate: PositiveFloat
+    bands: Annotated[tuple[Name, ...], Doc("a list of band names such as ['left', 'right']")]
+    channels_per_band: PositiveInt
+    channels: PositiveInt
+    channel_order: Str = ""
+    filters: tuple[FilterTable, ...] = ()
+
+    def __post_init__(self) -> None:
+        need(len(self.bands) > 0, "bands", "a list of band names such as ['left', 'right']", list(self.bands))
+        n = len(self.bands) * self.channels_per_band
+        need(self.channels == n, "channels", f"len(bands) x channels_per_band = {n}", self.channels)
+        from emgrt.dsp.filters import FilterSpec  # imports scipy: only once a manifest is read
+
+        for i, f in enumerate(self.filters):
+            try:
+                FilterSpec(**f).validate(self.sample_rate)
+            except ConfigError as exc:  # which frequency the kind needs, the Nyquist limit
+                raise Invalid(f"filters[{i}]", str(exc)) from None
+
+
+@table
+@dataclass(frozen=True)
+class Frontend:
+    n_fft: PositiveInt
+    hop: PositiveInt
+    eps: PositiveFloat
+    normalized: Bool
+
+    def __post_init__(self) -> None:
+        from emgrt.dsp.features import FrontEndConfig
+
+        try:
+            FrontEndConfig(self.n_fft, self.hop, self.eps, self.normalized)
+        except ConfigError as exc:  # n_fft and hop that do not make frames
+            raise Invalid("n_fft", str(exc)) from None
+
+
+@table
+@dataclass(frozen=True)
+class Stream:
+    frames_per_step: PositiveInt
+    samples_per_step: PositiveInt
+    outputs_per_step: PositiveInt
+    subsample: PositiveInt
+    output_time_offset: NonNegativeInt
+    lookahead_frames: NonNegativeInt
+    skip_outputs: NonNegativeInt
+    left_context_frames: NonNegativeInt
+    receptive_field_frames: PositiveInt
+
+    def __post_init__(self) -> None:
+        n = self.frames_per_step // self.subsample
+        need(self.frames_per_step % self.subsample == 0, "frames_per_step", f"a multiple of subsample ({self.subsample})",
+             self.frames_per_step)
+        need(self.outputs_per_step == n, "outputs_per_step", f"frames_per_step / subsample = {n}", self.outputs_per_step)
+
+
+@table
+@dataclass(frozen=True)
+class Charset:
+    labels: Annotated[tuple[Str, ...], Doc("a list of the output labels (strings)")]
+    blank: NonNegativeInt
+
+    def __post_init__(self) -> None:
+        need(self.blank < len(self.labels), "blank", f"an index into labels (0..{len(self.labels) - 1})", self.blank)
+
+
+@table
+@dataclass(frozen=True)
+class Tensor:
+    name: Name
+    shape: tuple[Dim, ...]
+    dtype: DType = "float32"
+
+
+@table
+@dataclass(frozen=True)
+class State:
+    name: Name
+    input: Name
+    output: Name
+    shape: tuple[NonNegativeInt, ...]
+    dtype: DType = "float32"
+    init: Literal["zeros"] = "zeros"
+
+
+@table
+@dataclass(frozen=True)
+class FullGraph:
+    file: BundleFile
+    opset: PositiveInt
+    inputs: tuple[Tensor, ...]
+    outputs: tuple[Tensor, ...]
+    int8_file: BundleFile | None = None
+
+    def __post_init__(self) -> None:
+        need(len(self.inputs) > 0, "inputs", "a list of the graph's inputs (name, shape, dtype)", [])
+        need(len(self.outputs) > 0, "outputs", "a list of the graph's outputs (name, shape, dtype)", [])
+        for kind, tensors in (("inputs", self.inputs), ("outputs", self.outputs)):
+            names = [t.name for t in tensors]
+            dup = next((n for n in names if names.count(n) > 1), None)
+            need(dup is None, kind, "tensors with distinct names", dup)
+
+
+@table
+@dataclass(frozen=True)
+class StepGraph(FullGraph):
+    state: tuple[State, ...] = ()
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        declared = {"inputs": {t.name: t for t in self.inputs}, "outputs": {t.name: t for t in self.outputs}}
+        for i, s in enumerate(self.state):
+            for end, kind in ((s.input, "inputs"), (s.output, "outputs")):
+                t = declared[kind].get(end)
+                need(t is not None, f"state[{i}].{kind[:-1]}", f"one of the graph's {kind} {sorted(declared[kind])}", end)
+                need(list(t.shape) == list(s.shape), f"state[{i}].shape",
+                     f"the shape of {kind[:-1]} {end!r} ({list(t.shape)})", list(s.shape))
+                need(t.dtype == s.dtype, f"state[{i}].dtype", f"the dtype of {kind[:-1]} {end!r} ({t.dtype})", s.dtype)
+        need(len(self.frames_input) == 1, "inputs", "exactly one input besides the state (the frames)",
+             [t.name for t in self.frames_input])
+        need(len(self.log_probs_output) == 1, "outputs", "exactly one output besides the state (the log-probs)",
+             [t.name for t in self.log_probs_output])
+
+    @property
+    def frames_input(self) -> list[Tensor]:
+        state = {s.input for s in self.state}
+        return [t for t in self.inputs if t.name not in state]
+
+    @property
+    def log_probs_output(self) -> list[Tensor]:
+        state = {s.output for s in self.state}
+        return [t for t in self.outputs if t.name not in state]
+
+
+@table
+@dataclass(frozen=True)
+class ModelInfo:
+    params: NonNegativeInt
+    flops_per_hop: NonNegativeInt = 0
+    name: Str = ""
+    config: dict[str, Any] = field(default_factory=dict)
+
+
+@table
+@dataclass(frozen=True)
+class DecoderTuning:
+    beam_size: PositiveInt | None = None
+    lm_weight: NonNegativeFloat | None = None
+    insertion_bonus: AnyFloat | None = None
+    commit_lag: NonNegativeInt | None = None
+
+
+@table
+@dataclass(frozen=True)
+class Decoder:
+    default: DecoderKind = "greedy"
+    options: dict[DecoderKind, DecoderTuning] = field(default_factory=dict)
+    char_lm: BundleFile | None = None
+    word_lm: BundleFile | None = None
+
+
+@table
+@dataclass(frozen=True)
+class Manifest:
+    format: Literal["emgrt-bundle"]
+    version: Literal[1]
+    signal: Signal
+    frontend: Frontend
+    stream: Stream
+    charset: Charset
+    step_graph: StepGraph
+    full_graph: FullGraph
+    model: ModelInfo
+    files: dict[BundleFile, Sha256]
+    digest: Sha256
+    decoder: Decoder = field(default_factory=Decoder)
+    provenance: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        s, sig, fe = self.stream, self.signal, self.frontend
+        need(s.samples_per_step == s.frames_per_step * fe.hop, "stream.samples_per_step",
+             f"frames_per_step x frontend.hop = {s.frames_per_step * fe.hop}", s.samples_per_step)
+        frames = [1, s.frames_per_step, len(sig.bands), sig.channels_per_band, fe.n_fft // 2 + 1]
+        (t,) = self.step_graph.frames_input
+        need(list(t.shape) == frames, f"step_graph.inputs.{t.name}.shape",
+             "[1, stream.frames_per_step, len(signal.bands), signal.channels_per_band, frontend.n_fft // 2 + 1] = "
+             f"{frames}", list(t.shape))
+        log_probs = [1, s.outputs_per_step, len(self.charset.labels)]
+        (t,) = self.step_graph.log_probs_output
+        need(list(t.shape) == log_probs, f"step_graph.outputs.{t.name}.shape",
+             f"[1, stream.outputs_per_step, len(charset.labels)] = {log_probs}", list(t.shape))
+
+    def named_files(self) -> dict[str, str]:
+        """Every file the runtime opens, by the manifest key that names it."""
+        named = {"step_graph.file": self.step_graph.file, "full_graph.file": self.full_graph.file,
+                 "step_graph.int8_file": self.step_graph.int8_file, "full_graph.int8_file": self.full_graph.int8_file,
+                 "decoder.char_lm": self.decoder.char_lm, "decoder.word_lm": self.decoder.word_lm}
+        return {key: name for key, name in named.items() if name}
+
+
