@@ -17,8 +17,8 @@ real gaps instead.  So the engine keeps its own model of the timeline:
 - every sample comes out once, in order, with its de-jittered stamp; gaps come out as
   :class:`Gap` items between them.  Nothing is dropped or invented here.
 
-The recursions run per sample (vectorised with :func:`scipy.signal.lfilter` and its
-carried state), so the result does not depend on how the samples were chunked.
+The recursions run per sample (vectorised in closed form, see :class:`_Ema`), so the result
+does not depend on how the samples were chunked.
 A stream starts with a conservative ``prior_jitter_s`` so that the first second of a
 jittery band does not read as gaps; gaps shorter than the tolerance (a few samples
 at most, under millisecond jitter) cannot be told from jitter and are absorbed by the
@@ -30,13 +30,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.signal import lfilter
 
 WINDOW = 16  # samples a candidate gap is decided on (8 ms at 2 kHz): the hold-back, at candidates only
 K_SIGMA = 6.0  # tolerance in residual spreads (Gaussian jitter: one false candidate per ~1e9 samples)
 MIN_TOL_PERIODS = 0.5  # never below half a sample period: a single missing sample is still seen
 PRIOR_JITTER_S = 1e-3  # assumed spread at a stream's start, until measured
 TAU_S = 1.0  # time constant of the offset average
+BLOCK = 1024  # samples per vectorised step (longer chunks go in blocks)
 TAU_SPREAD_S = 0.25  # time constant of the spread average (the prior is forgotten within a second or two)
 
 
@@ -83,6 +83,9 @@ class StampClock:
         self.prior_var = float(prior_jitter_s) ** 2
         self.alpha = 1.0 / max(1.0, tau_s * self.rate)
         self.alpha_spread = 1.0 / max(1.0, tau_spread_s * self.rate)
+        self._ramp = np.arange(BLOCK) / self.rate
+        self._ema_off = _Ema(self.alpha)
+        self._ema_var = _Ema(self.alpha_spread)
         self.candidates = 0  # samples that left the tolerance (jitter outliers and real moves)
         self.bad_stamps = 0  # NaN/Inf stamps replaced
         self.clear()
@@ -141,12 +144,6 @@ class StampClock:
             ts[i] = (ts[i - 1] if i else prev) + 1.0 / self.rate
         return ts
 
-    @staticmethod
-    def _ema(values: np.ndarray, start: float, a: float) -> tuple[np.ndarray, np.ndarray]:
-        """(before, after): the exponential average (weight ``a``) before and after each value."""
-        after, _ = lfilter([a], [1.0, a - 1.0], values, zi=[(1.0 - a) * start])
-        before = np.concatenate([[start], after[:-1]])
-        return before, after
 
     def _run(self, x: np.ndarray, ts: np.ndarray, final: bool) -> list:
         out: list = []
@@ -157,33 +154,38 @@ class StampClock:
             self._t0 = float(ts[0])
         pos = 0
         while pos < n:
-            idx = self._next + np.arange(n - pos)
-            expected = self._t0 + idx / self.rate
-            resid = ts[pos:] - expected
-            off_before, off_after = self._ema(resid, self._off, self.alpha)
+            m = min(n - pos, BLOCK)
+            nominal = self._next / self.rate + self._ramp[:m]  # since t0
+            resid = (ts[pos : pos + m] - self._t0) - nominal
+            off_before, off_after = self._ema_off(resid, self._off)
             dev = resid - off_before
-            var_before, var_after = self._ema(np.square(dev), self._var, self.alpha_spread)
-            tol = np.maximum(self.min_tol, self.k_sigma * np.sqrt(var_before))
-            outside = np.flatnonzero(np.abs(dev) > tol)
-            c = int(outside[0]) if len(outside) else n - pos  # samples accepted as they are
+            dev2 = np.square(dev)
+            var_before, var_after = self._ema_var(dev2, self._var)
+            tol2 = np.maximum(self.min_tol**2, self.k_sigma**2 * var_before)
+            outside = np.flatnonzero(dev2 > tol2)
+            c = int(outside[0]) if len(outside) else m  # samples accepted as they are
+            expected = self._t0 + nominal
             if c:
                 out.append(Samples(x[pos : pos + c], expected[:c] + off_after[:c]))
                 self._next += c
                 self._off, self._var = float(off_after[c - 1]), float(var_after[c - 1])
                 pos += c
-            if pos == n:
-                break
+            if c == m:
+                continue
             win = resid[c : c + self.window] - off_before[c]  # against the timeline before the candidate
+            if len(win) < self.window and m < n - pos + c:  # the block ends before the window does
+                continue  # (the next block starts at the candidate and sees the whole window)
             if len(win) < self.window and not final:
                 self._held_x, self._held_t = x[pos:].copy(), ts[pos:].copy()
                 break
             self.candidates += 1
             move = float(np.median(win))
-            if move > tol[c]:  # the band's samples really are missing
+            tol = float(np.sqrt(tol2[c]))
+            if move > tol:  # the band's samples really are missing
                 missing = max(1, int(np.floor(move * self.rate + 0.5)))
                 out.append(Gap(missing, (missing + 1) / self.rate))
                 self._next += missing
-            elif move < -tol[c]:  # the clock stepped back: follow it
+            elif move < -tol:  # the clock stepped back: follow it
                 out.append(StepBack(-move))
                 self._off += move
             else:  # jitter: this one sample was off, the timeline was not
@@ -192,3 +194,26 @@ class StampClock:
                 self._off, self._var = float(off_after[c]), float(var_after[c])
                 pos += 1
         return out
+
+
+class _Ema:
+    """The exponential average ``y[i] = (1 - a) * y[i-1] + a * v[i]`` over a block, in closed form:
+    ``y[i] = c**(i+1) * y0 + c**i * cumsum(a * c**-k * v[k])`` with ``c = 1 - a`` and the powers
+    tabled once.  A few array operations instead of scipy.signal.lfilter's per-call overhead
+    (this runs twice per pulled chunk on the live path); exact to rounding."""
+
+    def __init__(self, a: float, block: int = BLOCK) -> None:
+        c = 1.0 - a
+        k = np.arange(block)
+        self._decay = c ** (k + 1)  # c**(i+1)
+        self._decay_prev = c**k  # c**i
+        self._gain = a * c ** (-k.astype(np.float64))  # a * c**-k (<= e**(a*block): no overflow)
+
+    def __call__(self, v: np.ndarray, y0: float) -> tuple[np.ndarray, np.ndarray]:
+        """(before, after): the average before and after each value is folded in."""
+        m = len(v)
+        after = self._decay[:m] * y0 + self._decay_prev[:m] * np.cumsum(self._gain[:m] * v)
+        before = np.empty(m)
+        before[0] = y0
+        before[1:] = after[:-1]
+        return before, after
