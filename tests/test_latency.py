@@ -15,7 +15,8 @@ from emgrt.stream import latency as lat
 from conftest import make_session_arrays
 
 FIELDS = {
-    "mode", "decoder", "provider", "sessions", "signal_s", "keys", "matched", "latency_ms", "algorithmic_ms",
+    "mode", "decoder", "provider", "sessions", "signal_s", "keys", "visible_keys", "matched", "display_ms",
+    "stable_ms", "latency_ms", "revisions", "revision_rate", "never_shown", "algorithmic_ms",
     "components_ms", "hop_compute_ms", "hops", "real_time_factor", "streamed_cer", "offline_cer",
     "dropped_samples", "per_session",
 }
@@ -53,21 +54,47 @@ def test_simulated_replay_report(tiny_bundle, sessions_dir, tmp_path):
     assert out.stat().st_size > 1000
 
 
-def test_matching_pairs_equal_keys_close_in_time():
+def test_recorded_timeline_gives_display_stable_and_commit_latencies():
     run = lat.SessionRun(name="x", duration_s=10, reference="abcd", key_times=np.array([1.0, 2.0, 3.0, 4.0]))
-    run.keys, run.emit = list("axcd"), [1.1, 2.1, 3.2, 9.5]
-    assert run.matches() == [(0, 0), (2, 2)]  # 'd' is aligned but 5.5 s late: not a match
+    events = [
+        ({"type": "hypothesis", "text": "a", "t": 1.1}, 1.15), ({"type": "char", "key": "a", "t": 1.5}, 1.6),
+        ({"type": "hypothesis", "text": "", "t": 1.5}, 1.6), ({"type": "char", "key": "x", "t": 2.1}, 2.2),
+        ({"type": "status", "status": "reset", "t": 2.5}, 2.6), ({"type": "char", "key": "c", "t": 3.1}, 3.2),
+        ({"type": "char", "key": "d", "t": 9.4}, 9.5),
+    ]
+    for ev, emit in events:
+        lat.record_event(run, ev, emit, ev["t"])
+    assert run.keys == list("axcd") and len(run.timeline) == 6
+    rep = lat.report([run], _Bundle(), "simulated", "char-lm")
+    assert rep["display_ms"]["p50"] == pytest.approx(175.0) and rep["display_ms"]["n"] == 2  # a 150, c 200 ms
+    assert rep["latency_ms"]["n"] == 2  # 'd' is 5.5 s late: over max_match_s, not counted
+    assert rep["components_ms"]["compute"]["p50"] == pytest.approx(100.0)
+    # b is never shown; d is shown, but too late to count
+    assert rep["matched"] == 2 and rep["never_shown"] == 0.25 and rep["revisions"] == 0
     run.max_match_s = 6.0
-    assert run.matches() == [(0, 0), (2, 2), (3, 3)]
+    assert lat.report([run], _Bundle(), "simulated", "char-lm")["latency_ms"]["n"] == 3
 
 
-def test_cli_latency_json(tiny_bundle, sessions_dir, tmp_path, capsys):
+class _Bundle:
+    dir = "b"
+    manifest = {"signal": {"sample_rate": 2000}, "frontend": {"hop": 16}, "stream": {"frames_per_step": 4, "lookahead_frames": 2}}
+
+
+@pytest.mark.parametrize("decoder", ["greedy", "char-lm"])
+def test_cli_latency_json(tiny_bundle, sessions_dir, tmp_path, capsys, decoder):
     png = tmp_path / "p.png"
-    code = main(["latency", str(sessions_dir), "--bundle", str(tiny_bundle.dir), "--json", "--plot", str(png), "--limit", "1"])
+    args = ["latency", str(sessions_dir), "--bundle", str(tiny_bundle.dir), "--json", "--limit", "1", "--decoder", decoder]
+    code = main(args + ["--plot", str(png)])
     out = capsys.readouterr().out
     assert code == 0
     rep = json.loads(out)
     assert FIELDS <= set(rep) and rep["dropped_samples"] == 0 and rep["sessions"] == 1 and png.exists()
+    # The untrained tiny model types noise: the figures are there, consistent and never negative.
+    assert rep["keys"] == 8 and rep["visible_keys"] == 6 and rep["matched"] == rep["display_ms"]["n"] <= 6
+    for k in ("display_ms", "stable_ms", "latency_ms"):
+        d = rep[k]
+        assert (d["p50"] is None) == (d["n"] == 0) and (d["n"] == 0 or 0 <= d["p50"] <= d["p90"] <= d["p99"])
+    assert rep["revision_rate"] == rep["revisions"] / 8 and 0 <= rep["never_shown"] <= 1
 
 
 @pytest.mark.slow

@@ -3,9 +3,10 @@
 The session is replayed over a real LSL loopback (:class:`~emgrt.lsl.outlet.SessionReplayer`),
 the engine reads it like a band (:func:`~emgrt.stream.live.run_live`), and the terminal shows the
 prompt, the decoded text, each key's latency and a running CER (rich Live on a terminal, plain
-lines otherwise).  Latency is measured as ``emgrt latency --live`` does (keystroke stamp to the
-moment the key reached us, matched by edit-distance alignment; at ``--speed`` other than 1 the wall
-time after the triggering sample was pushed is added to its stamp, see emgrt/stream/latency.py).
+lines otherwise).  Latency is measured as ``emgrt latency --live`` does, by :mod:`emgrt.stream.display` on the
+events' timeline (keystroke stamp to the moment the key was shown; at ``--speed`` other than 1 the
+wall time after the triggering sample was pushed is added to its stamp, see emgrt/stream/latency.py):
+the live line shows the newest shown key's display latency.
 The summary uses the same report as ``emgrt latency``.  ``--stream NAME`` decodes a real band
 instead (no reference, so no CER or latency).
 """
@@ -114,25 +115,26 @@ class Demo:
         self.source = LiveSource(bundle, stream=name, left=args.left, right=args.right)
         self._key_stamps: np.ndarray | None = None
         self._prompts: list[tuple[float, str]] | None = None
-        self._latencies: list[float] = []
+        self._shown_for = -1  # timeline length _last_shown was matched on
+        self._last_shown: tuple[str, float] | None = None  # newest keystroke shown, its display latency ms
         self._result: dict = {}
 
     # -- engine thread ---------------------------------------------------------------------------
     def on_event(self, ev: dict) -> None:
         from emgrt.decode import apply_keys
-        from emgrt.stream.latency import record_live_char
+        from emgrt.stream.latency import record_live_event
 
         kind = ev["type"]
         with self.state.lock:
             st = self.state
             if ev.get("t") is not None:
                 st.stream_t = ev["t"]
+            rep = self.replayer
+            if self.run_ is not None and rep is not None and rep.t0 is not None:
+                # As emgrt latency --live: the trigger's stamp + wall time since it was pushed.
+                record_live_event(self.run_, ev, rep, self.pylsl.local_clock())
             if kind == "char":
                 st.text = apply_keys(st.text, [ev["key"]])[-SCREEN_CHARS:]
-                rep = self.replayer
-                if self.run_ is not None and rep is not None and rep.t0 is not None:
-                    # As emgrt latency --live: the trigger's stamp + wall time since it was pushed.
-                    record_live_char(self.run_, ev, rep, self.pylsl.local_clock())
             elif kind == "hypothesis":  # shown as screen text: shift hidden, enter a newline
                 st.hypothesis = apply_keys("", ev["text"])
             elif kind == "final":  # one plain line per segment: enter shown as its glyph
@@ -175,22 +177,26 @@ class Demo:
         return current
 
     def _figures(self, t: float | None) -> tuple[str, float | None, float | None]:
-        """(last key, its latency ms or None, running CER % or None)."""
+        """(last key shown, its display latency ms or None, running CER % or None)."""
         from emgrt.metrics import ErrorCounts
+        from emgrt.stream.display import key_times
 
         run = self.run_
         if run is None or not run.keys or t is None or not self._reference_ready():
             return "", None, None
-        n = len(run.keys)
-        keys, emit = run.keys[:n], run.emit[:n]
+        with self.state.lock:
+            keys, timeline = list(run.keys), list(run.timeline)
         ref_n = int(np.searchsorted(self._key_stamps, t - CER_LAG_S, side="right"))
         cer = ErrorCounts().update(run.reference[:ref_n], "".join(keys)).cer if ref_n else None
-        last_latency = None
-        for i, j in reversed(run.matches()):
-            if j == n - 1 and i < len(self._key_stamps):
-                last_latency = 1000.0 * (emit[j] - float(self._key_stamps[i]))
-            break
-        return keys[-1], last_latency, cer
+        if len(timeline) != self._shown_for:  # the timeline grew: match it again
+            self._shown_for = len(timeline)
+            display = key_times(run.reference, self._key_stamps, timeline).display
+            shown = np.flatnonzero(np.isfinite(display))
+            i = int(shown[-1]) if len(shown) else None
+            self._last_shown = None if i is None else (run.reference[i], 1000.0 * float(display[i]))
+        if self._last_shown is None:
+            return "", None, cer
+        return self._last_shown[0], self._last_shown[1], cer
 
     # -- main thread ---------------------------------------------------------------------------
     def run(self) -> int:
@@ -292,7 +298,7 @@ class Demo:
             worker.join(15.0)
 
     def _summary(self) -> None:
-        from emgrt.stream.latency import report
+        from emgrt.stream.latency import report, shown_summary
 
         e = self.engine.stats()
         if self.run_ is None:
@@ -304,13 +310,20 @@ class Demo:
         run.compute_s = float(np.sum(run.hop_ms)) / 1000.0
         run.stats = e
         rep = report([run], self.bundle, "live", self.kind)
-        lat = rep["latency_ms"]
-        fmt = lambda v: "-" if v is None else f"{v:.0f} ms"  # noqa: E731
+        fmt = lambda v: "-" if v is None else f"{v:.0f}"  # noqa: E731
+        ms = lambda v: "-" if v is None else f"{v:.0f} ms"  # noqa: E731
+        shown = rep["display_ms"]
+        speed = "" if self.args.speed == 1 else f", replayed at {self.args.speed:g}x"
         print("")
         print(f"summary: {rep['keys']} keys typed, {len(run.keys)} decoded, {rep['signal_s']:.1f} s of signal")
         print(f"  CER {rep['streamed_cer']:.2f}%")
-        print(f"  latency p50 {fmt(lat['p50'])}, p99 {fmt(lat['p99'])} ({rep['matched']} keys matched; "
-              f"keystroke to decoded character{'' if self.args.speed == 1 else ', replayed at %gx' % self.args.speed})")
+        print(f"  latency p50 {ms(shown['p50'])}, p99 {ms(shown['p99'])} ({rep['matched']} keys matched; "
+              f"keystroke to displayed character{speed})")
+        print("  p50/p90/p99 ms: " + " · ".join(
+            f"{name} " + "/".join(fmt(rep[key][q]) for q in ("p50", "p90", "p99"))
+            for name, key in (("displayed", "display_ms"), ("stable", "stable_ms"), ("committed", "latency_ms"))
+        ))
+        print(f"  {shown_summary(rep)}")
         rtf = rep["real_time_factor"]
         print(f"  real-time factor {rtf if rtf is not None else '-'} (model compute / signal time; "
               f"{e.get('processed', 0)} samples processed, {rep['dropped_samples']} dropped)")

@@ -12,11 +12,12 @@ from emgrt.validate import PositiveFloat, PositiveInt, arg
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "latency",
-        help="keystroke-to-character latency, compute per hop and CER of sessions replayed as if live",
+        help="keystroke-to-display/stable/commit latency, revisions, compute per hop and CER of sessions replayed as if live",
         description="Replay recorded sessions through the streaming engine on a simulated clock (chunks "
-        "arrive at their stamps; measured compute is added), match emitted keys to keystrokes by "
-        "edit-distance alignment and report latency p50/p90/p99 split into alignment, algorithmic, "
-        "transport and compute parts; compute per hop; real-time factor; streamed CER next to the "
+        "arrive at their stamps; measured compute is added), match the displayed text (committed + "
+        "hypothesis) and the committed text to the keystrokes pressed so far by edit-distance alignment "
+        "and report p50/p90/p99 of the display, stable and commit latency (commit split into alignment, "
+        "algorithmic, transport and compute parts), keys shown, revision rate; compute per hop; real-time factor; streamed CER next to the "
         "offline CER of the full-window graph; dropped samples (must be 0). --live sends the sessions "
         "over a real LSL loopback instead (takes real time / --speed).",
     )
@@ -33,7 +34,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--speed", type=arg(PositiveFloat), default=1.0, help="--live replay speed (default 1: real time)")
     p.add_argument(
         "--max-match-s", type=arg(PositiveFloat), default=5.0,
-        help="an aligned key emitted further than this from its keystroke is not matched (default 5)",
+        help="a latency (display, stable or commit) over this many seconds is not counted (default 5)",
     )
     p.add_argument("--no-offline", action="store_true", help="skip the offline (full graph) CER")
     p.add_argument("--plot", type=Path, default=None, metavar="OUT.png", help="latency histogram + one session's timeline")

@@ -10,15 +10,17 @@ and an event's emission is its triggering sample's stamp plus the wall time from
 sample's push to the event reaching the callback (transport and compute together, reported
 as ``compute``; ``transport`` is 0 in this mode).
 
-Emitted keys are matched to the session's keystrokes by edit-distance alignment
-(rapidfuzz ``Levenshtein.opcodes``; only keys in ``equal`` runs and emitted within ``max_match_s``
-(default 5 s: the LM decoders commit a second or more after the keystroke) are matched).  Per matched
-key, with ``key`` the keystroke press, ``frame`` the stamp of the last sample of the model
-output frame that decided the key, ``trigger`` the stamp of the sample that completed the
-model step that emitted it, ``arrival`` when that sample's chunk arrived and ``emit`` when
-the engine emitted the key::
+Keys are matched to the session's keystrokes on the event timeline by :mod:`emgrt.stream.display`
+(one definition for ``emgrt latency``, ``--live`` and ``emgrt demo``): per keystroke, the
+**display** latency (first shown correctly by committed text + hypothesis), the **stable** latency
+(shown correctly from then on) and the **commit** latency (first shown by the committed text),
+never negative, plus the revisions of the displayed text.  A latency over ``max_match_s`` (default
+5 s) is not counted.  The commit latency splits, with ``key`` the keystroke press and, of the char
+event whose character first showed it, ``frame`` the stamp of the last sample of the model output
+frame that decided the key, ``trigger`` the stamp of the sample that completed the model step that
+emitted it, ``arrival`` when that sample's chunk arrived and ``emit`` when the engine emitted it::
 
-    latency    = emit - key
+    commit     = shown - key           >= emit - key (shown: when the committed text first showed it)
     alignment  = frame - key          where the model places the key (learned; may be < 0)
     algorithmic= trigger - frame      lookahead + waiting for the step (fixed by the manifest)
     transport  = arrival - trigger    the band's chunking
@@ -35,12 +37,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from rapidfuzz.distance import Levenshtein
 
 from emgrt.charset import emg2qwerty_charset
 from emgrt.errors import EmgrtError
 from emgrt.io.session import SessionFile
 from emgrt.metrics import ErrorCounts
+from emgrt.stream.display import KeyTimes, key_times
 
 CHUNK = 32  # samples per simulated band packet (16 ms at 2 kHz)
 READ_BLOCK = 20_000
@@ -55,6 +57,7 @@ class SessionRun:
     duration_s: float
     reference: str  # the session's key string
     key_times: np.ndarray  # (K,) press stamps
+    timeline: list[tuple[float, dict]] = field(default_factory=list)  # (emission, char/hypothesis event)
     keys: list[str] = field(default_factory=list)  # emitted committed keys
     emit: list[float] = field(default_factory=list)
     trigger: list[float] = field(default_factory=list)
@@ -66,34 +69,33 @@ class SessionRun:
     max_match_s: float = MAX_MATCH_S
     stats: dict = field(default_factory=dict)
 
-    def matches(self) -> list[tuple[int, int]]:
-        """(reference index, emitted index) pairs aligned as equal by edit distance whose times
-        are within ``max_match_s`` of each other (a far pair is a coincidence of the alignment)."""
-        hyp = "".join(self.keys)
-        pairs = []
-        for tag, i1, i2, j1, _ in Levenshtein.opcodes(self.reference, hyp):
-            if tag == "equal":
-                for k in range(i2 - i1):
-                    dt = self.emit[j1 + k] - float(self.key_times[i1 + k])
-                    if not np.isfinite(dt) or abs(dt) <= self.max_match_s:
-                        pairs.append((i1 + k, j1 + k))
-        return pairs
+    def display_times(self) -> KeyTimes:
+        """Display, stable and commit latencies of the keystrokes (see :mod:`emgrt.stream.display`)."""
+        return key_times(self.reference, self.key_times, self.timeline)
 
 
-def _char_event(run: SessionRun, ev: dict, emit: float, arrival: float) -> None:
-    run.keys.append(ev["key"])
-    run.emit.append(emit)
-    run.trigger.append(ev["t"])
-    run.frame.append(ev.get("frame_t", ev["t"]))
-    run.arrival.append(arrival)
+def record_event(run: SessionRun, ev: dict, emit: float, arrival: float) -> None:
+    """Record a char or hypothesis event emitted at ``emit`` (its triggering chunk arrived at
+    ``arrival``) on the run's timeline; other events are ignored."""
+    if ev["type"] not in ("char", "hypothesis"):
+        return
+    run.timeline.append((emit, ev))
+    if ev["type"] == "char":
+        run.keys.append(ev["key"])
+        run.emit.append(emit)
+        run.trigger.append(ev["t"])
+        run.frame.append(ev.get("frame_t", ev["t"]))
+        run.arrival.append(arrival)
 
 
-def record_live_char(run: SessionRun, ev: dict, replayer, now: float) -> None:
-    """Record a live char event (replayer.t0 set): its stamp plus the wall time since the
-    triggering sample was pushed (at t0 + (stamp - t0) / speed), i.e. real transport + compute
-    delays on the recording's timeline at any replay speed. `now` is pylsl.local_clock()."""
+def record_live_event(run: SessionRun, ev: dict, replayer, now: float) -> None:
+    """Record a live event (replayer.t0 set) at its stamp plus the wall time since the triggering
+    sample was pushed (at t0 + (stamp - t0) / speed), i.e. real transport + compute delays on the
+    recording's timeline at any replay speed. `now` is pylsl.local_clock()."""
+    if ev.get("t") is None:
+        return
     pushed = replayer.t0 + (ev["t"] - replayer.t0) / replayer.speed
-    _char_event(run, ev, ev["t"] + (now - pushed), ev["t"])
+    record_event(run, ev, ev["t"] + (now - pushed), ev["t"])
 
 
 def new_run(session: SessionFile, max_samples: int) -> SessionRun:
@@ -137,12 +139,10 @@ def replay_simulated(engine, session: SessionFile, chunk: int = CHUNK, max_secon
             run.compute_s += dt
             clock = start + dt
             for ev, off in zip(events, engine.event_offsets):
-                if ev["type"] == "char":
-                    _char_event(run, ev, start + off, arrival)
+                record_event(run, ev, start + off, arrival)
     start = max(clock, float(session.time[n - 1]))
     for ev, off in zip(engine.finish(), engine.event_offsets):
-        if ev["type"] == "char":
-            _char_event(run, ev, start + off, start)
+        record_event(run, ev, start + off, start)
     engine.hop_log = None
     run.stats = _session_stats(engine, before)
     return run
@@ -168,9 +168,8 @@ def replay_live(engine, bundle, session_path: Path, speed: float = 1.0, max_seco
     source = LiveSource(bundle, stream=name)
 
     def on_event(ev: dict) -> None:
-        if ev["type"] != "char" or rep.t0 is None:
-            return
-        record_live_char(run, ev, rep, pylsl.local_clock())
+        if rep.t0 is not None:
+            record_live_event(run, ev, rep, pylsl.local_clock())
 
     rep.start()
     live = LiveThread(engine, source, on_event).start()
@@ -232,31 +231,48 @@ def _pct(values, qs=(50, 90, 99)) -> dict:
     return {f"p{q}": round(float(np.percentile(a, q)), 3) for q in qs}
 
 
+def _pct_mean(values) -> dict:
+    return {**_pct(values), "mean": round(float(np.mean(values)), 3) if len(values) else None, "n": len(values)}
+
+
+def _counted(latencies: np.ndarray, max_match_s: float) -> np.ndarray:
+    """Indices of the keys whose latency (s) exists and is at most ``max_match_s``."""
+    return np.flatnonzero(np.isfinite(latencies) & (latencies <= max_match_s))
+
+
 def report(runs: list[SessionRun], bundle, mode: str, decoder: str) -> dict:
-    """The figures of ``runs`` as a JSON-ready dict."""
+    """The figures of ``runs`` as a JSON-ready dict: ``display_ms``, ``stable_ms`` and ``latency_ms``
+    (the commit latency, split into ``components_ms``) over the keys each matched; ``matched``: keys
+    ever displayed correctly, of ``visible_keys`` (timed keys that put a character on screen) and
+    ``keys`` (typed); ``revision_rate``: revisions per typed key; ``never_shown``: share of the
+    visible keys never displayed correctly."""
     m = bundle.manifest
     rate = float(m["signal"]["sample_rate"])
     st, hop = m["stream"], int(m["frontend"]["hop"])
     algorithmic_ms = (int(st["frames_per_step"]) + int(st["lookahead_frames"])) * hop / rate * 1000.0
     comp = {k: [] for k in ("latency", "alignment", "algorithmic", "transport", "compute")}
+    shown = {k: [] for k in ("display", "stable")}
     streamed, offline = ErrorCounts(), ErrorCounts()
     hops: list[float] = []
     sessions = []
     duration = compute = 0.0
-    dropped = 0
+    dropped = revised = visible = never = 0
     for r in runs:
-        pairs = r.matches()
-        lat = []
-        for i, j in pairs:
-            key = float(r.key_times[i])
-            if not np.isfinite(key):
-                continue
-            lat.append(1000.0 * (r.emit[j] - key))
+        kt = r.display_times()
+        got = {k: _counted(getattr(kt, k), r.max_match_s) for k in ("display", "stable", "commit")}
+        for k in shown:
+            shown[k] += list(1000.0 * getattr(kt, k)[got[k]])
+        lat = list(1000.0 * kt.commit[got["commit"]])
+        for i in got["commit"]:
+            key, j = float(r.key_times[i]), int(kt.commit_event[i])
             comp["alignment"].append(1000.0 * (r.frame[j] - key))
             comp["algorithmic"].append(1000.0 * (r.trigger[j] - r.frame[j]))
             comp["transport"].append(1000.0 * (r.arrival[j] - r.trigger[j]))
             comp["compute"].append(1000.0 * (r.emit[j] - r.arrival[j]))
         comp["latency"] += lat
+        revised += kt.revisions
+        visible += int(np.sum(kt.target & kt.timed))
+        never += kt.never_shown
         hyp = "".join(r.keys)
         streamed.update(r.reference, hyp)
         if r.offline_keys is not None:
@@ -271,8 +287,11 @@ def report(runs: list[SessionRun], bundle, mode: str, decoder: str) -> dict:
                 "duration_s": round(r.duration_s, 3),
                 "keys": len(r.reference),
                 "emitted": len(r.keys),
-                "matched": len(lat),
+                "matched": len(got["display"]),
+                "display_ms": _pct(1000.0 * kt.display[got["display"]]),
+                "stable_ms": _pct(1000.0 * kt.stable[got["stable"]]),
                 "latency_ms": _pct(lat),
+                "revisions": kt.revisions,
                 "streamed_cer": round(ErrorCounts().update(r.reference, hyp).cer, 3),
                 "offline_cer": None
                 if r.offline_keys is None
@@ -282,6 +301,7 @@ def report(runs: list[SessionRun], bundle, mode: str, decoder: str) -> dict:
                 "gap_resets": r.stats.get("gap_resets"),
             }
         )
+    keys = sum(len(r.reference) for r in runs)
     out = {
         "mode": mode,
         "decoder": decoder,
@@ -289,10 +309,16 @@ def report(runs: list[SessionRun], bundle, mode: str, decoder: str) -> dict:
         "provider": runs[0].stats.get("provider") if runs else None,
         "sessions": len(runs),
         "signal_s": round(duration, 3),
-        "keys": sum(len(r.reference) for r in runs),
-        "matched": len(comp["latency"]),
+        "keys": keys,
+        "visible_keys": visible,
+        "matched": len(shown["display"]),
         "max_match_s": runs[0].max_match_s if runs else MAX_MATCH_S,
-        "latency_ms": {**_pct(comp["latency"]), "mean": round(float(np.mean(comp["latency"])), 3) if comp["latency"] else None},
+        "display_ms": _pct_mean(shown["display"]),
+        "stable_ms": _pct_mean(shown["stable"]),
+        "latency_ms": _pct_mean(comp["latency"]),
+        "revisions": revised,
+        "revision_rate": round(revised / keys, 4) if keys else None,
+        "never_shown": round(never / visible, 4) if visible else None,
         "algorithmic_ms": round(algorithmic_ms, 3),
         "components_ms": {k: _pct(v) for k, v in comp.items() if k != "latency"},
         "hop_compute_ms": _pct(hops, (50, 99)),
@@ -332,17 +358,22 @@ def plot(runs: list[SessionRun], rep: dict, out: Path, window_s: float = 20.0) -
 
     from emgrt.charset import glyph
 
-    lat = []
-    for r in runs:
-        lat += [1000.0 * (r.emit[j] - r.key_times[i]) for i, j in r.matches() if np.isfinite(r.key_times[i])]
+    times = [r.display_times() for r in runs]
+    lat = {k: [] for k in ("display", "commit")}
+    for kt, r in zip(times, runs):
+        for k, v in lat.items():
+            v += list(1000.0 * getattr(kt, k)[_counted(getattr(kt, k), r.max_match_s)])
     fig, (ax1, ax2) = plt.subplots(2, 1, figsize=(11, 7), gridspec_kw={"height_ratios": [1, 1]})
-    ax1.hist(lat, bins=50, color="#4477aa")
+    bins = np.histogram_bin_edges(lat["display"] + lat["commit"] or [0.0], bins=50)
+    ax1.hist(lat["display"], bins=bins, color="#ee7733", alpha=0.6, label="display")
+    ax1.hist(lat["commit"], bins=bins, color="#4477aa", alpha=0.6, label="commit")
+    ax1.legend(fontsize=8)
     for q, height in (("p50", 0.92), ("p90", 0.8), ("p99", 0.68)):
         v = rep["latency_ms"][q]
         if v is not None:
             ax1.axvline(v, color="k", ls="--", lw=0.8)
-            ax1.text(v, ax1.get_ylim()[1] * height, f" {q} {v:.0f} ms", fontsize=8)
-    ax1.set_xlabel("keystroke -> character latency (ms)")
+            ax1.text(v, ax1.get_ylim()[1] * height, f" commit {q} {v:.0f} ms", fontsize=8)
+    ax1.set_xlabel("keystroke -> character displayed / committed latency (ms)")
     ax1.set_ylabel("keys")
     ax1.set_title(
         f"{rep['sessions']} session(s), {rep['matched']} matched keys, decoder {rep['decoder']}, "
@@ -360,7 +391,8 @@ def plot(runs: list[SessionRun], rep: dict, out: Path, window_s: float = 20.0) -
             if t0 <= t <= t0 + window_s:
                 ax2.plot([t - t0], [0], "s", color="#cc3311", ms=4)
                 ax2.text(t - t0, -0.14, glyph(r.keys[j]), ha="center", fontsize=7)
-        for i, j in r.matches():
+        for i in _counted(times[0].commit, r.max_match_s):
+            j = int(times[0].commit_event[i])
             if t0 <= r.key_times[i] <= t0 + window_s:
                 ax2.plot([r.key_times[i] - t0, r.emit[j] - t0], [1, 0], color="0.6", lw=0.5)
         ax2.set_yticks([0, 1], ["emitted", "keystrokes"])
@@ -373,6 +405,17 @@ def plot(runs: list[SessionRun], rep: dict, out: Path, window_s: float = 20.0) -
     fig.savefig(out, dpi=110)
     plt.close(fig)
     return out
+
+
+def shown_summary(rep: dict) -> str:
+    """One line: keys matched, never shown, revisions (the demo prints it too)."""
+    never = "-" if rep["never_shown"] is None else f"{100 * rep['never_shown']:.1f}%"
+    rate = "-" if rep["revision_rate"] is None else f"{rep['revision_rate']:.3f}"
+    return (
+        f"{rep['matched']}/{rep['keys']} keys typed shown correctly ({rep['latency_ms']['n']} committed correctly; "
+        f"{rep['visible_keys']} put a character on screen, {never} of those never shown); "
+        f"revisions {rep['revisions']} ({rate} per typed key)"
+    )
 
 
 def print_report(rep: dict, console=None) -> None:
@@ -389,15 +432,17 @@ def print_report(rep: dict, console=None) -> None:
     def row(name, d):
         t.add_row(name, *(("-" if d.get(q) is None else f"{d[q]:.1f}") for q in ("p50", "p90", "p99")))
 
-    row("latency (ms)", rep["latency_ms"])
+    row("display latency (ms)", rep["display_ms"])
+    row("stable latency (ms)", rep["stable_ms"])
+    row("commit latency (ms)", rep["latency_ms"])
     for k, v in rep["components_ms"].items():
         row(f"  {k} (ms)", v)
     row("compute per hop (ms)", rep["hop_compute_ms"])
     console.print(t)
     console.print(
         f"algorithmic (manifest: one step + lookahead): {rep['algorithmic_ms']:.0f} ms; "
-        f"real-time factor {rep['real_time_factor']}; {rep['matched']}/{rep['keys']} keys matched over "
-        f"{rep['signal_s']:.1f} s in {rep['sessions']} session(s)"
+        f"real-time factor {rep['real_time_factor']}; {rep['signal_s']:.1f} s in {rep['sessions']} session(s)"
     )
+    console.print(shown_summary(rep))
     off = "-" if rep["offline_cer"] is None else f"{rep['offline_cer']:.2f}"
     console.print(f"CER streamed {rep['streamed_cer']:.2f} | offline (full graph) {off}; dropped samples {rep['dropped_samples']}")
