@@ -86,7 +86,7 @@ def test_bench_stream_json_fields(tiny_bundle, capsys):
     assert code == 0
     r = json.loads(capsys.readouterr().out)
     assert r["step_vs_full"]["speedup"] > 0 and r["step_vs_full"]["full_window_frames"] > 0
-    assert set(r["pipeline"]["parts_us_p50"]) == {"ring", "frontend", "step", "decoder"}
+    assert set(r["pipeline"]["parts_us_p50"]) == {"clock", "ring", "frontend", "step", "decoder"}
     assert 0 < r["pipeline"]["ring_frontend_share"] < 1
     assert 0 <= r["streams"]["greedy"]["streams"] <= 2
     assert "beam-lm" in r["streams"]

@@ -134,6 +134,7 @@ def bench_step_vs_full(bundle, eo: dict, repeats: int) -> dict:
 
 def bench_pipeline(bundle, eo: dict, hops: int, decoder: str = "greedy") -> dict:
     from emgrt.decode import make_decoder
+    from emgrt.stream.clock import StampClock
     from emgrt.stream.frontend import LiveFrontEnd
     from emgrt.stream.ring import RingBuffer
     from emgrt.stream.step_runner import StepRunner
@@ -156,9 +157,12 @@ def bench_pipeline(bundle, eo: dict, hops: int, decoder: str = "greedy") -> dict
     fe.push(band.next()[0][: fe.cfg.n_fft - fe.cfg.hop])
     runner = StepRunner(bundle, **eo)
     dec = make_decoder(decoder, bundle.labels, bundle.blank)
-    parts: dict[str, list[float]] = {"ring": [], "frontend": [], "step": [], "decoder": []}
+    clock = StampClock(engine.rate)
+    parts: dict[str, list[float]] = {"clock": [], "ring": [], "frontend": [], "step": [], "decoder": []}
     for _ in range(hops):
-        x, _ = band.next()
+        x, ts = band.next()
+        tc = time.perf_counter()
+        clock.push(x, ts)
         t0 = time.perf_counter()
         ring.write(x)
         block = ring.read(n, out)
@@ -169,7 +173,7 @@ def bench_pipeline(bundle, eo: dict, hops: int, decoder: str = "greedy") -> dict
         t3 = time.perf_counter()
         dec.push(lp, first)
         t4 = time.perf_counter()
-        for key, a, b in (("ring", t0, t1), ("frontend", t1, t2), ("step", t2, t3), ("decoder", t3, t4)):
+        for key, a, b in (("clock", tc, t0), ("ring", t0, t1), ("frontend", t1, t2), ("step", t2, t3), ("decoder", t3, t4)):
             parts[key].append(b - a)
     med = {k: float(np.median(v)) * 1e6 for k, v in parts.items()}
     total = sum(med.values())
@@ -328,7 +332,7 @@ def print_report(r: dict) -> None:
     t.add_row("step speedup over the training window (target >= 30x)", f"{sv['training_window_speedup']:.1f}x")
     p = r["pipeline"]
     t.add_row("pipeline per hop p50 / p99 (ms)", f"{p['process_ms']['p50']:.3f} / {p['process_ms']['p99']:.3f}")
-    t.add_row("  parts p50 (us): ring / front end / step / decoder", " / ".join(f"{v:.0f}" for v in p["parts_us_p50"].values()))
+    t.add_row("  parts p50 (us): clock / ring / front end / step / decoder", " / ".join(f"{v:.0f}" for v in p["parts_us_p50"].values()))
     t.add_row("  ring + front end share of a hop", f"{100 * p['ring_frontend_share']:.0f}%")
     for kind, s in r["streams"].items():
         if "skipped" in s:
