@@ -7,7 +7,7 @@ pytest.importorskip("kenlm")
 
 from emgrt.charset import BACKSPACE, SHIFT  # noqa: E402
 from emgrt.decode import CharEvent, FinalEvent, HypothesisEvent, decode_offline, keys_of, make_decoder  # noqa: E402
-from emgrt.errors import DataFileError  # noqa: E402
+from emgrt.errors import ConfigError, DataFileError  # noqa: E402
 from emgrt.lm import build_lm  # noqa: E402
 from emgrt.lm.corpus import wordfreq_sentences  # noqa: E402
 from test_decode import BLANK, LABELS, peaked, random_log_probs  # noqa: E402
@@ -148,3 +148,83 @@ def test_commit_lag_commits_the_best_beam_after_the_lag():
     got = [e for e in eager.push(lp, 0) if e.kind == "char"]
     assert [(e.key, e.frame) for e in got] == [("a", 0)]
     assert [e for e in patient.push(lp, 0) if e.kind == "char"] == []
+
+
+def _ab_then_blanks(p_a: float, p_b: float, blanks: int = 5) -> tuple[list[str], np.ndarray]:
+    """Labels a, b, blank: one frame reading a (p_a) or b (p_b), then blank frames."""
+    labels = ["a", "b", ""]
+    row = np.log(np.array([p_a, p_b, 1.0 - p_a - p_b], dtype=np.float32))
+    blank = np.log(np.array([0.02, 0.02, 0.96], dtype=np.float32))
+    return labels, np.stack([row] + [blank] * blanks)
+
+
+def _chars_by_frame(dec, lp) -> list[tuple[int, str, int]]:
+    """(push frame, key, key frame) of the char events, pushing one frame at a time."""
+    out = []
+    for t in range(len(lp)):
+        out += [(t, e.key, e.frame) for e in dec.push(lp[t : t + 1], t) if e.kind == "char"]
+    return out
+
+
+def test_commit_prob_commits_the_prefix_holding_most_of_the_mass():
+    """'a' holds ~90% of the beam's mass: the margin rule waits (b is within 10 nats), the
+    posterior rule commits it on its first frame; a 0.95 threshold waits too."""
+    from emgrt.decode.charlm import CharLMDecoder
+
+    labels, lp = _ab_then_blanks(0.9, 0.08)
+    assert _chars_by_frame(CharLMDecoder(labels, 2, lm=None, pause_frames=100), lp) == []
+    assert _chars_by_frame(CharLMDecoder(labels, 2, lm=None, pause_frames=100, commit_prob=0.8), lp) == [(0, "a", 0)]
+    assert _chars_by_frame(CharLMDecoder(labels, 2, lm=None, pause_frames=100, commit_prob=0.95), lp) == []
+
+
+def test_commit_prob_keeps_a_close_call_pending():
+    from emgrt.decode.charlm import CharLMDecoder
+
+    labels, lp = _ab_then_blanks(0.5, 0.45)
+    dec = CharLMDecoder(labels, 2, lm=None, pause_frames=100, commit_prob=0.8)
+    assert _chars_by_frame(dec, lp) == []
+    assert {h.key for h in dec._beams} >= {(0,), (1,)}  # both readings still alive
+    with pytest.raises(ConfigError):
+        CharLMDecoder(labels, 2, lm=None, commit_prob=0.0)
+
+
+def test_endpoint_commits_the_best_beam_after_trailing_blanks():
+    """A close call between a and b: with endpoint_frames=3 the best beam's 'a' is committed
+    on the 3rd blank frame after it (no FinalEvent: that waits for the pause); without, nothing."""
+    from emgrt.decode.charlm import CharLMDecoder
+
+    labels, lp = _ab_then_blanks(0.5, 0.45, blanks=6)
+    assert _chars_by_frame(CharLMDecoder(labels, 2, lm=None, pause_frames=100), lp) == []
+    dec = CharLMDecoder(labels, 2, lm=None, pause_frames=100, endpoint_frames=3)
+    events = []
+    for t in range(4):
+        events += [(t, e) for e in dec.push(lp[t : t + 1], t)]
+    assert [(t, e.key, e.frame) for t, e in events if e.kind == "char"] == [(3, "a", 0)]
+    assert not any(e.kind == "final" for _, e in events)
+    assert all(h.key == () for h in dec._beams)  # the 'b' reading is gone
+    with pytest.raises(ConfigError):
+        CharLMDecoder(labels, 2, lm=None, endpoint_frames=0)
+
+
+def test_endpoint_waits_while_the_best_path_is_still_on_a_key():
+    """Held key frames (a, a, a, ...) are not trailing blanks: no endpoint commit until blanks follow."""
+    from emgrt.decode.charlm import CharLMDecoder
+
+    labels = ["a", "b", ""]
+    key = np.log(np.array([0.9, 0.05, 0.05], dtype=np.float32))
+    blank = np.log(np.array([0.02, 0.02, 0.96], dtype=np.float32))
+    lp = np.stack([key] * 5 + [blank] * 3)
+    dec = CharLMDecoder(labels, 2, lm=None, pause_frames=100, endpoint_frames=2, commit_margin=1e9)
+    assert _chars_by_frame(dec, lp) == [(6, "a", 0)]
+
+
+def test_new_commit_options_default_off(char_lm):
+    """Defaults keep the margin rule alone: same events as passing the options as None."""
+    from emgrt.decode.charlm import CharLMDecoder
+
+    dec = make_decoder("char-lm", LABELS, BLANK, lm=char_lm)
+    assert dec.commit_prob is None and dec.endpoint_frames is None and dec.commit_lag is None
+    lp = random_log_probs(200, 4, blank_bias=3.0)
+    explicit = CharLMDecoder(LABELS, BLANK, lm=char_lm, commit_prob=None, endpoint_frames=None)
+    ref = make_decoder("char-lm", LABELS, BLANK, lm=char_lm)
+    assert [e.to_dict() for e in explicit.push(lp, 0) + explicit.flush()] == [e.to_dict() for e in ref.push(lp, 0) + ref.flush()]

@@ -5,11 +5,11 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from emgrt.decode import DECODER_KINDS
 from emgrt.validate import AnyFloat, NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt, arg
 
 DEFAULT_BUNDLE = Path("models/default")
 BUNDLE_ENV = "EMGRT_BUNDLE"
-DECODERS = ("greedy", "beam", "beam-lm", "char-lm")
 SCREEN_CHARS = 4000  # decoded text kept for the live display
 
 
@@ -20,7 +20,7 @@ def add_bundle_options(p: argparse.ArgumentParser) -> None:
         help=f"model bundle folder from `emgrt export` (default: ${BUNDLE_ENV}, else {DEFAULT_BUNDLE}/ "
         "in the current folder, else in the emgrt checkout the package runs from)",
     )
-    p.add_argument("--decoder", choices=DECODERS, default=None, help="CTC decoder (default: the bundle's)")
+    p.add_argument("--decoder", choices=DECODER_KINDS, default=None, help="CTC decoder (default: the bundle's)")
     p.add_argument(
         "--provider", action="append", default=None, metavar="NAME",
         help="onnxruntime execution provider, repeatable (default: CUDA when available, else CPU)",

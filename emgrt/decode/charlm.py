@@ -108,6 +108,8 @@ class CharLMDecoder(DecoderBase):
         beam_threshold: float = 25.0,
         commit_margin: float = 10.0,
         commit_lag: int | None = None,
+        commit_prob: float | None = None,
+        endpoint_frames: int | None = None,
         max_pending: int = 48,
         max_undo: int = 64,
         pause_frames: int = DEFAULT_PAUSE_FRAMES,
@@ -126,6 +128,12 @@ class CharLMDecoder(DecoderBase):
         if commit_lag is not None and commit_lag < 1:
             raise ConfigError("commit_lag must be >= 1 output frames (or None: commit only on agreement)")
         self.commit_lag = commit_lag
+        if commit_prob is not None and not 0.0 < commit_prob <= 1.0:
+            raise ConfigError("commit_prob must be in (0, 1] (or None: commit only on agreement within commit_margin)")
+        self.commit_prob = None if commit_prob is None else float(commit_prob)
+        if endpoint_frames is not None and endpoint_frames < 1:
+            raise ConfigError("endpoint_frames must be >= 1 output frames (or None: no endpoint commits)")
+        self.endpoint_frames = None if endpoint_frames is None else int(endpoint_frames)
         self.max_pending = int(max_pending)
         self.max_undo = int(max_undo)
         self._special = {}
@@ -315,6 +323,43 @@ class CharLMDecoder(DecoderBase):
             events += self._commit_labels((first,), best.frames[:1], self._node_after_prefix(1))
         return events
 
+    def _commit_probable(self) -> list[Event]:
+        """Posterior commit: the longest prefix of the best hypothesis' pending labels that beams
+        holding at least ``commit_prob`` of the beam's probability mass (softmax of the hypothesis
+        scores) share is committed, and the beams without it dropped.  Unlike the margin rule, a
+        few unlikely beams that disagree do not hold every key back."""
+        if self.commit_prob is None or not self._beams[0].key:
+            return []
+        top = self._beams[0].total
+        weights = [math.exp(h.total - top) for h in self._beams]
+        need = self.commit_prob * sum(weights)
+        first = self._beams[0].key
+        alive = list(range(len(self._beams)))
+        n = 0
+        while n < len(first):
+            c = first[n]
+            keep = [i for i in alive if len(self._beams[i].key) > n and self._beams[i].key[n] == c]
+            if sum(weights[i] for i in keep) < need:
+                break
+            alive, n = keep, n + 1
+        if n == 0:
+            return []
+        self._beams = [self._beams[i] for i in alive]
+        return self._commit_labels(first[:n], self._beams[0].frames[:n], self._node_after_prefix(n))
+
+    def _commit_endpoint(self, frame: int) -> list[Event]:
+        """Endpoint commit: once the best hypothesis has emitted nothing for ``endpoint_frames``
+        output frames and ends in blank (its blank-ending score dominates), its pending labels are
+        committed whole, as a streaming speech engine commits at an endpoint (no FinalEvent: the
+        segment goes on until a pause)."""
+        if self.endpoint_frames is None:
+            return []
+        best = self._beams[0]
+        if not best.key or best.frames[-1] > frame - self.endpoint_frames or best.pb < best.pnb:
+            return []
+        self._beams = [h for h in self._beams if h.key[: len(best.key)] == best.key]
+        return self._commit_labels(best.key, best.frames, best.node)
+
     def _commit_best(self, frame: int) -> list[Event]:
         best = max(self._beams, key=lambda h: h.total)
         self._beams = [best]
@@ -329,6 +374,8 @@ class CharLMDecoder(DecoderBase):
             frame = first_frame + i
             self._step(row, frame)
             events += self._commit_common_prefix()
+            events += self._commit_probable()
+            events += self._commit_endpoint(frame)
             events += self._commit_stale(frame)
             if self._pause_tick(int(row.argmax()) == self.blank, frame):
                 events += self._commit_best(frame)
