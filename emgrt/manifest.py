@@ -23,6 +23,7 @@ from emgrt.validate import (
     Bool,
     Doc,
     FilterTable,
+    Float,
     Invalid,
     Name,
     NonNegativeFloat,
@@ -34,6 +35,8 @@ from emgrt.validate import (
     need,
     table,
 )
+
+Probability = Float(gt=0, le=1)
 
 FORMAT = "emgrt-bundle"
 VERSION = 1
@@ -207,6 +210,13 @@ class DecoderTuning:
     lm_weight: NonNegativeFloat | None = None
     insertion_bonus: AnyFloat | None = None
     commit_lag: NonNegativeInt | None = None
+    # char-lm commit and hypothesis policies (emgrt.decode.charlm; the decoder checks the ranges)
+    commit_margin: NonNegativeFloat | None = None
+    commit_prob: Probability | None = None
+    commit_stable: PositiveInt | None = None
+    commit_depth: PositiveInt | None = None
+    endpoint_frames: PositiveInt | None = None
+    hypothesis_hold: NonNegativeFloat | None = None
 
 
 @table

@@ -190,7 +190,7 @@ def test_commit_prob_keeps_a_close_call_pending():
 
 def test_endpoint_commits_the_best_beam_after_trailing_blanks():
     """A close call between a and b: with endpoint_frames=3 the best beam's 'a' is committed
-    on the 3rd blank frame after it (no FinalEvent: that waits for the pause); without, nothing."""
+    on the 3rd frame of blank as the best class (no FinalEvent: that waits for the pause); without, nothing."""
     from emgrt.decode.charlm import CharLMDecoder
 
     labels, lp = _ab_then_blanks(0.5, 0.45, blanks=6)
@@ -201,7 +201,7 @@ def test_endpoint_commits_the_best_beam_after_trailing_blanks():
         events += [(t, e) for e in dec.push(lp[t : t + 1], t)]
     assert [(t, e.key, e.frame) for t, e in events if e.kind == "char"] == [(3, "a", 0)]
     assert not any(e.kind == "final" for _, e in events)
-    assert all(h.key == () for h in dec._beams)  # the 'b' reading is gone
+    assert all(f > 0 for h in dec._beams for f in h.frames)  # the frame-0 "b" reading is gone
     with pytest.raises(ConfigError):
         CharLMDecoder(labels, 2, lm=None, endpoint_frames=0)
 
@@ -224,7 +224,69 @@ def test_new_commit_options_default_off(char_lm):
 
     dec = make_decoder("char-lm", LABELS, BLANK, lm=char_lm)
     assert dec.commit_prob is None and dec.endpoint_frames is None and dec.commit_lag is None
+    assert dec.hypothesis_hold is None and dec.commit_stable is None and dec.commit_depth is None
     lp = random_log_probs(200, 4, blank_bias=3.0)
-    explicit = CharLMDecoder(LABELS, BLANK, lm=char_lm, commit_prob=None, endpoint_frames=None)
+    explicit = CharLMDecoder(
+        LABELS, BLANK, lm=char_lm, commit_prob=None, endpoint_frames=None, hypothesis_hold=None, commit_stable=None,
+        commit_depth=None,
+    )
     ref = make_decoder("char-lm", LABELS, BLANK, lm=char_lm)
-    assert [e.to_dict() for e in explicit.push(lp, 0) + explicit.flush()] == [e.to_dict() for e in ref.push(lp, 0) + ref.flush()]
+    got = [e.to_dict() for e in explicit.push(lp, 0) + explicit.flush()]
+    assert got == [e.to_dict() for e in ref.push(lp, 0) + ref.flush()]
+
+
+def test_hypothesis_hold_keeps_the_shown_reading_while_a_rival_leads_narrowly():
+    """Frame 0 reads a (0.5) over b (0.45); frame 1 tips the beam to b by ~0.43 nats.  The best
+    beam is shown by default (a, then b: a revision); with hypothesis_hold=1 the screen keeps
+    'a' (still within 1 nat), with 0.1 it follows the best.  Committed keys are the same."""
+    from emgrt.decode.charlm import CharLMDecoder
+
+    labels = ["a", "b", ""]
+    rows = np.log(np.array([[0.5, 0.45, 0.05], [0.05, 0.45, 0.5]] + [[0.01, 0.01, 0.98]] * 3, dtype=np.float32))
+
+    def shown(**kw):
+        dec = CharLMDecoder(labels, 2, lm=None, pause_frames=100, **kw)
+        events = []
+        for t in range(len(rows)):
+            events += dec.push(rows[t : t + 1], t)
+        events += dec.flush()
+        return [e.text for e in events if e.kind == "hypothesis"], keys_of(events)
+
+    assert shown() == (["a", "b", ""], ["b"])
+    assert shown(hypothesis_hold=0.1) == (["a", "b", ""], ["b"])
+    assert shown(hypothesis_hold=1.0) == (["a", ""], ["b"])
+    with pytest.raises(ConfigError):
+        CharLMDecoder(labels, 2, lm=None, hypothesis_hold=-1.0)
+
+
+def test_commit_stable_commits_what_the_best_beam_kept_for_n_frames():
+    """The best beam reads a at frame 0, b from frame 1 on (a close call throughout, so the margin
+    rule never commits): with commit_stable=n, b is committed n frames after the flip, a never."""
+    from emgrt.decode.charlm import CharLMDecoder
+
+    labels = ["a", "b", ""]
+    rows = np.log(np.array([[0.5, 0.45, 0.05], [0.05, 0.45, 0.5]] + [[0.01, 0.01, 0.98]] * 4, dtype=np.float32))
+    assert _chars_by_frame(CharLMDecoder(labels, 2, lm=None, pause_frames=100), rows) == []
+    for n in (2, 3):
+        dec = CharLMDecoder(labels, 2, lm=None, pause_frames=100, commit_stable=n)
+        assert _chars_by_frame(dec, rows) == [(n, "b", 0)]
+        assert dec._best_history and all(k == () for k in dec._best_history)
+    with pytest.raises(ConfigError):
+        CharLMDecoder(labels, 2, lm=None, commit_stable=0)
+
+
+def test_commit_depth_commits_labels_with_enough_labels_after_them():
+    """A close call (a over b) at frame 0, then clear a's: with commit_depth=2 the first a is
+    committed when the best beam has two labels after it (frame 4), never on time alone."""
+    from emgrt.decode.charlm import CharLMDecoder
+
+    labels = ["a", "b", ""]
+    close, a, blank = [0.5, 0.45, 0.05], [0.98, 0.01, 0.01], [0.01, 0.01, 0.98]
+    rows = np.log(np.array([close, blank, a, blank, a, blank], dtype=np.float32))
+    assert _chars_by_frame(CharLMDecoder(labels, 2, lm=None, pause_frames=100), rows) == []
+    dec = CharLMDecoder(labels, 2, lm=None, pause_frames=100, commit_depth=2)
+    assert _chars_by_frame(dec, rows) == [(4, "a", 0)]
+    waiting = np.log(np.array([close] + [blank] * 8, dtype=np.float32))
+    assert _chars_by_frame(CharLMDecoder(labels, 2, lm=None, pause_frames=100, commit_depth=2), waiting) == []
+    with pytest.raises(ConfigError):
+        CharLMDecoder(labels, 2, lm=None, commit_depth=0)

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-_TUNING = ("beam_size", "lm_weight", "insertion_bonus", "commit_lag")  # commit_lag: char-lm only
+_TUNING = (
+    "beam_size", "lm_weight", "insertion_bonus", "commit_margin",
+    "commit_lag", "commit_prob", "commit_stable", "commit_depth", "endpoint_frames", "hypothesis_hold",
+)
+# commit_margin: beam, beam-lm and char-lm; the commit_* rest, endpoint_frames and hypothesis_hold: char-lm
 _LM_FILE = {"char-lm": "char_lm", "beam-lm": "word_lm"}  # manifest key of each decoder's LM file
 
 
