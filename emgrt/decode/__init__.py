@@ -15,7 +15,9 @@ beam-lm    as beam, plus lm (shipped models/lm/word3.arpa.gz), lm_weight = alpha
            insertion_bonus = beta per word (0.5), unk_score_offset (-10)
 char-lm    lm (shipped models/lm/char6.arpa.gz; None = no LM), beam_size (50), lm_weight
            (2.0), insertion_bonus (2.0), max_candidates (10), beam_threshold (25),
-           commit_margin (10), max_pending (48), max_undo (64), pause_frames -- charlm.py
+           commit_margin (10), max_pending (48), max_undo (64), pause_frames; commit and
+           hypothesis policies, all off by default: commit_lag, commit_prob, commit_stable,
+           commit_depth, endpoint_frames, hypothesis_hold               -- charlm.py
 =========  ==========================================================================
 
 Measured on 7888 output frames of runs/student-scratch (step 1000; data/default val,
