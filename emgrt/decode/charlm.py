@@ -58,6 +58,7 @@ from emgrt.decode.events import Event
 from emgrt.decode.lmfiles import load_kenlm, resolve_lm
 from emgrt.errors import ConfigError
 from emgrt.lm.tokens import char_token
+from emgrt.validate import Float, NonNegativeFloat, PositiveInt, parse
 
 NEG_INF = -math.inf
 LM_CACHE_SIZE = 20000  # cached LM extensions (about 200 bytes each)
@@ -143,24 +144,13 @@ class CharLMDecoder(DecoderBase):
         self.max_candidates = int(max_candidates)
         self.beam_threshold = float(beam_threshold)
         self.commit_margin = float(commit_margin)
-        if commit_lag is not None and commit_lag < 1:
-            raise ConfigError("commit_lag must be >= 1 output frames (or None: commit only on agreement)")
-        self.commit_lag = commit_lag
-        if commit_prob is not None and not 0.0 < commit_prob <= 1.0:
-            raise ConfigError("commit_prob must be in (0, 1] (or None: commit only on agreement within commit_margin)")
-        self.commit_prob = None if commit_prob is None else float(commit_prob)
-        if endpoint_frames is not None and endpoint_frames < 1:
-            raise ConfigError("endpoint_frames must be >= 1 output frames (or None: no endpoint commits)")
-        self.endpoint_frames = None if endpoint_frames is None else int(endpoint_frames)
-        if hypothesis_hold is not None and hypothesis_hold < 0:
-            raise ConfigError("hypothesis_hold must be >= 0 (log-probability; or None: show the best beam)")
-        self.hypothesis_hold = None if hypothesis_hold is None else float(hypothesis_hold)
-        if commit_stable is not None and commit_stable < 1:
-            raise ConfigError("commit_stable must be >= 1 output frames (or None: no stability commits)")
-        self.commit_stable = None if commit_stable is None else int(commit_stable)
-        if commit_depth is not None and commit_depth < 1:
-            raise ConfigError("commit_depth must be >= 1 labels (or None: no depth commits)")
-        self.commit_depth = None if commit_depth is None else int(commit_depth)
+        # Commit and hypothesis policies (None: off), checked by the one validation layer.
+        self.commit_lag = parse(PositiveInt | None, commit_lag, "commit_lag")  # output frames
+        self.commit_prob = parse(Float(gt=0, le=1) | None, commit_prob, "commit_prob")
+        self.endpoint_frames = parse(PositiveInt | None, endpoint_frames, "endpoint_frames")  # output frames
+        self.hypothesis_hold = parse(NonNegativeFloat | None, hypothesis_hold, "hypothesis_hold")  # log-prob
+        self.commit_stable = parse(PositiveInt | None, commit_stable, "commit_stable")  # output frames
+        self.commit_depth = parse(PositiveInt | None, commit_depth, "commit_depth")  # labels
         self.max_pending = int(max_pending)
         self.max_undo = int(max_undo)
         self._special = {}
