@@ -130,3 +130,13 @@ def test_engine_counts_a_disconnects_loss_from_the_stamps(tiny_bundle):
     s = engine.stats()
     assert abs(s["lost"] - 956) <= 1 and s["filled"] == 0 and s["gap_resets"] == 0
     assert s["received"] == s["processed"] == 6000
+
+
+def test_engine_reports_the_measured_jitter_after_finish(tiny_bundle):
+    """`emgrt run` prints stats after finish(): the spread of the stream that ended, not the prior."""
+    rng = np.random.default_rng(4)
+    x = (rng.standard_normal((12_000, 32)) * 20).astype(np.float32)
+    engine = Engine(tiny_bundle)
+    _feed(engine, x, jittered(12_000, 5e-4, seed=4), 64)
+    jitter_ms = engine.stats()["jitter_ms"]
+    assert 0.2 < jitter_ms < 0.4  # uniform +-0.5 ms: sd 0.29 ms (the prior is 1 ms)

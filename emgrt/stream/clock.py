@@ -105,6 +105,11 @@ class StampClock:
         return 0 if self._held_t is None else len(self._held_t)
 
     @property
+    def started(self) -> bool:
+        """A timeline is being followed (samples arrived since the last :meth:`clear`)."""
+        return self._t0 is not None
+
+    @property
     def jitter_s(self) -> float:
         """The current estimate of the stamps' spread around the timeline."""
         return float(np.sqrt(self._var))

@@ -104,6 +104,7 @@ class Engine:
         self._call_start = time.perf_counter()
         self._reset_request: str | None = None  # set by request_reset() from another thread
         self._clock = StampClock(self.rate)  # kept across resets: a disconnect's loss is seen in its stamps
+        self._last_jitter_s: float | None = None  # the spread measured on the last finished stream
         self._warn_sanitised = RateLimitedWarning("engine: {count} non-finite values sanitised")
         self.counters = dict.fromkeys(
             (
@@ -167,6 +168,8 @@ class Engine:
         self._begin_call()
         events: list[dict] = []
         self._end_stream(events)
+        if self._clock.started:
+            self._last_jitter_s = self._clock.jitter_s  # what stats() reports until the next stream
         self._clock.clear()  # whatever comes next is a new, unrelated stream
         self._warn_sanitised.flush()
         return events
@@ -307,7 +310,8 @@ class Engine:
     def stats(self) -> dict:
         """:meth:`counts` plus the stamp jitter, compute percentiles, provider and decoder."""
         c = self.counts()
-        c["jitter_ms"] = round(self._clock.jitter_s * 1000.0, 4)
+        jitter = self._clock.jitter_s if self._clock.started or self._last_jitter_s is None else self._last_jitter_s
+        c["jitter_ms"] = round(jitter * 1000.0, 4)
         steps = min(c["steps"], HOP_TIMES_KEPT)
         if steps:
             times = self._hop_times[:steps] * 1000.0
