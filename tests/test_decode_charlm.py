@@ -1,5 +1,6 @@
 """The char-level beam decoder with a char KenLM: backspace, shift, LM preference, streaming."""
 
+import itertools
 import numpy as np
 import pytest
 
@@ -9,14 +10,14 @@ from emgrt.charset import BACKSPACE, SHIFT  # noqa: E402
 from emgrt.decode import CharEvent, FinalEvent, HypothesisEvent, decode_offline, keys_of, make_decoder  # noqa: E402
 from emgrt.errors import ConfigError, DataFileError  # noqa: E402
 from emgrt.lm import build_lm  # noqa: E402
-from emgrt.lm.corpus import wordfreq_sentences  # noqa: E402
+from emgrt.text import lm_sentences  # noqa: E402
 from test_decode import BLANK, LABELS, peaked, random_log_probs  # noqa: E402
 
 
 @pytest.fixture(scope="module")
 def char_lm(tmp_path_factory) -> str:
     path = tmp_path_factory.mktemp("lm") / "char5.arpa"
-    build_lm("char", 5, wordfreq_sentences(1500, 5000, seed=7), path)
+    build_lm("char", 5, itertools.islice(lm_sentences(), 0, None, 40), path)  # 4,268 sentences
     return str(path)
 
 

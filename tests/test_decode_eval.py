@@ -1,5 +1,6 @@
 """`emgrt eval --decoder`: one metric path for every decoder; greedy equals the trainer's CER."""
 
+import itertools
 import json
 import sys
 from pathlib import Path
@@ -11,7 +12,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from emgrt.cli import main  # noqa: E402
 from emgrt.lm import build_lm  # noqa: E402
-from emgrt.lm.corpus import wordfreq_sentences  # noqa: E402
+from emgrt.text import lm_sentences  # noqa: E402
 from test_data_fixtures import make_dataset  # noqa: E402
 from test_finetune import SOURCE as RECIPE  # noqa: E402  (a 1-layer, 32-wide, 3-step recipe)
 
@@ -56,7 +57,7 @@ def test_greedy_eval_equals_the_trainers_evaluate(run_and_data, capsys):
 def test_beam_decoders_share_the_metric(run_and_data, capsys, tmp_path):
     run, data = run_and_data
     lm = tmp_path / "c.arpa"
-    build_lm("char", 3, wordfreq_sentences(200, 2000), lm)
+    build_lm("char", 3, itertools.islice(lm_sentences(), 0, None, 800), lm)
     greedy = eval_json(capsys, run, data)
     for extra in (["--decoder", "beam", "--beam-size", "4"],
                   ["--decoder", "char-lm", "--lm", str(lm), "--beam-size", "4", "--lm-weight", "0.5"]):

@@ -1,5 +1,6 @@
 """emgrt lm build: ARPA files KenLM loads, normalised Kneser-Ney, sensible preferences."""
 
+import itertools
 import json
 import math
 
@@ -11,6 +12,7 @@ from emgrt.cli import main  # noqa: E402
 from emgrt.errors import ConfigError  # noqa: E402
 from emgrt.lm import SPACE_TOKEN, build_lm, char_tokens, key_string, word_tokens  # noqa: E402
 from emgrt.lm.kneser_ney import NGramCounts, estimate  # noqa: E402
+from emgrt.text import lm_sentences  # noqa: E402
 
 TEXT = [
     "the cat sat on the mat",
@@ -76,7 +78,9 @@ def test_pruning_keeps_the_model_normalised_and_smaller(tmp_path):
 
 def test_build_cli_char_lm_prefers_english(tmp_path, capsys):
     out = tmp_path / "c.arpa"
-    rc = main(["lm", "build", "--kind", "char", "--order", "4", "--out", str(out), "--sentences", "800", "--json"])
+    src = tmp_path / "english.txt"
+    src.write_text("\n".join(itertools.islice(lm_sentences(), 0, None, 200)) + "\n")  # 854 sentences
+    rc = main(["lm", "build", "--kind", "char", "--order", "4", "--out", str(out), "--source", str(src), "--json"])
     assert rc == 0
     report = json.loads(capsys.readouterr().out)
     assert report["ngrams"][0] >= 95 and report["bytes"] == out.stat().st_size
@@ -102,15 +106,15 @@ def test_build_word_lm_from_a_text_file(tmp_path):
 def test_bad_inputs_are_one_line_errors(tmp_path, capsys):
     assert main(["lm", "build", "--kind", "char", "--order", "3", "--out", str(tmp_path / "x.arpa"),
                  "--source", str(tmp_path / "missing.txt")]) == 2
-    assert "cannot read the text source" in capsys.readouterr().err
+    assert "cannot read the text" in capsys.readouterr().err
     empty = tmp_path / "empty.txt"
     empty.write_text("\n")
     assert main(["lm", "build", "--kind", "char", "--order", "3", "--out", str(tmp_path / "x.arpa"),
                  "--source", str(empty)]) == 2
     assert "no text" in capsys.readouterr().err
     assert main(["lm", "build", "--kind", "char", "--order", "0", "--out", str(tmp_path / "x.arpa")]) == 2
-    assert main(["lm", "build", "--kind", "word", "--order", "2", "--out", str(tmp_path / "x.arpa"), "--words", "0"]) == 2
-    assert "--words: must be an integer >= 1" in capsys.readouterr().err
+    assert main(["lm", "build", "--kind", "word", "--order", "2", "--out", str(tmp_path / "x.arpa"), "--prune", "-1"]) == 2
+    assert "--prune: must be an integer >= 0" in capsys.readouterr().err
 
 
 def test_gzip_output_loads_and_is_reproducible(tmp_path):

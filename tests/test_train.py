@@ -275,6 +275,23 @@ def test_recipe_errors_name_the_key(tmp_path):
         Recipe.from_toml(bad)
 
 
+def test_set_overrides_recipe_values_and_is_checked_like_the_file(tmp_path):
+    src = tmp_path / "r.toml"
+    src.write_text('[model]\nname = "tiny"\n[train]\nmax_steps = 3\n[data]\nfilters = []\n')
+    r = Recipe.from_toml(src, ["model.lookahead=0", "train.seed=7", "optim.betas=[0.8, 0.9]", "name=la0"])
+    assert r.model.lookahead == 0 and r.train.seed == 7 and r.optim.betas == (0.8, 0.9) and r.name == "la0"
+    assert r.model.dim == ModelConfig.from_name("tiny").dim  # the rest of the table stays
+    assert Recipe.from_toml(src, ["data.loader.batch_size=3"]).data_config().loader.batch_size == 3
+    with pytest.raises(ConfigError, match="lookahead must be a non-negative multiple"):
+        Recipe.from_toml(src, ["model.lookahead=-1"])
+    with pytest.raises(ConfigError, match="TABLE.KEY=VALUE"):
+        Recipe.from_toml(src, ["model.lookahead"])
+    with pytest.raises(ConfigError, match="not a table"):
+        Recipe.from_toml(src, ["train.max_steps.x=1"])
+    with pytest.raises(ConfigError, match="lookahed"):
+        Recipe.from_toml(src, ["model.lookahed=3"])
+
+
 # -- end to end over the real data pipeline -----------------------------------------------------
 
 

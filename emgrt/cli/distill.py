@@ -44,7 +44,7 @@ def run(args: argparse.Namespace) -> int:
     from emgrt.train.recipe import DistillConfig, Recipe
     from emgrt.train.trainer import build_model, load_model
 
-    recipe = Recipe.from_toml(args.recipe)
+    recipe = Recipe.from_toml(args.recipe, args.set)
     if recipe.distill is None:
         recipe = replace(recipe, distill=DistillConfig())
     recipe, out = prepare_run(recipe, args)

@@ -41,7 +41,7 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from emgrt.errors import ConfigError
-    from emgrt.tomlfile import load_toml
+    from emgrt.tomlfile import apply_settings, load_toml
     from emgrt.train.recipe import Recipe, model_config_from_dict
     from emgrt.train.trainer import BEST, LAST, load_model
 
@@ -50,8 +50,10 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(f"{source}: no best.pt or last.pt to start from")
     model, ckpt = load_model(source)
     model_cfg = model_config_from_dict(ckpt["model_config"])
+    if any(s.strip().startswith("model.") for s in args.set):
+        raise ConfigError("--set model.*: finetuning keeps the source architecture; set train, optim or data keys")
     if args.recipe is not None:
-        doc = dict(load_toml(args.recipe))
+        doc = apply_settings(load_toml(args.recipe), args.set)
         doc.setdefault("model", ckpt["model_config"])  # a finetuning recipe may leave [model] out
         try:
             recipe = Recipe.from_dict(doc, name=Path(args.recipe).stem)
@@ -63,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
                 "finetuning keeps the source architecture (drop or match the [model] table)"
             )
     else:
-        recipe = Recipe.from_dict(ckpt["recipe"])
+        recipe = Recipe.from_dict(apply_settings(ckpt["recipe"], args.set))
     recipe = replace(recipe, model=model_cfg, distill=None, name=f"{recipe.name or 'run'}-{args.user}")
     recipe, out = prepare_run(recipe, args)
     return launch(

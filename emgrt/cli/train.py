@@ -47,6 +47,10 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
         "--max-steps", type=arg(PositiveInt), default=None, metavar="N",
         help="override train.max_steps (the run's length in updates; sizes the warmup + cosine schedule)",
     )
+    p.add_argument(
+        "--set", action="append", default=[], metavar="TABLE.KEY=VALUE",
+        help="override one recipe value (repeatable), e.g. --set model.lookahead=6; the run records the result",
+    )
     p.add_argument("--seed", type=arg(NonNegativeInt), default=None, help="override train.seed")
     p.add_argument("--threads", type=arg(NonNegativeInt), default=None, help="override train.threads (torch compute threads)")
     p.add_argument(
@@ -115,5 +119,5 @@ def launch(recipe, args: argparse.Namespace, out, **kwargs) -> int:
 def run(args: argparse.Namespace) -> int:
     from emgrt.train.recipe import Recipe
 
-    recipe, out = prepare_run(Recipe.from_toml(args.recipe), args)
+    recipe, out = prepare_run(Recipe.from_toml(args.recipe, args.set), args)
     return launch(recipe, args, out)

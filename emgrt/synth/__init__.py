@@ -3,7 +3,7 @@
 Modules, one job each:
 
 * :mod:`~emgrt.synth.keyboard`   QWERTY geometry, touch-typing finger map, typo neighbours
-* :mod:`~emgrt.synth.text`       prompts (wordfreq) and typing behaviour -> keystroke events
+* :mod:`~emgrt.synth.text`       prompts (emgrt.text, real English) and typing behaviour -> keystroke events
 * :mod:`~emgrt.synth.physiology` per-user forearm anatomy, motor-unit firing, MUAPs on 16 electrodes
 * :mod:`~emgrt.synth.noise`      mains hum, drift, broadband noise, motion artifacts, electrode pops
 * :mod:`~emgrt.synth.difficulty` the single ``--difficulty`` knob and what it scales

@@ -27,7 +27,7 @@ import numpy as np
 from emgrt.errors import ConfigError
 from emgrt.synth.difficulty import DEFAULT_DIFFICULTY, Difficulty
 from emgrt.synth.session import SessionResult, SessionSpec, stream, synth_session
-from emgrt.synth.text import vocabulary
+from emgrt.synth.text import prompt_table
 
 SYNTH_JSON = "synth.json"  # the generation settings, also marks the folder as an emgrt dataset
 SESSION_TAG = "keystrokes-emgrt-synth@1"
@@ -231,7 +231,7 @@ def generate_dataset(
     t0 = time.perf_counter()
     results: dict[str, SessionResult] = {}
     workers = min(workers, len(plan.specs))
-    vocabulary()  # load the word list once, before workers fork
+    prompt_table()  # read the prompts once, before workers fork
     if workers == 1:
         for spec in plan.specs:
             res = synth_session(spec, path)

@@ -1,7 +1,7 @@
 """Prompts and typing behaviour: English text in, timed keystroke events out.
 
-Prompts are 3-10 words drawn by frequency from ``wordfreq``'s English list, in
-sentence case with occasional commas, digits and end punctuation.  A
+Prompts are real English sentences of 3-14 words (WordNet 3.0's example sentences,
+:mod:`emgrt.text`; the shipped language models never saw them), drawn uniformly.  A
 :class:`Typist` types them like a person: log-normal inter-key intervals
 (user-specific speed) shaped by bigram effects (same finger slower, hand
 alternation faster, word starts slower), log-normal key holds, shift pressed
@@ -32,8 +32,7 @@ from emgrt.synth.keyboard import (
 )
 
 PROMPT_NAME = "text_prompt"
-VOCABULARY_SIZE = 5000
-MIN_WORDS, MAX_WORDS = 3, 10
+MAX_WORDS = 14
 
 
 @dataclass(frozen=True)
@@ -86,49 +85,26 @@ def sample_typist(rng: np.random.Generator) -> Typist:
 
 # -- prompts -------------------------------------------------------------------------------------
 @lru_cache(maxsize=1)
-def vocabulary() -> tuple[tuple[str, ...], np.ndarray]:
-    """English words (letters and apostrophes only) and their sampling probabilities."""
-    from wordfreq import top_n_list, word_frequency
+def prompt_table() -> tuple[tuple[str, ...], np.ndarray]:
+    """The shipped prompts sorted by word count (stable), and the word counts."""
+    from emgrt.text import prompts
 
-    words = [
-        w
-        for w in top_n_list("en", VOCABULARY_SIZE)
-        if w.isascii()
-        and w[0].isalpha()
-        and w[-1].isalpha()
-        and all(c.isalpha() or c == "'" for c in w)
-        and (len(w) > 1 or w in ("a", "i"))
-    ]
-    freq = np.array([word_frequency(w, "en") for w in words], dtype=np.float64)
-    return tuple(words), freq / freq.sum()
-
-
-def _number(rng: np.random.Generator) -> str:
-    kind = rng.integers(3)
-    if kind == 0:
-        return str(rng.integers(1, 13))
-    if kind == 1:
-        return str(rng.integers(1950, 2031))
-    return str(rng.integers(10, 1000))
+    ordered = sorted(prompts(), key=lambda t: len(t.split()))
+    return tuple(ordered), np.array([len(t.split()) for t in ordered])
 
 
 def make_prompt(rng: np.random.Generator, max_words: int = MAX_WORDS) -> str:
-    """One sentence-case English prompt of up to ``max_words`` words (3 or more when allowed)."""
-    words, p = vocabulary()
-    lo = min(MIN_WORDS, max_words)
-    n = int(rng.integers(lo, max_words + 1))
-    out = []
-    for j, w in enumerate(rng.choice(len(words), size=n, p=p)):
-        word = _number(rng) if rng.random() < 0.06 else words[w]
-        if word == "i" or word.startswith("i'"):
-            word = "I" + word[1:]
-        if j == 0:
-            word = word[0].upper() + word[1:]
-        if j < n - 1 and rng.random() < 0.05:
-            word += ","
-        out.append(word)
-    end = rng.choice(4, p=[0.65, 0.1, 0.05, 0.2])
-    return " ".join(out) + (".", "?", "!", "")[int(end)]
+    """One prompt sentence of at most ``max_words`` words.
+
+    Below the shortest prompts (3 words) it is the first ``max_words`` words of one: a
+    recording's last seconds still hold some typing.
+    """
+    texts, words = prompt_table()
+    n = int(np.searchsorted(words, max_words, side="right"))
+    if n:
+        return texts[int(rng.integers(n))]
+    n = int(np.searchsorted(words, words[0], side="right"))
+    return " ".join(texts[int(rng.integers(n))].split()[: max(1, max_words)])
 
 
 # -- typing --------------------------------------------------------------------------------------
@@ -254,7 +230,7 @@ def type_session(
     t = float(rng.uniform(0.8, 2.0))  # rest before the first prompt appears
     while True:
         for attempt in range(5):  # shorter prompts when time runs out
-            text = make_prompt(rng, max(1, MAX_WORDS - 3 * attempt))
+            text = make_prompt(rng, (MAX_WORDS, 10, 6, 3, 1)[attempt])
             read = typist.read_s * rng.lognormal(0, 0.3)
             evs = type_text(text, t + read, typist, rng)
             end = max(e.end for e in evs)

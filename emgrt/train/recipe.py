@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from emgrt.errors import ConfigError
-from emgrt.tomlfile import load_toml
+from emgrt.tomlfile import apply_settings, load_toml
 from emgrt.train.model import ModelConfig
 from emgrt.train.tds import TDSConfig
 from emgrt.validate import Bool, Float, NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt, Str, check_keys
@@ -141,9 +141,10 @@ class Recipe:
         )
 
     @classmethod
-    def from_toml(cls, path: str | Path) -> Recipe:
+    def from_toml(cls, path: str | Path, settings: tuple[str, ...] | list[str] = ()) -> Recipe:
+        """The recipe in ``path`` with the command line's ``--set TABLE.KEY=VALUE`` applied."""
         path = Path(path)
-        doc = load_toml(path)
+        doc = apply_settings(load_toml(path), settings)
         try:
             return cls.from_dict(doc, name=path.stem)
         except ConfigError as exc:
