@@ -350,6 +350,7 @@ def test_unix_socket_is_private_and_serves(tmp_path):
 def test_client_transcript_and_server_going_away():
     src = ScriptedSource([{"type": "char", "key": k, "frame": 0} for k in "ab⌫c"] + [{"type": "hypothesis", "text": "d"}])
     srv = serve(src)
+    assert src.done.wait(TIMEOUT)  # the script has run before the client connects
     with Client(*srv.addresses["tcp"], events=["char", "hypothesis"], timeout=TIMEOUT) as c:
         t = Transcript()
         assert c.ping()["type"] == "pong"

@@ -148,3 +148,37 @@ def test_the_wheel_ships_the_page_and_the_protocol_doc(tmp_path):
     for f in ("index.html", "app.js", "style.css"):
         assert f"emgrt/serve/web/{f}" in names
     assert "emgrt/serve/PROTOCOL.md" in names
+
+
+@pytest.mark.slow
+def test_page_shows_hypothesis_apart_from_committed_text_and_key_latencies(chromium, tmp_path):
+    """The shipped bundle (char-lm: a hypothesis between commits) replaying its demo recording: the
+    page shows the prompt, the hypothesis styled apart from the committed text, each key's stable
+    latency and, when the replay ends, the summary."""
+    root = Path(__file__).resolve().parents[1] / "models" / "default"
+    serve = ServeProcess("--bundle", str(root), "--replay", str(root / "demo-session.hdf5"), "--speed", "2",
+                         "--decoder", "char-lm", "--port", "0", "--ws-port", "0", "--web")
+    browser = None
+    try:
+        ws = serve.wait_for("ws")["ws"]
+        browser = Browser(chromium, tmp_path / "profile", f"http://{ws}/")
+        assert browser.wait_for("document.getElementById('prompt').textContent.length > 3", "the prompt")
+        # A moment with both committed text and a hypothesis on screen, each in its own style.
+        both = "(() => { const t = document.getElementById('text'), h = document.getElementById('hyp');" \
+               " if (!t.textContent || !h.textContent) return null; const a = getComputedStyle(t), b = getComputedStyle(h);" \
+               " return [a.color, a.fontStyle, b.color, b.fontStyle]; })()"
+        styles = browser.wait_for(both, "committed text and a hypothesis together")
+        assert styles[0] != styles[2] and styles[1] == "normal" and styles[3] == "italic"
+        assert browser.wait_for("document.getElementById('keys').children.length >= 3", "key latencies")
+        chip = browser.eval("document.getElementById('keys').children[0].title")
+        assert "display" in chip and "stable" in chip and "commit" in chip
+        assert browser.wait_for("/^\\d+$/.test(document.getElementById('stable50').textContent)", "the stable p50")
+        summary = browser.wait_for("document.getElementById('summary').hidden ? '' : "
+                                   "document.getElementById('summary').textContent", "the summary")
+        assert "CER" in summary and "stable" in summary and "revisions" in summary
+        assert browser.eval("document.getElementById('log').textContent") == ""
+    finally:
+        if browser is not None:
+            browser.close()
+        rc, err = serve.terminate()
+    assert rc == 0 and "Traceback" not in err

@@ -6,7 +6,8 @@ prompt, the decoded text, each key's latency and a running CER (rich Live on a t
 lines otherwise).  Latency is measured as ``emgrt latency --live`` does, by :mod:`emgrt.stream.display` on the
 events' timeline (keystroke stamp to the moment the key was shown; at ``--speed`` other than 1 the
 wall time after the triggering sample was pushed is added to its stamp, see emgrt/stream/latency.py):
-the live line shows the newest shown key's display latency.
+the live line shows the newest committed key's display and stable latency
+(:class:`~emgrt.stream.watch.ReplayScore`, which ``emgrt serve --replay`` uses for the web page).
 The summary uses the same report as ``emgrt latency``.  ``--stream NAME`` decodes a real band
 instead (no reference, so no CER or latency).
 """
@@ -20,15 +21,12 @@ import time
 import uuid
 from pathlib import Path
 
-import numpy as np
-
 from emgrt.errors import EmgrtError
 from emgrt.validate import PositiveFloat, arg
 
 from emgrt.bundle import DEMO_SESSION  # the bundle's own recording, sealed with it
 REFRESH_HZ = 10
 SCREEN_CHARS = 2000
-CER_LAG_S = 1.0  # running CER: reference keys pressed up to this long before the newest sample
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -100,39 +98,33 @@ class Demo:
         self.state = DemoState()
         self.stop = threading.Event()
         self.replayer = None
-        self.run_ = None  # emgrt.stream.latency.SessionRun: keys, emission times, reference
+        self.score = None  # emgrt.stream.watch.ReplayScore: the replay scored as it plays
         name = args.stream
         if session is not None:
             from emgrt.lsl.outlet import SessionReplayer
-            from emgrt.stream.latency import new_run
+            from emgrt.stream.watch import ReplayScore
 
             name = f"emgrt-demo-{uuid.uuid4().hex[:8]}"
             self.replayer = SessionReplayer(
                 session, name, speed=args.speed, wait_for_consumer=10.0, max_seconds=args.max_seconds
             )
-            self.run_ = new_run(self.replayer.session, self.replayer.n_samples)
-            engine.hop_log = self.run_.hop_ms
+            self.score = ReplayScore(self.replayer)
+            engine.hop_log = self.score.run.hop_ms
         self.source = LiveSource(bundle, stream=name, left=args.left, right=args.right)
-        self._key_stamps: np.ndarray | None = None
-        self._prompts: list[tuple[float, str]] | None = None
-        self._shown_for = -1  # timeline length _last_shown was matched on
-        self._last_shown: tuple[str, float] | None = None  # newest keystroke shown, its display latency ms
+        self._last_key: dict | None = None  # the newest committed keystroke's `key` figures
         self._result: dict = {}
 
     # -- engine thread ---------------------------------------------------------------------------
     def on_event(self, ev: dict) -> None:
         from emgrt.decode import apply_keys
-        from emgrt.stream.latency import record_live_event
 
         kind = ev["type"]
+        if self.score is not None:  # as emgrt latency --live: the trigger's stamp + wall time since its push
+            self.score.record(ev, self.pylsl.local_clock())
         with self.state.lock:
             st = self.state
             if ev.get("t") is not None:
                 st.stream_t = ev["t"]
-            rep = self.replayer
-            if self.run_ is not None and rep is not None and rep.t0 is not None:
-                # As emgrt latency --live: the trigger's stamp + wall time since it was pushed.
-                record_live_event(self.run_, ev, rep, self.pylsl.local_clock())
             if kind == "char":
                 st.text = apply_keys(st.text, [ev["key"]])[-SCREEN_CHARS:]
             elif kind == "hypothesis":  # shown as screen text: shift hidden, enter a newline
@@ -150,53 +142,25 @@ class Demo:
         except BaseException as exc:  # re-raised in the main thread
             self._result["error"] = exc
 
-    # -- reference on the replay's timeline --------------------------------------------------------
-    def _reference_ready(self) -> bool:
-        rep = self.replayer
-        if rep is None or rep.t0 is None:
-            return False
-        if self._key_stamps is None:
-            s = rep.session
-            k = len(self.run_.reference)
-            self._key_stamps = np.array([rep.key_stamp(i) for i in range(k)])
-            self.run_.key_times = self._key_stamps
-            idx = np.arange(len(s), dtype=np.float64)
-            self._prompts = sorted(
-                (rep.t0 + float(np.interp(float(p["start"]), s.time, idx)) / rep.rate, str(p["payload"].get("text", "")))
-                for p in s.prompts if isinstance(p.get("payload"), dict)
-            )
-        return True
-
+    # -- the replay, scored -----------------------------------------------------------------------
     def _prompt(self, t: float | None) -> str:
-        if t is None or not self._reference_ready() or not self._prompts:
+        return self.score.prompt(t) if self.score is not None else ""
+
+    def _figures(self, t: float | None) -> tuple[dict | None, float | None]:
+        """(the newest committed keystroke's figures or None, running CER % or None)."""
+        if self.score is None:
+            return None, None
+        progress = self.score.update(t)
+        if progress.keys:
+            self._last_key = progress.keys[-1]
+        return self._last_key, progress.cer
+
+    @staticmethod
+    def _key_line(key: dict | None) -> str:
+        if key is None:
             return ""
-        current = ""
-        for start, text in self._prompts:
-            if start <= t:
-                current = text
-        return current
-
-    def _figures(self, t: float | None) -> tuple[str, float | None, float | None]:
-        """(last key shown, its display latency ms or None, running CER % or None)."""
-        from emgrt.metrics import ErrorCounts
-        from emgrt.stream.display import key_times
-
-        run = self.run_
-        if run is None or not run.keys or t is None or not self._reference_ready():
-            return "", None, None
-        with self.state.lock:
-            keys, timeline = list(run.keys), list(run.timeline)
-        ref_n = int(np.searchsorted(self._key_stamps, t - CER_LAG_S, side="right"))
-        cer = ErrorCounts().update(run.reference[:ref_n], "".join(keys)).cer if ref_n else None
-        if len(timeline) != self._shown_for:  # the timeline grew: match it again
-            self._shown_for = len(timeline)
-            display = key_times(run.reference, self._key_stamps, timeline).display
-            shown = np.flatnonzero(np.isfinite(display))
-            i = int(shown[-1]) if len(shown) else None
-            self._last_shown = None if i is None else (run.reference[i], 1000.0 * float(display[i]))
-        if self._last_shown is None:
-            return "", None, cer
-        return self._last_shown[0], self._last_shown[1], cer
+        ms = lambda v: "-" if v is None else f"{v:.0f}"  # noqa: E731
+        return f"last key {key['key']!r} shown {ms(key['display_ms'])} / stable {ms(key['stable_ms'])} ms"
 
     # -- main thread ---------------------------------------------------------------------------
     def run(self) -> int:
@@ -256,8 +220,8 @@ class Demo:
                 print(f"prompt: {prompt}", flush=True)
                 shown_prompt = prompt
             for seg in finals:
-                _, lat, cer = self._figures(t)
-                extra = "" if cer is None else f"  (running CER {cer:.1f}%" + ("" if lat is None else f", last key {lat:.0f} ms") + ")"
+                key, cer = self._figures(t)
+                extra = "" if cer is None else f"  (running CER {cer:.1f}%" + ("" if key is None else f", {self._key_line(key)}") + ")"
                 print(f"typed:  {seg}{extra}", flush=True)
 
     def _show_live(self, worker: threading.Thread) -> None:
@@ -277,13 +241,13 @@ class Demo:
                 out.append("prompt  ", style="bold")
                 out.append(prompt + "\n", style="cyan")
             out.append("typed   ", style="bold")
-            out.append(text[-400:])
-            out.append(hyp, style="dim")
+            out.append(text[-400:])  # committed: final
+            out.append(hyp, style="italic dim underline")  # hypothesis: may still change
             out.append("▌\n", style="green")
-            key, lat, cer = self._figures(t)
+            key, cer = self._figures(t)
             parts = [f"[{status}]"]
             if key:
-                parts.append(f"last key {key!r}" + ("" if lat is None else f" {lat:.0f} ms"))
+                parts.append(self._key_line(key))
             if cer is not None:
                 parts.append(f"running CER {cer:.1f}%")
             if total and t is not None and self.replayer.t0 is not None:
@@ -298,18 +262,15 @@ class Demo:
             worker.join(15.0)
 
     def _summary(self) -> None:
-        from emgrt.stream.latency import report, shown_summary
+        from emgrt.stream.latency import shown_summary
 
         e = self.engine.stats()
-        if self.run_ is None:
+        if self.score is None:
             print(f"emgrt demo: {e['received'] / self.engine.rate:.1f} s of signal decoded; "
                   f"compute per step p50 {e.get('compute_ms_p50', float('nan')):.2f} ms")
             return
-        self._reference_ready()
-        run = self.run_
-        run.compute_s = float(np.sum(run.hop_ms)) / 1000.0
-        run.stats = e
-        rep = report([run], self.bundle, "live", self.kind)
+        rep = self.score.summary(self.bundle, self.kind, e)
+        run = self.score.run
         fmt = lambda v: "-" if v is None else f"{v:.0f}"  # noqa: E731
         ms = lambda v: "-" if v is None else f"{v:.0f} ms"  # noqa: E731
         shown = rep["display_ms"]
@@ -322,7 +283,7 @@ class Demo:
         print("  p50/p90/p99 ms: " + " · ".join(
             f"{name} " + "/".join(fmt(rep[key][q]) for q in ("p50", "p90", "p99"))
             for name, key in (("displayed", "display_ms"), ("stable", "stable_ms"), ("committed", "latency_ms"))
-        ))
+        ) + " · compute per step " + "/".join(fmt(rep["hop_compute_ms"][q]) for q in ("p50", "p99")) + " (p50/p99)")
         print(f"  {shown_summary(rep)}")
         rtf = rep["real_time_factor"]
         print(f"  real-time factor {rtf if rtf is not None else '-'} (model compute / signal time; "

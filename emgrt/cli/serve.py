@@ -27,7 +27,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "serve",
         help="serve decoded text to other programs (TCP/Unix/WebSocket, JSON lines)",
         description="Run the engine on a band (or a replayed session) and send its events -- char, "
-        "hypothesis, final, status, level, error -- to any number of clients as newline-delimited JSON. "
+        "hypothesis, final, status, level, error; replaying a session also prompt, key and summary -- to any number "
+        "of clients as newline-delimited JSON. "
         "Listens on 127.0.0.1 only unless --allow-remote is given. Ctrl-C or SIGTERM stops it cleanly.",
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,

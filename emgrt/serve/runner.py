@@ -7,7 +7,13 @@ from the same thread and without touching the engine's data path:
 - ``level`` events at ``LEVEL_HZ``: the RMS of each band's signal over the last window
   (mean removed per channel, averaged over the band's channels), for the web page's plot;
 - a ``status`` ``running`` heartbeat every ``HEARTBEAT_S`` with the sample counters, the
-  per-step compute percentiles and the lag of the newest sample behind the LSL clock.
+  per-step compute percentiles and the lag of the newest sample behind the LSL clock;
+- replaying a session (``--replay``), the session scored as it plays
+  (:class:`~emgrt.stream.watch.ReplayScore`, as ``emgrt demo`` shows it): ``prompt`` events when the
+  prompt on screen changes, a ``key`` event per keystroke once its character is committed
+  correctly (display, stable and commit latency), and one ``summary`` event when the first pass
+  has been processed (CER, latency percentiles, revision rate; keys still in the hypothesis then
+  count as shown, not committed).
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ from emgrt.stream.live import LiveSource, run_live
 
 LEVEL_HZ = 10.0
 HEARTBEAT_S = 1.0
+SCORE_S = 0.25  # replay scoring: prompt / key events at most this often
 COUNTERS = (
     "received", "processed", "buffered", "dropped", "filled", "lost", "sanitised_values", "resets", "steps", "chars",
 )
@@ -75,11 +82,17 @@ class EngineSource:
     ) -> None:
         self.engine = engine
         self.replayer = None
+        self.score = None
         if replay is not None:
             from emgrt.lsl.outlet import SessionReplayer
+            from emgrt.stream.watch import ReplayScore
 
             stream = f"emgrt-serve-{uuid.uuid4().hex[:8]}"
             self.replayer = SessionReplayer(replay, stream, speed=replay_speed, loop=replay_loop, wait_for_consumer=10.0)
+            self.score = ReplayScore(self.replayer)
+        self._prompt = ""
+        self._summarized = False
+        self._next_score = 0.0
         self.stream_kwargs = dict(stream=stream, left=left, right=right, resolve_timeout=resolve_timeout)
         m = engine.bundle.manifest
         self.meter = LevelMeter(engine.channels, len(m["signal"]["bands"]), max(1, int(engine.rate / LEVEL_HZ)))
@@ -126,20 +139,48 @@ class EngineSource:
             for ev in self.meter.push(x, ts):
                 self._emit(ev)
         now = self._clock()
+        if self.score is not None and len(ts):
+            last = float(ts[-1])
+            if now >= self._next_score or (not self._summarized and self.score.first_pass_done(last)):
+                self._next_score = now + SCORE_S
+                self._score(last)
         if now >= self._next_beat:
             self._next_beat = now + HEARTBEAT_S
             self._heartbeat(float(ts[-1]) if len(ts) else self.engine._last_ts)
 
+    def _score(self, t: float) -> None:
+        """Prompt, key and (once) summary events of the replay, at stream time ``t``."""
+        from emgrt.stream.watch import summary_event
+
+        sc = self.score
+        prompt = sc.prompt(t)
+        if prompt != self._prompt:
+            self._prompt = prompt
+            self._emit({"type": "prompt", "t": t, "text": prompt})
+        done = not self._summarized and sc.first_pass_done(t)
+        for key in sc.update(t, force=done).keys:
+            self._emit({**key, "t": t})
+        if done:
+            self._summarized = True
+            self._emit({**summary_event(sc.summary(self.engine.bundle, self.engine.decoder_kind, self.engine.stats())), "t": t})
+
     def run(self, emit: Callable[[dict], None], stop: threading.Event) -> None:
         from emgrt.lsl import pylsl_quiet
 
+        lsl_clock = pylsl_quiet().local_clock
+        self._lsl_clock = lsl_clock
+
+        def on_event(ev: dict) -> None:
+            if self.score is not None:
+                self.score.record(ev, lsl_clock())
+            emit(ev)
+
         self._emit = emit
-        self._lsl_clock = pylsl_quiet().local_clock
         source = LiveSource(self.engine.bundle, **self.stream_kwargs)
         if self.replayer is not None:
             self.replayer.start()
         try:
-            run_live(self.engine, source, emit, stop, on_chunk=self._on_chunk)
+            run_live(self.engine, source, on_event, stop, on_chunk=self._on_chunk)
         finally:
             if self.replayer is not None:
                 self.replayer.stop()

@@ -1,11 +1,15 @@
 // emgrt live page: connects to the WebSocket of `emgrt serve --web` (same host, path /ws) and
-// shows the committed text, the tentative hypothesis, the stream status and the signal envelope.
+// shows the committed text, the tentative hypothesis (styled apart: it may still change), the stream
+// status and the signal envelope; replaying a session, also the prompt, each key's stable latency and
+// the summary (key/summary events: the definitions of emgrt/stream/display.py, computed by the server).
 // Protocol: emgrt/serve/PROTOCOL.md.  A token, if the server needs one, comes from ?token=.
 "use strict";
 
 const $ = (id) => document.getElementById(id);
 const token = new URLSearchParams(location.search).get("token");
 const LEVEL_KEEP = 100;  // level events shown (10 s at 10 Hz)
+const KEYS_KEEP = 40;  // key latencies shown
+let stable = [];  // stable_ms of every key event so far
 let text = "";
 let chars = 0;
 let levels = [];
@@ -30,6 +34,37 @@ function log(msg) {
 }
 
 function fmt(v) { return v === null || v === undefined ? "-" : Number(v).toFixed(2); }
+function ms(v) { return v === null || v === undefined ? "-" : String(Math.round(v)); }
+function pct3(d) { return d ? [d.p50, d.p90, d.p99].map(ms).join(" / ") : "-"; }
+
+function median(a) {
+  const s = a.slice().sort((x, y) => x - y);
+  return s.length ? (s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2) : null;
+}
+
+function showKey(ev) {
+  $("keys-panel").hidden = false;
+  const el = document.createElement("span");
+  el.className = "k";
+  el.title = "display " + ms(ev.display_ms) + " ms, stable " + ms(ev.stable_ms) + " ms, commit " + ms(ev.commit_ms) + " ms";
+  const k = document.createElement("b");
+  k.textContent = ev.key === " " ? "\u2423" : ev.key;
+  el.append(k, " " + ms(ev.stable_ms));
+  $("keys").append(el);
+  while ($("keys").children.length > KEYS_KEEP) $("keys").firstChild.remove();
+  if (ev.stable_ms !== null && ev.stable_ms !== undefined) stable.push(ev.stable_ms);
+  $("stable50").textContent = ms(median(stable));
+}
+
+function showSummary(ev) {
+  const el = $("summary");
+  el.hidden = false;
+  el.textContent = "summary: CER " + Number(ev.cer).toFixed(2) + " %, " + ev.matched + "/" + ev.keys +
+    " keys shown right; latency p50 / p90 / p99 ms: displayed " + pct3(ev.display_ms) + ", stable " +
+    pct3(ev.stable_ms) + ", committed " + pct3(ev.commit_ms) + "; revisions " +
+    (ev.revision_rate === null ? "-" : Number(ev.revision_rate).toFixed(3)) + " per key, never shown " +
+    (ev.never_shown === null ? "-" : (100 * ev.never_shown).toFixed(1) + " %");
+}
 
 function drawPlot() {
   const c = $("plot"), g = c.getContext("2d");
@@ -70,6 +105,16 @@ function onEvent(ev) {
       $("hyp").textContent = Array.from(ev.text).reduce(applyKey, "");
       break;
     case "final":
+      break;
+    case "prompt":
+      $("prompt").hidden = !ev.text;
+      $("prompt").textContent = ev.text;
+      break;
+    case "key":
+      showKey(ev);
+      break;
+    case "summary":
+      showSummary(ev);
       break;
     case "level":
       levels.push(ev.rms);
