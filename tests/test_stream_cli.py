@@ -92,3 +92,19 @@ def test_bench_stream_json_fields(tiny_bundle, capsys):
     assert "beam-lm" in r["streams"]
     assert r["memory"]["dropped"] == 0
     assert r["bundle_digest"] == tiny_bundle.digest
+
+
+def test_decoder_option_overrides_and_drops_bundle_tuning(tmp_path):
+    from types import SimpleNamespace
+
+    from emgrt.errors import ConfigError
+    from emgrt.stream.decoders import decoder_options, parse_decoder_options
+
+    bundle = SimpleNamespace(dir=tmp_path, manifest={"decoder": {"char_lm": "c.arpa", "options": {
+        "char-lm": {"beam_size": 50, "commit_depth": 4, "commit_prob": 0.99}}}})
+    over = parse_decoder_options(["commit_depth=off", "hypothesis_hold=1.5", "beam_size = 8"])
+    opts = decoder_options(bundle, "char-lm", {"lm_weight": None, **over})
+    assert opts == {"beam_size": 8, "commit_prob": 0.99, "hypothesis_hold": 1.5, "lm": str(tmp_path / "c.arpa")}
+    for bad in ("commit_depth", "nope=1", "commit_prob=high"):
+        with pytest.raises(ConfigError, match="--decoder-option"):
+            parse_decoder_options([bad])

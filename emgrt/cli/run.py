@@ -31,6 +31,11 @@ def add_bundle_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--beam-size", type=arg(PositiveInt), default=None, help="beam decoders: beam width (default: the bundle's)")
     p.add_argument("--lm-weight", type=arg(NonNegativeFloat), default=None, help="beam decoders: LM weight (default: the bundle's)")
     p.add_argument("--insertion-bonus", type=arg(AnyFloat), default=None, help="beam decoders: insertion bonus (default: the bundle's)")
+    p.add_argument(
+        "--decoder-option", action="append", default=[], metavar="KEY=VALUE",
+        help="one decoder tuning value, repeatable (char-lm: commit_depth=4, commit_prob=0.99, hypothesis_hold=1.0, "
+        "commit_stable, commit_lag, endpoint_frames; beam decoders: commit_margin, ...); KEY=off drops the bundle's value",
+    )
 
 
 def add_stream_options(p, exclusive: bool = False) -> None:
@@ -43,8 +48,13 @@ def add_stream_options(p, exclusive: bool = False) -> None:
 
 
 def decoder_overrides(args: argparse.Namespace) -> dict:
-    """Decoder options given on the command line (None: not given)."""
-    return {"lm": args.lm, "beam_size": args.beam_size, "lm_weight": args.lm_weight, "insertion_bonus": args.insertion_bonus}
+    """Decoder options given on the command line (None: not given; ``OFF``: drop the bundle's)."""
+    from emgrt.stream.decoders import parse_decoder_options
+
+    return {
+        "lm": args.lm, "beam_size": args.beam_size, "lm_weight": args.lm_weight, "insertion_bonus": args.insertion_bonus,
+        **parse_decoder_options(getattr(args, "decoder_option", [])),
+    }
 
 
 def default_bundle() -> Path | None:

@@ -10,6 +10,29 @@ _TUNING = (
 )
 # commit_margin: beam, beam-lm and char-lm; the commit_* rest, endpoint_frames and hypothesis_hold: char-lm
 _LM_FILE = {"char-lm": "char_lm", "beam-lm": "word_lm"}  # manifest key of each decoder's LM file
+OFF = "off"  # an override that drops the bundle's value (the decoder's own default applies)
+
+
+def parse_decoder_options(settings: list[str]) -> dict:
+    """``--decoder-option KEY=VALUE`` strings -> overrides (values as TOML, or ``off``); the
+    decoder checks the values, this checks the keys."""
+    import tomllib
+
+    from emgrt.errors import ConfigError
+
+    out: dict = {}
+    for setting in settings:
+        key, sep, text = (part.strip() for part in setting.partition("="))
+        if not sep or key not in _TUNING:
+            raise ConfigError(f"--decoder-option {setting!r}: expected KEY=VALUE with KEY one of {', '.join(_TUNING)}")
+        if text == OFF:
+            out[key] = OFF
+            continue
+        try:
+            out[key] = tomllib.loads(f"v = {text}")["v"]
+        except tomllib.TOMLDecodeError:
+            raise ConfigError(f"--decoder-option {setting!r}: {text!r} is not a number, true/false or off") from None
+    return out
 
 
 def decoder_options(bundle, kind: str, overrides: dict) -> dict:
@@ -26,4 +49,4 @@ def decoder_options(bundle, kind: str, overrides: dict) -> dict:
         if lm_file:
             opts["lm"] = str(Path(bundle.dir) / lm_file)
     opts.update({k: v for k, v in overrides.items() if v is not None})
-    return opts
+    return {k: v for k, v in opts.items() if v != OFF}
