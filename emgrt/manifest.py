@@ -230,6 +230,17 @@ class Decoder:
 
 @table
 @dataclass(frozen=True)
+class Adapt:
+    """Label-free adaptation (emgrt.dsp.adapt.RunningNorm): ``stats`` is a float32 .npy of shape
+    (2, bands x channels_per_band x n_freq), the training mean and variance of each feature."""
+
+    stats: BundleFile
+    tau_s: PositiveFloat = 60.0
+    enabled: Bool = False
+
+
+@table
+@dataclass(frozen=True)
 class Manifest:
     format: Literal["emgrt-bundle"]
     version: Literal[1]
@@ -243,6 +254,7 @@ class Manifest:
     files: dict[BundleFile, Sha256]
     digest: Sha256
     decoder: Decoder = field(default_factory=Decoder)
+    adapt: Adapt | None = None
     provenance: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -263,7 +275,8 @@ class Manifest:
         """Every file the runtime opens, by the manifest key that names it."""
         named = {"step_graph.file": self.step_graph.file, "full_graph.file": self.full_graph.file,
                  "step_graph.int8_file": self.step_graph.int8_file, "full_graph.int8_file": self.full_graph.int8_file,
-                 "decoder.char_lm": self.decoder.char_lm, "decoder.word_lm": self.decoder.word_lm}
+                 "decoder.char_lm": self.decoder.char_lm, "decoder.word_lm": self.decoder.word_lm,
+                 "adapt.stats": self.adapt.stats if self.adapt else None}
         return {key: name for key, name in named.items() if name}
 
 

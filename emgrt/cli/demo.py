@@ -72,7 +72,7 @@ class DemoState:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from emgrt.cli.run import decoder_kind, decoder_overrides, resolve_bundle
+    from emgrt.cli.run import adapt_override, decoder_kind, decoder_overrides, resolve_bundle
     from emgrt.lsl import keep_local
     from emgrt.stream.engine import Engine
 
@@ -82,7 +82,7 @@ def _run(args: argparse.Namespace) -> int:
     session = None if live_band else _session_path(args, bundle)
     if session is not None:
         keep_local()  # the replay is private: its stream is not announced beyond this machine
-    engine = Engine(bundle, decoder=kind, providers=args.provider, threads=args.threads, int8=args.int8, **decoder_overrides(args))
+    engine = Engine(bundle, decoder=kind, providers=args.provider, threads=args.threads, int8=args.int8, adapt=adapt_override(args), **decoder_overrides(args))
     fancy = sys.stdout.isatty() and not args.plain
     demo = Demo(engine, bundle, kind, session, args, fancy)
     return demo.run()

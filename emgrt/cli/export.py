@@ -1,5 +1,6 @@
 """`emgrt export`: a trained model -> a runtime bundle; `emgrt export verify BUNDLE`: check it;
-`emgrt export seal BUNDLE`: re-seal one edited on purpose."""
+`emgrt export seal BUNDLE`: re-seal one edited on purpose; `emgrt export adapt BUNDLE --data D`: add
+label-free adaptation statistics."""
 
 from __future__ import annotations
 
@@ -7,14 +8,15 @@ import argparse
 import json
 from pathlib import Path
 
-from emgrt.validate import PositiveInt, arg
+from emgrt.validate import PositiveFloat, PositiveInt, arg
 
 DESCRIPTION = """\
-Three forms:
+Four forms:
 
   emgrt export RUN_DIR_OR_CKPT --out BUNDLE_DIR [--int8] [--frames-per-step F] [--opset N] [--char-lm FILE]
   emgrt export verify BUNDLE_DIR [--data DIR] [--sessions N] [--windows N] [--write-card] [--json]
   emgrt export seal BUNDLE_DIR [--json]
+  emgrt export adapt BUNDLE_DIR --data DIR [--every K] [--tau SECONDS] [--off] [--json]
 
 The first writes a bundle (see export/README.md): step.onnx, the fixed-shape streaming step with
 every piece of state (convolution history, key/value caches, warm-up counter) as explicit
@@ -34,6 +36,12 @@ bundle's MODEL_CARD.md.  Needs the training extra (torch).
 runtime refuses a bundle whose manifest does not hash to its digest or whose files do not match
 their sha256.  It recomputes the sha256 of every file the manifest names and the bundle digest,
 checks the result loads, rewrites manifest.json and prints what changed.  Torch-free.
+
+`adapt` adds label-free adaptation to a bundle (emgrt/dsp/adapt.py: each log-spectrogram feature
+is standardised online, time constant --tau seconds, onto the training statistics): it runs the
+bundle's front end over DIR's train split (every K-th session), writes the mean and variance of
+each feature to feature-stats.npy, sets the manifest's `adapt` table (enabled unless --off;
+`--adapt on|off` at run time overrides) and re-seals.  Torch-free.
 """
 
 
@@ -44,14 +52,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description=DESCRIPTION,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("source", metavar="RUN_DIR_OR_CKPT | verify | seal", help="run folder / checkpoint, or the word verify or seal")
-    p.add_argument("bundle", nargs="?", metavar="BUNDLE_DIR", help="(verify, seal) the bundle to check or re-seal")
+    p.add_argument("source", metavar="RUN_DIR_OR_CKPT | verify | seal | adapt",
+                   help="run folder / checkpoint, or the word verify, seal or adapt")
+    p.add_argument("bundle", nargs="?", metavar="BUNDLE_DIR", help="(verify, seal, adapt) the bundle to check, re-seal or adapt")
     p.add_argument("--out", type=Path, help="bundle folder to write")
     p.add_argument("--int8", action="store_true", help="also write dynamic-int8 graphs")
     p.add_argument("--frames-per-step", type=arg(PositiveInt), default=None, help="8 ms frames per step (default: the model's stride)")
     p.add_argument("--opset", type=arg(PositiveInt), default=None, help="ONNX opset (default 20)")
     p.add_argument("--char-lm", type=Path, default=None, help="character KenLM to ship in the bundle")
-    p.add_argument("--data", type=Path, default=None, help="(verify) dataset folder for the real windows")
+    p.add_argument("--data", type=Path, default=None, help="(verify) dataset folder for the real windows; (adapt) the training data")
+    p.add_argument("--every", type=arg(PositiveInt), default=1, help="(adapt) use every K-th training session (default 1: all)")
+    p.add_argument("--tau", type=arg(PositiveFloat), default=None, help="(adapt) time constant in s (default 60)")
+    p.add_argument("--off", action="store_true", help="(adapt) add the statistics but leave adaptation off by default")
     p.add_argument("--windows", type=arg(PositiveInt), default=4, help="(verify) windows to check (default 4)")
     p.add_argument("--sessions", type=arg(PositiveInt), default=None, help="(verify) draw the windows from N sessions (default: all)")
     p.add_argument("--write-card", action="store_true", help="(verify) add the figures to MODEL_CARD.md")
@@ -62,10 +74,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from emgrt.errors import ConfigError
 
-    if args.source in ("verify", "seal"):
+    if args.source in ("verify", "seal", "adapt"):
         if not args.bundle:
             raise ConfigError(f"export {args.source} needs the bundle folder: emgrt export {args.source} BUNDLE_DIR")
-        return _verify(args) if args.source == "verify" else _seal(args)
+        return {"verify": _verify, "seal": _seal, "adapt": _adapt}[args.source](args)
     if args.bundle:
         raise ConfigError(f"unexpected argument {args.bundle!r}; the bundle folder goes in --out")
     if args.out is None:
@@ -99,6 +111,28 @@ def _seal(args: argparse.Namespace) -> int:
     print(f"sealed {rep.bundle}: digest {rep.digest[:SHORT_DIGEST]}{was}" + ("" if rep.changes else "; nothing changed"))
     for line in rep.changes:
         print(f"  {line}")
+    return 0
+
+
+def _adapt(args: argparse.Namespace) -> int:
+    import sys
+
+    from rich.progress import Progress
+
+    from emgrt.errors import ConfigError
+    from emgrt.stream.adaptation import DEFAULT_TAU_S, add_adaptation
+
+    if args.data is None:
+        raise ConfigError("export adapt needs --data DIR (the dataset the model was trained on)")
+    with Progress(disable=not sys.stderr.isatty(), transient=True) as bar:
+        task = bar.add_task("feature statistics", total=None)
+        rep = add_adaptation(args.bundle, args.data, every=args.every, tau_s=args.tau or DEFAULT_TAU_S,
+                             enabled=not args.off, progress=lambda done, total: bar.update(task, completed=done, total=total))
+    if args.json:
+        print(json.dumps(rep, indent=2))
+    else:
+        print(f"{args.bundle}: adaptation statistics from {rep['sessions']} sessions ({rep['frames']} frames) in "
+              f"{rep['stats']}; tau {rep['tau_s']:g} s, {'on' if rep['enabled'] else 'off'} by default; re-sealed")
     return 0
 
 

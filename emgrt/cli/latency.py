@@ -46,7 +46,7 @@ def _run(args: argparse.Namespace) -> int:
     import json
     import sys
 
-    from emgrt.cli.run import decoder_kind, decoder_overrides, resolve_bundle
+    from emgrt.cli.run import adapt_override, decoder_kind, decoder_overrides, resolve_bundle
     from emgrt.io.session import SessionFile
     from emgrt.stream import latency as lat
     from emgrt.stream.engine import Engine
@@ -55,7 +55,7 @@ def _run(args: argparse.Namespace) -> int:
     bundle = resolve_bundle(args.bundle)
     kind = decoder_kind(args, bundle)
     overrides = decoder_overrides(args)
-    engine = Engine(bundle, decoder=kind, providers=args.provider, threads=args.threads, int8=args.int8, **overrides)
+    engine = Engine(bundle, decoder=kind, providers=args.provider, threads=args.threads, int8=args.int8, adapt=adapt_override(args), **overrides)
     print(f"emgrt latency: onnxruntime provider {engine.provider}, decoder {kind}, {len(paths)} session(s)", file=sys.stderr)
     if args.live:
         from emgrt.lsl import keep_local
@@ -71,7 +71,8 @@ def _run(args: argparse.Namespace) -> int:
         run.max_match_s = args.max_match_s
         if not args.no_offline:
             with SessionFile(path) as session:
-                run.offline_keys = lat.offline_keys(bundle, session, kind, overrides, max_seconds=args.max_seconds)
+                run.offline_keys = lat.offline_keys(bundle, session, kind, overrides, max_seconds=args.max_seconds,
+                                                    adapt=adapt_override(args))
         runs.append(run)
     report = lat.report(runs, bundle, "live" if args.live else "simulated", kind)
     if args.plot:

@@ -32,6 +32,11 @@ def add_bundle_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--lm-weight", type=arg(NonNegativeFloat), default=None, help="beam decoders: LM weight (default: the bundle's)")
     p.add_argument("--insertion-bonus", type=arg(AnyFloat), default=None, help="beam decoders: insertion bonus (default: the bundle's)")
     p.add_argument(
+        "--adapt", choices=("on", "off"), default=None,
+        help="label-free adaptation to this wearer (running feature standardisation; `emgrt export adapt`) "
+        "(default: the bundle's setting)",
+    )
+    p.add_argument(
         "--decoder-option", action="append", default=[], metavar="KEY=VALUE",
         help="one decoder tuning value, repeatable (char-lm: commit_depth=4, commit_prob=0.99, hypothesis_hold=1.0, "
         "commit_stable, commit_lag, endpoint_frames; beam decoders: commit_margin, ...); KEY=off drops the bundle's value",
@@ -45,6 +50,12 @@ def add_stream_options(p, exclusive: bool = False) -> None:
     src.add_argument("--stream", default=None, help="name of one 32-channel LSL stream (default: first stream of type EMG)")
     src.add_argument("--left", default=None, help="name of the left band's 16-channel stream (with --right)")
     p.add_argument("--right", default=None, help="name of the right band's 16-channel stream (with --left)")
+
+
+def adapt_override(args: argparse.Namespace) -> bool | None:
+    """--adapt on/off as a bool, None when not given (the bundle decides)."""
+    value = getattr(args, "adapt", None)
+    return None if value is None else value == "on"
 
 
 def decoder_overrides(args: argparse.Namespace) -> dict:
@@ -117,7 +128,7 @@ def _run(args: argparse.Namespace) -> int:
     bundle = resolve_bundle(args.bundle)
     kind = decoder_kind(args, bundle)
     engine = Engine(
-        bundle, decoder=kind, providers=args.provider, threads=args.threads, int8=args.int8, **decoder_overrides(args)
+        bundle, decoder=kind, providers=args.provider, threads=args.threads, int8=args.int8, adapt=adapt_override(args), **decoder_overrides(args)
     )
     print(f"emgrt run: onnxruntime provider {engine.provider}, decoder {kind}", file=sys.stderr)
     source = LiveSource(bundle, stream=args.stream, left=args.left, right=args.right, resolve_timeout=args.resolve_timeout)

@@ -60,7 +60,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def _run(args: argparse.Namespace) -> int:
     import sys
 
-    from emgrt.cli.run import decoder_kind, decoder_overrides, resolve_bundle
+    from emgrt.cli.run import adapt_override, decoder_kind, decoder_overrides, resolve_bundle
     from emgrt.errors import ConfigError
     from emgrt.serve.runner import EngineSource
     from emgrt.serve.server import ServeConfig, Server, check_bind
@@ -82,7 +82,7 @@ def _run(args: argparse.Namespace) -> int:
         keep_local()  # the replay is private: its stream is not announced beyond this machine
     bundle = resolve_bundle(args.bundle)
     kind = decoder_kind(args, bundle)
-    engine = Engine(bundle, decoder=kind, providers=args.provider, threads=args.threads, int8=args.int8, **decoder_overrides(args))
+    engine = Engine(bundle, decoder=kind, providers=args.provider, threads=args.threads, int8=args.int8, adapt=adapt_override(args), **decoder_overrides(args))
     source = EngineSource(
         engine, stream=args.stream, left=args.left, right=args.right, resolve_timeout=args.resolve_timeout,
         replay=args.replay, replay_speed=args.speed, replay_loop=args.loop,

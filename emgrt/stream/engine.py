@@ -69,6 +69,7 @@ class Engine:
         threads: int = 1,
         max_fill_s: float = MAX_FILL_S,
         int8: bool = False,
+        adapt: bool | None = None,
         **decoder_opts,
     ) -> None:
         from emgrt.decode import make_decoder
@@ -79,7 +80,7 @@ class Engine:
         sig, stream = m["signal"], m["stream"]
         self.rate = float(sig["sample_rate"])
         self.channels = int(sig["channels"])
-        self.frontend = LiveFrontEnd.from_manifest(m)
+        self.frontend = LiveFrontEnd.from_bundle(bundle, adapt)  # adapt: None = the bundle's setting
         self.runner = StepRunner(bundle, providers, threads, int8)
         self.provider = self.runner.provider
         self.decoder_kind = decoder

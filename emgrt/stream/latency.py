@@ -199,21 +199,21 @@ def frames_for_one_output(output_time_offset: int, lookahead_frames: int) -> int
     return output_time_offset + lookahead_frames + 1
 
 
-def offline_keys(bundle, session: SessionFile, decoder: str, decoder_opts: dict, max_seconds: float | None = None) -> list[str]:
-    """Keys of the full-window graph over the whole session, decoded offline."""
+def offline_keys(
+    bundle, session: SessionFile, decoder: str, decoder_opts: dict, max_seconds: float | None = None,
+    adapt: bool | None = None,
+) -> list[str]:
+    """Keys of the full-window graph over the whole session, decoded offline (the bundle's front
+    end over the whole recording at once, adaptation included when on)."""
     from emgrt.decode import decode_offline
-    from emgrt.dsp.features import FrontEndConfig, LogSpectrogram
-    from emgrt.dsp.filters import FilterSpec, design_sos, filter_offline
     from emgrt.stream.decoders import decoder_options
+    from emgrt.stream.frontend import LiveFrontEnd
     from emgrt.stream.step_runner import make_session
 
     m = bundle.manifest
     sig = m["signal"]
     n = len(session) if max_seconds is None else min(len(session), int(max_seconds * float(sig["sample_rate"])))
-    sos = design_sos([FilterSpec.from_dict(f) for f in sig.get("filters", [])], float(sig["sample_rate"]))
-    emg = session.emg(0, n)
-    x = filter_offline(sos, emg) if len(sos) else emg
-    feats = LogSpectrogram(FrontEndConfig(**m["frontend"]))(x)
+    feats = LiveFrontEnd.from_bundle(bundle, adapt).push(session.emg(0, n).reshape(n, -1))
     k = int(m["stream"]["subsample"])
     if len(feats) < frames_for_one_output(int(m["stream"]["output_time_offset"]), int(m["stream"]["lookahead_frames"])):
         return []  # too short for the model's first output: nothing decoded, as when streamed
