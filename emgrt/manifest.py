@@ -235,7 +235,7 @@ class Adapt:
     (2, bands x channels_per_band x n_freq), the training mean and variance of each feature."""
 
     stats: BundleFile
-    tau_s: PositiveFloat = 60.0
+    tau_s: PositiveFloat = 30.0
     enabled: Bool = False
 
 

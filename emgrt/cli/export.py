@@ -62,7 +62,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--char-lm", type=Path, default=None, help="character KenLM to ship in the bundle")
     p.add_argument("--data", type=Path, default=None, help="(verify) dataset folder for the real windows; (adapt) the training data")
     p.add_argument("--every", type=arg(PositiveInt), default=1, help="(adapt) use every K-th training session (default 1: all)")
-    p.add_argument("--tau", type=arg(PositiveFloat), default=None, help="(adapt) time constant in s (default 60)")
+    p.add_argument("--tau", type=arg(PositiveFloat), default=None, help="(adapt) time constant in s (default 30)")
     p.add_argument("--off", action="store_true", help="(adapt) add the statistics but leave adaptation off by default")
     p.add_argument("--windows", type=arg(PositiveInt), default=4, help="(verify) windows to check (default 4)")
     p.add_argument("--sessions", type=arg(PositiveInt), default=None, help="(verify) draw the windows from N sessions (default: all)")
