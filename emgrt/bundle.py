@@ -36,6 +36,7 @@ from emgrt.manifest import FORMAT, VERSION, FullGraph, Manifest
 MANIFEST = "manifest.json"
 STEP_GRAPH = "step.onnx"
 FULL_GRAPH = "full.onnx"
+WEIGHTS = "weights.pt"  # the model's state_dict, for fine-tuning (`emgrt calibrate`); torch.load(weights_only=True)
 MODEL_CARD = "MODEL_CARD.md"
 DEMO_SESSION = "demo-session.hdf5"  # optional: the recording `emgrt demo` replays
 OPTIONAL_FILES = (MODEL_CARD, DEMO_SESSION)  # sealed when present, like the files the manifest names

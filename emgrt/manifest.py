@@ -201,6 +201,7 @@ class ModelInfo:
     flops_per_hop: NonNegativeInt = 0
     name: Str = ""
     config: dict[str, Any] = field(default_factory=dict)
+    weights: BundleFile | None = None  # state_dict for fine-tuning (emgrt calibrate); not used at run time
 
 
 @table
@@ -276,7 +277,7 @@ class Manifest:
         named = {"step_graph.file": self.step_graph.file, "full_graph.file": self.full_graph.file,
                  "step_graph.int8_file": self.step_graph.int8_file, "full_graph.int8_file": self.full_graph.int8_file,
                  "decoder.char_lm": self.decoder.char_lm, "decoder.word_lm": self.decoder.word_lm,
-                 "adapt.stats": self.adapt.stats if self.adapt else None}
+                 "adapt.stats": self.adapt.stats if self.adapt else None, "model.weights": self.model.weights}
         return {key: name for key, name in named.items() if name}
 
 

@@ -21,7 +21,7 @@ from emgrt.errors import EmgrtError
 # Module names under emgrt.cli, in the order `emgrt --help` lists them.
 COMMAND_MODULES = (
     "demo", "run", "serve", "listen", "replay", "latency",
-    "synth", "data", "lm", "bench", "model", "train", "eval", "distill", "finetune", "export", "trace",
+    "synth", "data", "lm", "bench", "model", "train", "eval", "distill", "finetune", "calibrate", "export", "trace",
 )
 
 # Optional dependencies and the extra that installs them.

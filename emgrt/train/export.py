@@ -27,7 +27,7 @@ import torch
 from torch import Tensor, nn
 
 from emgrt import __version__
-from emgrt.bundle import FORMAT, FULL_GRAPH, MODEL_CARD, STEP_GRAPH, VERSION, write_manifest
+from emgrt.bundle import FORMAT, FULL_GRAPH, MODEL_CARD, STEP_GRAPH, VERSION, WEIGHTS, write_manifest
 from emgrt.charset import emg2qwerty_charset
 from emgrt.constants import BANDS, CHANNELS_PER_BAND, N_FREQ, SAMPLE_RATE_HZ
 from emgrt.dsp.features import FrontEndConfig
@@ -274,6 +274,7 @@ def export_model(
             "config": c.to_dict(),
             "params": model.num_params,
             "flops_per_hop": flops_per_hop(c, f),
+            "weights": WEIGHTS,
         },
         "decoder": {
             "default": "greedy",
@@ -317,6 +318,8 @@ def export_model(
                 quant_pre_process(str(src), str(pre), skip_symbolic_shape=True)
                 quantize_dynamic(str(pre), str(dst), weight_type=QuantType.QInt8)
             manifest[graph]["int8_file"] = dst.name
+    # Tensors only (no pickled code), so `torch.load(..., weights_only=True)` reads it safely.
+    torch.save({k: v.detach().clone() for k, v in model.state_dict().items()}, out / WEIGHTS)
     write_model_card(out, manifest)
     write_manifest(out, manifest)
     return out

@@ -1,0 +1,72 @@
+"""emgrt calibrate: a personal bundle from a recording of one synthetic user (tiny model, few steps)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+pytest.importorskip("torch")
+
+from emgrt.cli import main  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def recording(tmp_path_factory):
+    out = tmp_path_factory.mktemp("synth") / "data"
+    assert main(["synth", str(out), "--users", "1", "--sessions", "1", "--minutes", "2", "--test-users", "0",
+                 "--val-sessions", "0", "--workers", "1", "--seed", "5"]) == 0
+    return next(out.glob("*.hdf5"))
+
+
+@pytest.mark.slow
+def test_calibrate_lowers_the_held_out_cer_and_writes_a_verified_bundle(tiny_bundle, recording, tmp_path, capsys):
+    from emgrt.bundle import Bundle
+
+    out = tmp_path / "me"
+    rc = main(["calibrate", "--from-recording", str(recording), "--bundle", str(tiny_bundle.dir), "--out", str(out),
+               "--steps", "40", "--lr", "3e-3", "--threads", "1", "--json"])
+    assert rc == 0
+    rep = json.loads(capsys.readouterr().out)
+    assert rep["verify_ok"] and rep["steps"] == 40
+    assert rep["held_out_s"] >= 20 and 60 <= rep["calibration_s"] <= 100
+    assert rep["cer_after"]["greedy"] < rep["cer_before"]["greedy"]
+    personal = Bundle.load(out)
+    assert personal.manifest["provenance"]["calibrated_from"] == str(tiny_bundle.dir)
+    assert personal.manifest["model"]["config"] == tiny_bundle.manifest["model"]["config"]
+    # again into the same folder: refused, one line
+    assert main(["calibrate", "--from-recording", str(recording), "--bundle", str(tiny_bundle.dir), "--out", str(out)]) == 2
+    assert "not empty" in capsys.readouterr().err
+
+
+def test_bundle_weights_load_safely_and_a_bundle_without_them_is_one_line(tiny_bundle, tmp_path, capsys):
+    import shutil
+
+    import torch
+
+    from emgrt.bundle import Bundle, seal
+    from emgrt.train.calibrate import load_weights
+
+    model = load_weights(tiny_bundle)
+    state = torch.load(tiny_bundle.path("weights.pt"), weights_only=True)
+    assert set(state) == set(model.state_dict())
+    old = tmp_path / "old"
+    shutil.copytree(tiny_bundle.dir, old)
+    m = json.loads((old / "manifest.json").read_text())
+    del m["model"]["weights"]
+    (old / "weights.pt").unlink()
+    (old / "manifest.json").write_text(json.dumps(m))
+    seal(old)
+    with pytest.raises(Exception, match="carries no weights.pt"):
+        load_weights(Bundle.load(old))
+
+
+def test_too_short_a_recording_is_one_line(tiny_bundle, tmp_path, capsys):
+    from emgrt.io.session import cut_session
+
+    from test_data_fixtures import make_dataset
+
+    data = make_dataset(tmp_path / "d", (60_000,))
+    short = cut_session(next(data.glob("*.hdf5")), tmp_path / "short.hdf5", 0, 25)
+    assert main(["calibrate", "--from-recording", str(short), "--bundle", str(tiny_bundle.dir), "--out", str(tmp_path / "o")]) == 2
+    assert "too little to calibrate on" in capsys.readouterr().err
