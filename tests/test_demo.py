@@ -58,3 +58,34 @@ def test_default_bundle_is_found_from_any_folder(tmp_path, monkeypatch):
     assert default_bundle() == tmp_path / "elsewhere"
     with pytest.raises(EmgrtError, match="elsewhere"):
         resolve_bundle(None)  # a missing $EMGRT_BUNDLE folder is named in the error
+
+
+@pytest.mark.slow
+def test_demo_compare_decodes_the_same_replay_with_two_bundles(tiny_bundle, synth_session, tmp_path):  # noqa: F811
+    import shutil
+
+    other = tmp_path / "personal"
+    shutil.copytree(tiny_bundle.dir, other)
+    r = subprocess.run(
+        [sys.executable, "-m", "emgrt", "demo", "--bundle", str(tiny_bundle.dir), "--session", str(synth_session),
+         "--speed", "20", "--compare", str(other)],
+        capture_output=True, text=True, timeout=TIMEOUT, stdin=subprocess.DEVNULL,
+    )
+    assert r.returncode == 0, r.stderr
+    out = r.stdout
+    assert re.search(r"^typed:  \[personal\] \S", out, re.M) and re.search(rf"^typed:  \[{tiny_bundle.dir.name}\] \S", out, re.M)
+    # Both lanes got every sample of the one replay (the replay waits for both), so the same model
+    # decodes the same text.
+    assert len(re.findall(r"60000 samples processed, 0 dropped", out)) == 2, out
+    cers = re.findall(r"^  CER (\d+\.\d+)%$", out, re.M)
+    assert len(cers) == 2 and cers[0] == cers[1]
+    table = out[out.index("compare (same replay)"):]
+    assert "personal" in table and tiny_bundle.dir.name in table
+
+
+def test_demo_compare_with_a_band_is_one_line(tiny_bundle):
+    r = subprocess.run(
+        [sys.executable, "-m", "emgrt", "demo", "--bundle", str(tiny_bundle.dir), "--stream", "X", "--compare"],
+        capture_output=True, text=True, timeout=TIMEOUT, stdin=subprocess.DEVNULL,
+    )
+    assert r.returncode == 2 and r.stderr.count("\n") == 1 and "--compare" in r.stderr

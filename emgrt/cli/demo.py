@@ -25,6 +25,8 @@ from emgrt.errors import EmgrtError
 from emgrt.validate import PositiveFloat, arg
 
 from emgrt.bundle import DEMO_SESSION  # the bundle's own recording, sealed with it
+
+PERSONAL_BUNDLE = "models/personal"  # `emgrt demo --compare`: the demo user's calibrated bundle
 REFRESH_HZ = 10
 SCREEN_CHARS = 2000
 
@@ -43,6 +45,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--session", type=Path, default=None, help=f"session to replay (default: {DEMO_SESSION} in the bundle folder)")
     p.add_argument("--speed", type=arg(PositiveFloat), default=1.0, help="replay speed (default 1: real time; 20 for a quick look)")
     p.add_argument("--max-seconds", type=arg(PositiveFloat), default=None, help="replay only the session's first this-many seconds")
+    p.add_argument(
+        "--compare", type=Path, nargs="?", const=Path(PERSONAL_BUNDLE), default=None, metavar="BUNDLE",
+        help=f"also decode the replay with this bundle, side by side (default: {PERSONAL_BUNDLE}, the personal bundle "
+        "made by `emgrt calibrate` for the demo recording's user): both texts, CERs and latencies",
+    )
     add_stream_options(p)  # a real band instead of a replay
     p.add_argument("--plain", action="store_true", help="plain lines even on a terminal")
     p.set_defaults(func=_run)
@@ -77,52 +84,75 @@ def _run(args: argparse.Namespace) -> int:
     from emgrt.stream.engine import Engine
 
     bundle = resolve_bundle(args.bundle)
-    kind = decoder_kind(args, bundle)
     live_band = args.stream is not None or args.left is not None or args.right is not None
+    if args.compare is not None and live_band:
+        from emgrt.errors import ConfigError
+
+        raise ConfigError("--compare replays a recording through two bundles; drop --stream/--left/--right")
     session = None if live_band else _session_path(args, bundle)
     if session is not None:
         keep_local()  # the replay is private: its stream is not announced beyond this machine
-    engine = Engine(bundle, decoder=kind, providers=args.provider, threads=args.threads, int8=args.int8, adapt=adapt_override(args), **decoder_overrides(args))
+    bundles = [bundle] + ([resolve_bundle(args.compare)] if args.compare is not None else [])
+    lanes = []
+    for b in bundles:
+        kind = decoder_kind(args, b)
+        engine = Engine(b, decoder=kind, providers=args.provider, threads=args.threads, int8=args.int8,
+                        adapt=adapt_override(args), **decoder_overrides(args))
+        lanes.append(Lane(engine, b, kind))
     fancy = sys.stdout.isatty() and not args.plain
-    demo = Demo(engine, bundle, kind, session, args, fancy)
-    return demo.run()
+    return Demo(lanes, session, args, fancy).run()
+
+
+class Lane:
+    """One bundle decoding the demo's stream: its engine, display state and score."""
+
+    def __init__(self, engine, bundle, kind: str) -> None:
+        self.engine, self.bundle, self.kind = engine, bundle, kind
+        self.name = Path(bundle.dir).name
+        self.state = DemoState()
+        self.score = None  # emgrt.stream.watch.ReplayScore: the replay scored as it plays
+        self.source = None
+        self.connected = threading.Event()
+        self.last_key: dict | None = None  # the newest committed keystroke's `key` figures
+        self.result: dict = {}
+        self.worker: threading.Thread | None = None
 
 
 class Demo:
-    def __init__(self, engine, bundle, kind: str, session: Path | None, args: argparse.Namespace, fancy: bool) -> None:
+    def __init__(self, lanes: list[Lane], session: Path | None, args: argparse.Namespace, fancy: bool) -> None:
         from emgrt.lsl import pylsl_quiet
         from emgrt.stream.live import LiveSource
 
-        self.engine, self.bundle, self.kind, self.args, self.fancy = engine, bundle, kind, args, fancy
+        self.lanes, self.args, self.fancy = lanes, args, fancy
         self.pylsl = pylsl_quiet()
-        self.state = DemoState()
         self.stop = threading.Event()
         self.replayer = None
-        self.score = None  # emgrt.stream.watch.ReplayScore: the replay scored as it plays
         name = args.stream
         if session is not None:
             from emgrt.lsl.outlet import SessionReplayer
             from emgrt.stream.watch import ReplayScore
 
             name = f"emgrt-demo-{uuid.uuid4().hex[:8]}"
+            # Sending starts once every lane's inlet is open (the gate): none misses a sample.
+            self.gate = threading.Event()
             self.replayer = SessionReplayer(
-                session, name, speed=args.speed, wait_for_consumer=10.0, max_seconds=args.max_seconds
+                session, name, speed=args.speed, wait_for_consumer=10.0, max_seconds=args.max_seconds, gate=self.gate,
             )
-            self.score = ReplayScore(self.replayer)
-            engine.hop_log = self.score.run.hop_ms
-        self.source = LiveSource(bundle, stream=name, left=args.left, right=args.right)
-        self._last_key: dict | None = None  # the newest committed keystroke's `key` figures
-        self._result: dict = {}
+            for lane in lanes:
+                lane.score = ReplayScore(self.replayer)
+                lane.engine.hop_log = lane.score.run.hop_ms
+        for lane in lanes:
+            lane.source = LiveSource(lane.bundle, stream=name, left=args.left, right=args.right)
 
-    # -- engine thread ---------------------------------------------------------------------------
-    def on_event(self, ev: dict) -> None:
+    # -- engine threads --------------------------------------------------------------------------
+    def on_event(self, lane: Lane, ev: dict) -> None:
         from emgrt.decode import apply_keys
 
         kind = ev["type"]
-        if self.score is not None:  # as emgrt latency --live: the trigger's stamp + wall time since its push
-            self.score.record(ev, self.pylsl.local_clock())
-        with self.state.lock:
-            st = self.state
+        if lane.score is not None:  # as emgrt latency --live: the trigger's stamp + wall time since its push
+            lane.score.record(ev, self.pylsl.local_clock())
+        with lane.state.lock:
+            st = lane.state
             if ev.get("t") is not None:
                 st.stream_t = ev["t"]
             if kind == "char":
@@ -133,27 +163,36 @@ class Demo:
                 st.finals.append(apply_keys("", ev["text"]).replace("\n", "⏎"))
             elif kind == "status":
                 st.status = ev["status"]
+        if kind == "status" and ev["status"] in ("connected", "reconnected"):
+            lane.connected.set()
+            if self.replayer is not None and all(ln.connected.is_set() for ln in self.lanes):
+                self.gate.set()
 
-    def _feed(self) -> None:
+    def _feed(self, lane: Lane) -> None:
         from emgrt.stream.live import run_live
 
         try:
-            self._result["stats"] = run_live(self.engine, self.source, self.on_event, self.stop)
+            lane.result["stats"] = run_live(lane.engine, lane.source, lambda ev: self.on_event(lane, ev), self.stop)
         except BaseException as exc:  # re-raised in the main thread
-            self._result["error"] = exc
+            lane.result["error"] = exc
+            lane.connected.set()  # a lane that failed must not hold the others' replay
+            if self.replayer is not None:
+                self.gate.set()
 
     # -- the replay, scored -----------------------------------------------------------------------
     def _prompt(self, t: float | None) -> str:
-        return self.score.prompt(t) if self.score is not None else ""
+        score = self.lanes[0].score
+        return score.prompt(t) if score is not None else ""
 
-    def _figures(self, t: float | None) -> tuple[dict | None, float | None]:
+    @staticmethod
+    def _figures(lane: Lane, t: float | None) -> tuple[dict | None, float | None]:
         """(the newest committed keystroke's figures or None, running CER % or None)."""
-        if self.score is None:
+        if lane.score is None:
             return None, None
-        progress = self.score.update(t)
+        progress = lane.score.update(t)
         if progress.keys:
-            self._last_key = progress.keys[-1]
-        return self._last_key, progress.cer
+            lane.last_key = progress.keys[-1]
+        return lane.last_key, progress.cer
 
     @staticmethod
     def _key_line(key: dict | None) -> str:
@@ -162,69 +201,83 @@ class Demo:
         ms = lambda v: "-" if v is None else f"{v:.0f}"  # noqa: E731
         return f"last key {key['key']!r} shown {ms(key['display_ms'])} / stable {ms(key['stable_ms'])} ms"
 
+    def _label(self, lane: Lane) -> str:
+        return f"[{lane.name}] " if len(self.lanes) > 1 else ""
+
     # -- main thread ---------------------------------------------------------------------------
     def run(self) -> int:
-        worker = threading.Thread(target=self._feed, name="emgrt-demo-engine", daemon=True)
+        for lane in self.lanes:
+            lane.worker = threading.Thread(target=self._feed, args=(lane,), name=f"emgrt-demo-{lane.name}", daemon=True)
         if self.replayer is not None:
             self.replayer.start()
             total = self.replayer.n_samples / self.replayer.rate
+            through = " and ".join(f"{ln.name} ({ln.kind} decoder, {ln.engine.provider})" for ln in self.lanes)
             print(
                 f"emgrt demo: replaying {self.replayer.session.path.name} ({total:.0f} s at {self.args.speed:g}x) "
-                f"through {Path(self.bundle.dir).name} ({self.kind} decoder, {self.engine.provider}); Ctrl-C to stop",
+                f"through {through}; Ctrl-C to stop",
                 file=sys.stderr, flush=True,
             )
-        worker.start()
+        for lane in self.lanes:
+            lane.worker.start()
         try:
             if self.fancy:
-                self._show_live(worker)
+                self._show_live()
             else:
-                self._show_plain(worker)
+                self._show_plain()
         except KeyboardInterrupt:
             print("emgrt demo: interrupted", file=sys.stderr)
         finally:
             self.stop.set()  # run_live flushes the decoder
-            worker.join(15.0)
+            for lane in self.lanes:
+                lane.worker.join(15.0)
             if self.replayer is not None:
                 self.replayer.stop()
         if not self.fancy:
-            with self.state.lock:
-                finals, self.state.finals = self.state.finals, []
-            for seg in finals:
-                print(f"typed:  {seg}", flush=True)
-        if "error" in self._result:
-            raise self._result["error"]
-        self._summary()
+            for lane in self.lanes:
+                with lane.state.lock:
+                    finals, lane.state.finals = lane.state.finals, []
+                for seg in finals:
+                    print(f"typed:  {self._label(lane)}{seg}", flush=True)
+        for lane in self.lanes:
+            if "error" in lane.result:
+                raise lane.result["error"]
+        for lane in self.lanes:
+            self._summary(lane)
+        if len(self.lanes) > 1:
+            self._compare_table()
         return 0
 
-    def _done(self, worker: threading.Thread) -> bool:
-        """True once the replay has been sent and the engine has received all of it."""
-        if not worker.is_alive():
+    def _done(self) -> bool:
+        """True once the replay has been sent and every engine has received all of it."""
+        if not any(lane.worker.is_alive() for lane in self.lanes):
             return True
         rep = self.replayer
         if rep is None or not rep.done:
             return False
-        if self.engine.counters["received"] >= rep.samples_sent:
+        if all(lane.engine.counters["received"] >= rep.samples_sent or not lane.worker.is_alive() for lane in self.lanes):
             return True
         if not hasattr(self, "_drain_deadline"):
             self._drain_deadline = time.monotonic() + 5.0
         return time.monotonic() > self._drain_deadline
 
-    def _show_plain(self, worker: threading.Thread) -> None:
+    def _show_plain(self) -> None:
         shown_prompt = ""
-        while not self._done(worker):
+        while not self._done():
             time.sleep(1.0 / REFRESH_HZ)
-            with self.state.lock:
-                t, finals, self.state.finals = self.state.stream_t, self.state.finals, []
-            prompt = self._prompt(t)
-            if prompt and prompt != shown_prompt:
-                print(f"prompt: {prompt}", flush=True)
-                shown_prompt = prompt
-            for seg in finals:
-                key, cer = self._figures(t)
-                extra = "" if cer is None else f"  (running CER {cer:.1f}%" + ("" if key is None else f", {self._key_line(key)}") + ")"
-                print(f"typed:  {seg}{extra}", flush=True)
+            prompt = ""
+            for lane in self.lanes:
+                with lane.state.lock:
+                    t, finals, lane.state.finals = lane.state.stream_t, lane.state.finals, []
+                prompt = prompt or self._prompt(t)
+                if prompt and prompt != shown_prompt:
+                    print(f"prompt: {prompt}", flush=True)
+                    shown_prompt = prompt
+                for seg in finals:
+                    key, cer = self._figures(lane, t)
+                    extra = "" if cer is None else f"  (running CER {cer:.1f}%" + ("" if key is None else f", {self._key_line(key)}") + ")"
+                    print(f"typed:  {self._label(lane)}{seg}{extra}", flush=True)
 
-    def _show_live(self, worker: threading.Thread) -> None:
+    def _show_live(self) -> None:
         from rich.console import Console
         from rich.live import Live
         from rich.text import Text
@@ -232,51 +285,59 @@ class Demo:
         total = self.replayer.n_samples / self.replayer.rate if self.replayer else None
 
         def render() -> Text:
-            with self.state.lock:
-                st = self.state
-                text, hyp, status, t = st.text, st.hypothesis, st.status, st.stream_t
             out = Text()
-            prompt = self._prompt(t)
-            if prompt:
-                out.append("prompt  ", style="bold")
-                out.append(prompt + "\n", style="cyan")
-            out.append("typed   ", style="bold")
-            out.append(text[-400:])  # committed: final
-            out.append(hyp, style="italic dim underline")  # hypothesis: may still change
-            out.append("▌\n", style="green")
-            key, cer = self._figures(t)
-            parts = [f"[{status}]"]
-            if key:
-                parts.append(self._key_line(key))
-            if cer is not None:
-                parts.append(f"running CER {cer:.1f}%")
-            if total and t is not None and self.replayer.t0 is not None:
-                parts.append(f"{max(0.0, t - self.replayer.t0):.1f}/{total:.0f} s at {self.args.speed:g}x")
-            out.append(" · ".join(parts), style="magenta")
+            t0 = None
+            for i, lane in enumerate(self.lanes):
+                with lane.state.lock:
+                    st = lane.state
+                    text, hyp, status, t = st.text, st.hypothesis, st.status, st.stream_t
+                if i == 0:
+                    t0 = t
+                    prompt = self._prompt(t)
+                    if prompt:
+                        out.append("prompt  ", style="bold")
+                        out.append(prompt + "\n", style="cyan")
+                if len(self.lanes) > 1:
+                    out.append(f"{lane.name}\n", style="bold yellow")
+                out.append("typed   ", style="bold")
+                out.append(text[-400:])  # committed: final
+                out.append(hyp, style="italic dim underline")  # hypothesis: may still change
+                out.append("▌\n", style="green")
+                key, cer = self._figures(lane, t)
+                parts = [f"[{status}]"]
+                if key:
+                    parts.append(self._key_line(key))
+                if cer is not None:
+                    parts.append(f"running CER {cer:.1f}%")
+                out.append(" · ".join(parts) + "\n", style="magenta")
+            if total and t0 is not None and self.replayer.t0 is not None:
+                out.append(f"{max(0.0, t0 - self.replayer.t0):.1f}/{total:.0f} s at {self.args.speed:g}x", style="magenta")
             return out
 
         with Live(console=Console(), get_renderable=render, refresh_per_second=REFRESH_HZ, transient=False):
-            while not self._done(worker):
+            while not self._done():
                 time.sleep(1.0 / REFRESH_HZ)
             self.stop.set()
-            worker.join(15.0)
+            for lane in self.lanes:
+                lane.worker.join(15.0)
 
-    def _summary(self) -> None:
+    def _summary(self, lane: Lane) -> None:
         from emgrt.stream.latency import shown_summary
 
-        e = self.engine.stats()
-        if self.score is None:
-            print(f"emgrt demo: {e['received'] / self.engine.rate:.1f} s of signal decoded; "
+        e = lane.engine.stats()
+        if lane.score is None:
+            print(f"emgrt demo: {e['received'] / lane.engine.rate:.1f} s of signal decoded; "
                   f"compute per step p50 {e.get('compute_ms_p50', float('nan')):.2f} ms")
             return
-        rep = self.score.summary(self.bundle, self.kind, e)
-        run = self.score.run
+        rep = lane.summary = lane.score.summary(lane.bundle, lane.kind, e)
+        run = lane.score.run
         fmt = lambda v: "-" if v is None else f"{v:.0f}"  # noqa: E731
         ms = lambda v: "-" if v is None else f"{v:.0f} ms"  # noqa: E731
         shown = rep["display_ms"]
         speed = "" if self.args.speed == 1 else f", replayed at {self.args.speed:g}x"
         print("")
-        print(f"summary: {rep['keys']} keys typed, {len(run.keys)} decoded, {rep['signal_s']:.1f} s of signal")
+        print(f"summary{' ' + lane.name if len(self.lanes) > 1 else ''}: {rep['keys']} keys typed, {len(run.keys)} decoded, "
+              f"{rep['signal_s']:.1f} s of signal")
         print(f"  CER {rep['streamed_cer']:.2f}%")
         print(f"  latency p50 {ms(shown['p50'])}, p99 {ms(shown['p99'])} ({rep['matched']} keys matched; "
               f"keystroke to displayed character{speed})")
@@ -288,3 +349,16 @@ class Demo:
         rtf = rep["real_time_factor"]
         print(f"  real-time factor {rtf if rtf is not None else '-'} (model compute / signal time; "
               f"{e.get('processed', 0)} samples processed, {rep['dropped_samples']} dropped)")
+
+    def _compare_table(self) -> None:
+        """Both bundles on the same replay, one line each."""
+        fmt = lambda v: "-" if v is None else f"{v:.0f}"  # noqa: E731
+        print("")
+        print("compare (same replay):   CER   displayed / stable / committed p50 ms   revisions per key")
+        for lane in self.lanes:
+            rep = getattr(lane, "summary", None)
+            if rep is None:
+                continue
+            print(f"  {lane.name:<20} {rep['streamed_cer']:6.2f}%   {fmt(rep['display_ms']['p50'])} / "
+                  f"{fmt(rep['stable_ms']['p50'])} / {fmt(rep['latency_ms']['p50'])}"
+                  f"   {rep['revision_rate'] if rep['revision_rate'] is not None else '-'}")

@@ -43,7 +43,9 @@ class SessionReplayer:
     ``loop`` restarts the session when it ends (the stream continues without a gap
     in its stamps).  ``max_seconds`` sends only the session's beginning.  ``stamp_jitter`` > 0 stamps every
     sample off its nominal time by up to that many seconds (uniform), as a band stamping at push time does.  ``wait_for_consumer`` > 0: wait up to that many seconds for a
-    receiver on every EMG stream before sending (LSL sends nothing to late joiners).  ``samples_sent`` and ``keys_sent`` count what went out.
+    receiver on every EMG stream before sending (LSL sends nothing to late joiners); ``gate``, an
+    Event, holds the sending until it is set as well (within the same wait), for several receivers:
+    have_consumers() cannot count them.  ``samples_sent`` and ``keys_sent`` count what went out.
     """
 
     def __init__(
@@ -58,6 +60,7 @@ class SessionReplayer:
         wait_for_consumer: float = 0.0,
         max_seconds: float | None = None,
         stamp_jitter: float = 0.0,
+        gate: threading.Event | None = None,
     ) -> None:
         if not speed > 0:
             raise ConfigError(f"replay speed must be > 0, got {speed}")
@@ -69,6 +72,7 @@ class SessionReplayer:
         self.chunk_range = (lo, hi)
         self.wait_for_consumer = wait_for_consumer
         self.stamp_jitter = float(stamp_jitter)  # s; > 0 mimics a band whose stamps are taken at push time
+        self.gate = gate
         self.rate = SAMPLE_RATE_HZ
         self._rng = np.random.default_rng(seed)
         n = len(self.session)
@@ -180,6 +184,11 @@ class SessionReplayer:
                         self._stop.wait(0.005)
                 if not all(o.have_consumers() for o in emg_outlets) and not self._stop.is_set():
                     logger.warning("emgrt replay: no receiver after %g s; sending anyway", self.wait_for_consumer)
+                if self.gate is not None:
+                    while not self.gate.is_set() and pylsl.local_clock() < end and not self._stop.is_set():
+                        self._stop.wait(0.005)
+                    if not self.gate.is_set() and not self._stop.is_set():
+                        logger.warning("emgrt replay: not every receiver ready after %g s; sending anyway", self.wait_for_consumer)
             self.t0 = pylsl.local_clock()
             self._send(pylsl, emg_outlets, key_outlet)
             self._finished.set()
