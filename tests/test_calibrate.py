@@ -70,3 +70,25 @@ def test_too_short_a_recording_is_one_line(tiny_bundle, tmp_path, capsys):
     short = cut_session(next(data.glob("*.hdf5")), tmp_path / "short.hdf5", 0, 25)
     assert main(["calibrate", "--from-recording", str(short), "--bundle", str(tiny_bundle.dir), "--out", str(tmp_path / "o")]) == 2
     assert "too little to calibrate on" in capsys.readouterr().err
+
+
+def test_several_recordings_and_a_separate_held_out_session(tmp_path):
+    from test_data_fixtures import make_dataset
+
+    from emgrt.io.dataset import DatasetDir
+    from emgrt.io.session import SessionFile
+    from emgrt.train.calibrate import split_recordings
+
+    data = make_dataset(tmp_path / "d", (80_000, 60_000, 50_000))
+    a, b, c = sorted(data.glob("*.hdf5"))
+    out, held, calib, held_s = split_recordings([a, b], tmp_path / "x", minutes=1.0, held_out=c)
+    assert held == c and abs(calib - 60.0) < 1e-6 and abs(held_s - 25.0) < 0.01
+    pieces = DatasetDir(out)
+    total = 0.0
+    for split in ("train", "val"):
+        for p in pieces.sessions(split):
+            with SessionFile(p) as s:
+                total += len(s) / 2000
+    assert abs(total - 60.0) < 0.05  # the first minute: all of a (40 s) and 20 s of b, nothing else
+    out, held, calib, held_s = split_recordings([a, b], tmp_path / "y", minutes=None)
+    assert abs(held_s - 20.0) < 1e-6 and abs(calib - (40.0 + 30.0 - 20.0)) < 0.01

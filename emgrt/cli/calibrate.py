@@ -16,8 +16,9 @@ recording (at least 20 s), which is never trained on.
 
   emgrt calibrate --from-recording ME.hdf5 --bundle models/default --out my-bundle [--minutes 3]
 
---minutes uses only the recording's first M minutes for calibration (the held-out part stays
-the same).  The recording is an emg2qwerty-format session with keystrokes (`emgrt record`,
+--minutes uses only the first M minutes for calibration (the held-out part stays the same).
+Several recordings are used in order; --held-out FILE evaluates on a separate session (then all
+of the recordings are available for calibration).  The recording is an emg2qwerty-format session with keystrokes (`emgrt record`,
 `emgrt synth`, or emg2qwerty's own files).  Needs the training extra (torch) and a bundle that
 carries its weights (bundles from `emgrt export`).  The personal bundle keeps the source's
 language model, decoder settings and adaptation statistics.
@@ -31,7 +32,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description=DESCRIPTION,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--from-recording", required=True, type=Path, metavar="FILE.hdf5", help="the person's typing session")
+    p.add_argument("--from-recording", required=True, type=Path, nargs="+", metavar="FILE.hdf5",
+                   help="the person's typing session(s), used in order")
+    p.add_argument("--held-out", type=Path, default=None, metavar="FILE.hdf5",
+                   help="evaluate on this session instead of the last recording's last 20 %%")
     p.add_argument("--bundle", type=Path, default=None, help="bundle to start from (default: the shipped one)")
     p.add_argument("--out", required=True, type=Path, metavar="BUNDLE_DIR", help="where the personal bundle goes (new folder)")
     p.add_argument("--minutes", type=arg(PositiveFloat), default=None, help="calibrate on the first M minutes only")
@@ -55,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
 
     bundle = resolve_bundle(args.bundle)
     stage = (lambda s: print(f"emgrt calibrate: {s}", file=sys.stderr, flush=True))
-    rep = calibrate(bundle.dir, args.from_recording, args.out, minutes=args.minutes, steps=args.steps or DEFAULT_STEPS,
+    rep = calibrate(bundle.dir, args.from_recording, args.out, minutes=args.minutes, held_out=args.held_out, steps=args.steps or DEFAULT_STEPS,
                     threads=args.threads, lr=args.lr, keep_run=args.keep_run, on_stage=stage, progress=sys.stderr.isatty())
     if args.json:
         print(json.dumps(rep, indent=2))

@@ -1,8 +1,9 @@
 """`emgrt calibrate`: a personal bundle from a few minutes of one person's typing.
 
-    recording ──┬── calibration part (the first --minutes, at most 1 - HOLDOUT_FRAC of it)
-                │        └── train / val pieces in a temporary dataset folder
-                └── held-out part (the last HOLDOUT_FRAC, at least MIN_HOLDOUT_S): never trained on
+    recordings ──┬── calibration part (the first --minutes, in order)
+                 │        └── train pieces + a val piece in a temporary dataset folder
+                 └── held-out part: --held-out FILE, else the last recording's last HOLDOUT_FRAC
+                     (at least MIN_HOLDOUT_S); never trained on
 
 1. the bundle's weights (``weights.pt``, read with ``torch.load(weights_only=True)``) and its
    training recipe (manifest ``provenance.recipe``) are fine-tuned on the calibration part with
@@ -73,36 +74,67 @@ def load_weights(bundle):
     return model.eval()
 
 
-def split_recording(recording: Path, folder: Path, minutes: float | None) -> tuple[Path, Path, float, float]:
-    """Cut ``recording`` into a calibration dataset (train + val pieces, one user) in ``folder``
-    and a held-out session.  Returns (dataset folder, held-out session, calibration s, held-out s)."""
+def split_recordings(
+    recordings: list[Path], folder: Path, minutes: float | None, held_out: Path | None = None,
+) -> tuple[Path, Path, float, float]:
+    """Cut ``recordings`` (one person's typing, in order) into a calibration dataset in ``folder``
+    (train pieces + one val piece) and a held-out session: ``held_out`` when given, else the last
+    HOLDOUT_FRAC (at least MIN_HOLDOUT_S) of the last recording.  Calibration is the first
+    ``minutes`` of what remains.  Returns (dataset folder, held-out session, calibration s, held-out s)."""
     from emgrt.io.dataset import SessionInfo, write_metadata_csv, write_splits
     from emgrt.io.session import SessionFile, cut_session
 
-    with SessionFile(recording) as s:
-        total = float(s.time[-1] - s.time[0])
-        user = s.user
-    holdout = max(MIN_HOLDOUT_S, HOLDOUT_FRAC * total)
-    available = total - holdout
+    lengths, users = [], set()
+    for rec in recordings:
+        with SessionFile(rec) as s:
+            lengths.append(float(s.time[-1] - s.time[0]))
+            users.add(s.user)
+    if held_out is not None:
+        with SessionFile(held_out) as s:
+            holdout = float(s.time[-1] - s.time[0])
+        usable = list(lengths)
+    else:
+        holdout = max(MIN_HOLDOUT_S, HOLDOUT_FRAC * lengths[-1])
+        usable = lengths[:-1] + [lengths[-1] - holdout]
+    available = sum(max(0.0, u) for u in usable)
     calib = available if minutes is None else min(60.0 * minutes, available)
     if calib < 20.0:
-        raise DataFileError(recording, f"holds {total:.0f} s of typing: too little to calibrate on",
+        raise DataFileError(recordings[-1], f"holds {sum(lengths):.0f} s of typing: too little to calibrate on",
                             f"record at least {MIN_HOLDOUT_S + 40:.0f} s (calibration needs >= 20 s plus a held-out part)")
     data = folder / "data"
     data.mkdir(parents=True)
     val_s = max(5.0, VAL_FRAC * calib)
-    pieces = {"calib-train": (0.0, calib - val_s), "calib-val": (calib - val_s, val_s)}
-    infos = []
-    for name, (start, seconds) in pieces.items():
-        out = cut_session(recording, data / f"{name}.hdf5", start, seconds, compression=None)
+    stretches: list[tuple[Path, float, float]] = []  # (recording, start, seconds) of the calibration part
+    left = calib
+    for rec, u in zip(recordings, usable):
+        take = min(max(0.0, u), left)
+        if take > 0:
+            stretches.append((rec, 0.0, take))
+        left -= take
+    # the val piece is the calibration part's last val_s seconds (inside its last stretch)
+    rec, start, seconds = stretches[-1]
+    val_s = min(val_s, seconds - 1.0)
+    pieces = [(f"calib-train-{i}", r, a, b) for i, (r, a, b) in enumerate(stretches[:-1])]
+    pieces += [(f"calib-train-{len(stretches) - 1}", rec, start, seconds - val_s), ("calib-val", rec, start + seconds - val_s, val_s)]
+    infos, train = [], []
+    user = sorted(users)[0] if users else "user"
+    for name, r, a, b in pieces:
+        if b < 1.0:
+            continue
+        out = cut_session(r, data / f"{name}.hdf5", a, b, compression=None)
         with SessionFile(out) as piece:
             infos.append(SessionInfo(user=user, session=name, duration_mins=round(len(piece) / 2000 / 60, 3),
                                      num_keystrokes=len(piece.keystrokes), num_prompts=len(piece.prompts),
                                      quality_check_tags=""))
-    held = cut_session(recording, folder / "held-out.hdf5", total - holdout, holdout + 1.0, compression=None)
+        if name != "calib-val":
+            train.append(name)
+    if held_out is not None:
+        held = held_out
+    else:
+        held = cut_session(recordings[-1], folder / "held-out.hdf5", lengths[-1] - holdout, holdout + 1.0, compression=None)
     write_metadata_csv(data, infos)
-    write_splits(data, {"train_users": [user], "test_users": [], "generic": {"train": ["calib-train"],
-                 "val": ["calib-val"], "test": []}, "personal": {}})
+    write_splits(data, {"train_users": [user], "test_users": [], "generic": {"train": train, "val": ["calib-val"], "test": []},
+                        "personal": {}})
     return data, held, calib, holdout
 
 
@@ -123,11 +155,12 @@ def held_out_cer(bundle, session: Path) -> dict:
 
 
 def calibrate(
-    bundle_dir: str | Path, recording: str | Path, out: str | Path, *, minutes: float | None = None,
+    bundle_dir: str | Path, recordings: list[str | Path], out: str | Path, *, minutes: float | None = None,
+    held_out: str | Path | None = None,
     steps: int = DEFAULT_STEPS, threads: int = 0, lr: float | None = None, keep_run: str | Path | None = None,
     on_stage: Callable[[str], None] = lambda stage: None, progress: bool = False,
 ) -> dict:
-    """Fine-tune ``bundle_dir`` on ``recording`` into the personal bundle ``out``; the report."""
+    """Fine-tune ``bundle_dir`` on ``recordings`` into the personal bundle ``out``; the report."""
     from emgrt.bundle import Bundle
     from emgrt.train.export import export_model, verify_bundle
     from emgrt.train.trainer import load_model, train_from_recipe
@@ -136,19 +169,19 @@ def calibrate(
     out = Path(out)
     if out.exists() and any(out.iterdir()):
         raise ConfigError(f"{out} is not empty; pick a new folder for the personal bundle")
-    recording = Path(recording)
+    recordings = [Path(r) for r in recordings]
     model = load_weights(bundle)
     recipe = calibration_recipe(bundle, steps, threads, lr)
     with tempfile.TemporaryDirectory(prefix="emgrt-calibrate-") as tmp:
         tmp = Path(tmp)
         on_stage("preparing the recording")
-        data, held, calib_s, held_s = split_recording(recording, tmp, minutes)
+        data, held, calib_s, held_s = split_recordings(recordings, tmp, minutes, Path(held_out) if held_out else None)
         before = held_out_cer(bundle, held)
         run = Path(keep_run) if keep_run else tmp / "run"
         on_stage(f"fine-tuning on {calib_s / 60:.1f} min ({steps} steps)")
         t0 = time.perf_counter()
         summary = train_from_recipe(recipe, data, run, init_state=model.state_dict(), progress=progress,
-                                    info={"calibrated_from": str(bundle.dir), "recording": str(recording)})
+                                    info={"calibrated_from": str(bundle.dir), "recordings": [str(r) for r in recordings]})
         train_s = time.perf_counter() - t0
         on_stage("exporting and verifying the personal bundle")
         tuned, ckpt = load_model(run)
@@ -156,7 +189,7 @@ def calibrate(
         decoder = {"default": dec["default"], "options": dec.get("options", {})}
         char_lm = bundle.path(dec["char_lm"]) if dec.get("char_lm") else None
         provenance = {"run": str(run) if keep_run else None, "checkpoint": None, "step": ckpt.get("step"),
-                      "data": str(recording), "calibrated_from": str(bundle.dir), "source_digest": bundle.digest}
+                      "data": [str(r) for r in recordings], "calibrated_from": str(bundle.dir), "source_digest": bundle.digest}
         export_model(tuned, ckpt["recipe"], out, provenance=provenance, char_lm=char_lm, decoder=decoder)
         if bundle.manifest.get("adapt"):
             _copy_adaptation(bundle, out)
@@ -165,7 +198,8 @@ def calibrate(
         after = held_out_cer(personal, held)
         on_stage("done")
     return {
-        "bundle": str(out), "source": str(bundle.dir), "recording": str(recording),
+        "bundle": str(out), "source": str(bundle.dir), "recordings": [str(r) for r in recordings],
+        "held_out": str(held_out) if held_out else "the last recording's last 20 %",
         "calibration_s": round(calib_s, 1), "held_out_s": round(held_s, 1), "steps": summary["step"],
         "fine_tune_s": round(train_s, 1), "best_val_cer": summary["best_val_cer"],
         "cer_before": before, "cer_after": after,
