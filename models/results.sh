@@ -1,0 +1,112 @@
+#!/usr/bin/env bash
+# Every figure of models/README.md, from the commands that measure it.  Stages, in order (each is
+# resumable: a run that exists is resumed, a result file that exists is kept):
+#
+#   bash models/results.sh data        # the default dataset (4 h, 20 users)
+#   bash models/results.sh lm          # text split (needs Debian's wordnet-base), LMs, perplexities
+#   bash models/results.sh teacher     # the teacher, 3000 updates (resumable: run it again to go on)
+#   bash models/results.sh students    # students from scratch: lookahead 96 ms (the baseline), 0 and 64 ms
+#   bash models/results.sh distill     # the student distilled from the teacher (after `teacher`)
+#   bash models/results.sh eval        # cross-user CER of every run (greedy, char-lm, beam-lm)
+#   bash models/results.sh bundle      # the default bundle: export, adaptation statistics, demo recording
+#   bash models/results.sh latency     # what a person sees: decoders x commit settings, lookahead
+#   bash models/results.sh adapt       # label-free adaptation on / off, held-out users
+#   bash models/results.sh personal    # finetune per held-out user; calibration curve
+#
+# JSON results land in models/results/ (committed: every table row names its file).  Runs go to
+# runs/ (not committed).  One torch thread per run: two runs side by side on the 2-core machine.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+E=${EMGRT:-.venv/bin/emgrt}
+DATA=data/default
+OUT=models/results
+mkdir -p "$OUT" runs
+USERS="41701629 54615211 81359837 12347728"
+
+json() {  # json FILE CMD...: run CMD (its stdout is JSON) into FILE unless FILE exists
+  local f=$1; shift
+  [ -s "$f" ] && return 0
+  "$@" > "$f.tmp" && mv "$f.tmp" "$f"
+}
+
+train() {  # train RUN ARGS...: emgrt train/distill, resumed when RUN/last.pt exists
+  local run=$1; shift
+  local resume=""
+  [ -f "runs/$run/last.pt" ] && resume=--resume
+  "$E" "$@" --data "$DATA" --out "runs/$run" --threads 1 $resume
+}
+
+case "${1:-}" in
+data)
+  "$E" synth "$DATA" --users 20 --sessions 4 --minutes 3 --seed 0 --test-users 4 ;;
+lm)
+  "$E" lm corpus --wordnet /usr/share/wordnet --out emgrt/text
+  "$E" lm build --kind char --order 6 --out models/lm/char6.arpa.gz --prune 0 1 2 3 4
+  "$E" lm build --kind word --order 3 --out models/lm/word3.arpa.gz --prune 2 2
+  json "$OUT/ppl-char6.json" "$E" lm perplexity models/lm/char6.arpa.gz --kind char --json
+  json "$OUT/ppl-word3.json" "$E" lm perplexity models/lm/word3.arpa.gz --kind word --json ;;
+teacher)
+  train teacher train --recipe models/recipes/calib-small.toml --set train.max_steps=3000 --set train.max_minutes=0 ;;
+students)
+  train student-scratch train --recipe models/recipes/student.toml
+  for LA in 0 8; do train "student-la$LA" train --recipe models/recipes/student.toml --set model.lookahead=$LA; done ;;
+distill)
+  train student-kd distill --recipe models/recipes/student.toml --teacher runs/teacher ;;
+eval)
+  for RUN in teacher student-scratch student-kd student-la0 student-la8; do
+    [ -f "runs/$RUN/best.pt" ] || continue
+    json "$OUT/eval-$RUN-greedy.json" "$E" eval "runs/$RUN" --data "$DATA" --split test --json
+    json "$OUT/eval-$RUN-char-lm.json" "$E" eval "runs/$RUN" --data "$DATA" --split test --decoder char-lm --json
+  done
+  json "$OUT/eval-student-kd-beam-lm.json" "$E" eval runs/student-kd --data "$DATA" --split test --decoder beam-lm --json ;;
+bundle)
+  B=models/default
+  rm -rf "$B.new" && "$E" export runs/student-kd --out "$B.new" --int8 --char-lm models/lm/char6.arpa.gz
+  TEST=$(python3 -c "import json; print(json.load(open('$DATA/splits.json'))['generic']['test'][0])")
+  "$E" data cut "$DATA/$TEST.hdf5" "$B.new/demo-session.hdf5" --start 1 --seconds 25
+  "$E" export adapt "$B.new" --data "$DATA" --off
+  "$E" export verify "$B.new" --data "$DATA" --windows 8 --write-card
+  rm -rf "$B" && mv "$B.new" "$B" && "$E" export seal "$B"
+  for RUN in student-scratch student-la0 student-la8; do
+    [ -d "runs/bundle-$RUN" ] || "$E" export "runs/$RUN" --out "runs/bundle-$RUN" --char-lm models/lm/char6.arpa.gz
+  done ;;
+latency)
+  L="$E latency $DATA --split test --json --bundle models/default"
+  json "$OUT/latency-greedy.json" $L --decoder greedy
+  json "$OUT/latency-beam-lm.json" $L --decoder beam-lm
+  json "$OUT/latency-char-lm-defaults.json" $L --decoder char-lm \
+      --decoder-option commit_depth=off --decoder-option commit_prob=off --decoder-option hypothesis_hold=off
+  json "$OUT/latency-char-lm.json" $L --decoder char-lm
+  for RUN in student-scratch student-la0 student-la8; do
+    json "$OUT/latency-$RUN-char-lm.json" "$E" latency "$DATA" --split test --json --bundle "runs/bundle-$RUN" --decoder char-lm \
+        --decoder-option commit_depth=4 --decoder-option commit_prob=0.99 --decoder-option hypothesis_hold=1.0
+  done ;;
+adapt)
+  for A in on off; do
+    json "$OUT/adapt-$A-greedy.json" "$E" latency "$DATA" --split test --json --bundle models/default --decoder greedy --adapt $A
+    json "$OUT/adapt-$A-char-lm.json" "$E" latency "$DATA" --split test --json --bundle models/default --decoder char-lm --adapt $A
+  done ;;
+personal)
+  for U in $USERS; do
+    train "student-kd-$U" finetune --from runs/student-kd --user "$U" --recipe models/recipes/finetune.toml
+    json "$OUT/personal-$U-greedy.json" "$E" eval "runs/student-kd-$U" --data "$DATA" --split test --user "$U" --json
+    json "$OUT/personal-$U-char-lm.json" "$E" eval "runs/student-kd-$U" --data "$DATA" --split test --user "$U" --decoder char-lm --json
+    TRAIN=$(python3 -c "import json; s=json.load(open('$DATA/splits.json'))['personal']['$U']; print(' '.join('$DATA/'+n+'.hdf5' for n in s['train']))")
+    TEST=$(python3 -c "import json; s=json.load(open('$DATA/splits.json'))['personal']['$U']; print('$DATA/'+s['test'][0]+'.hdf5')")
+    for M in 0.5 1 2 3 6; do
+      [ -s "$OUT/calibrate-$U-$M.json" ] && continue
+      rm -rf "runs/calib-$U-$M"
+      json "$OUT/calibrate-$U-$M.json" "$E" calibrate --from-recording $TRAIN --held-out "$TEST" --minutes $M \
+          --bundle models/default --out "runs/calib-$U-$M" --threads 2 --json
+    done
+  done
+  # The demo's personal bundle (`emgrt demo --compare`): the demo user's own training typing, never
+  # the test session the demo recording is cut from.
+  U=41701629  # the user models/default/demo-session.hdf5 is cut from
+  TRAIN=$(python3 -c "import json; s=json.load(open('$DATA/splits.json'))['personal']['$U']; print(' '.join('$DATA/'+n+'.hdf5' for n in s['train']))")
+  TEST=$(python3 -c "import json; s=json.load(open('$DATA/splits.json'))['personal']['$U']; print('$DATA/'+s['test'][0]+'.hdf5')")
+  [ -d models/personal ] || json "$OUT/calibrate-demo-user.json" "$E" calibrate --from-recording $TRAIN --held-out "$TEST" \
+      --bundle models/default --out models/personal --threads 2 --json ;;
+*)
+  sed -n '2,16p' "$0"; exit 2 ;;
+esac
