@@ -161,13 +161,26 @@ def test_a_few_steps_reduce_the_ctc_loss_on_a_fixed_batch():
     assert losses[-1] < 0.5 * losses[0], losses
 
 
-def toy_recipe(max_steps: int = 8) -> Recipe:
+def toy_recipe(max_steps: int = 8, precision: str = "fp32") -> Recipe:
     return Recipe(
         model=toy_cfg(dropout=0.1),
         optim=OptimConfig(lr=3e-3, warmup_frac=0.2),
-        train=TrainConfig(max_steps=max_steps, val_every=3, log_every=1, skip_context_outputs=False),
+        train=TrainConfig(max_steps=max_steps, val_every=3, log_every=1, skip_context_outputs=False, precision=precision),
         name="toy",
     )
+
+
+def test_bf16_training_steps_lower_the_loss_with_float32_weights(tmp_path):
+    seed_everything(0)
+    recipe = toy_recipe(max_steps=12, precision="bf16")
+    model = StreamingCTCModel(recipe.model)
+    trainer = Trainer(recipe, model, toy_loader(), toy_loader(shuffle=False), tmp_path, progress=False, log=lambda s: None)
+    trainer.fit()
+    losses = train_losses(tmp_path)
+    assert all(math.isfinite(v) for v in losses.values()) and losses[12] < losses[1]
+    assert all(p.dtype == torch.float32 for p in model.parameters())
+    with pytest.raises(ConfigError, match="precision"):
+        TrainConfig.from_dict({"max_steps": 1, "precision": "fp8"})
 
 
 def run_toy(out: Path, *, resume: bool = False, stop_at: int | None = None, seed: int = 0) -> Trainer:

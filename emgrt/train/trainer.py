@@ -372,7 +372,8 @@ class Trainer:
     def train_step(self, batch: dict) -> dict:
         self.model.train()
         phase = self.profiler.phase
-        with phase("forward"):
+        bf16 = self.recipe.train.precision == "bf16"
+        with phase("forward"), torch.autocast(torch.device(self.device).type, dtype=torch.bfloat16, enabled=bf16):
             batch = to_device(batch, self.device)
             log_probs, lengths = self.forward(batch)
             loss = self.loss(batch, log_probs, lengths)
