@@ -46,7 +46,9 @@ lm)
   json "$OUT/ppl-char6.json" "$E" lm perplexity models/lm/char6.arpa.gz --kind char --json
   json "$OUT/ppl-word3.json" "$E" lm perplexity models/lm/word3.arpa.gz --kind word --json ;;
 teacher)
-  train teacher train --recipe models/recipes/calib-small.toml --set train.max_steps=3000 --set train.max_minutes=0 ;;
+  # (the shipped teacher ran its first 300 updates in float32, then resumed in bfloat16)
+  train teacher train --recipe models/recipes/calib-small.toml --set train.max_steps=3000 --set train.max_minutes=0 \
+      --set train.precision=bf16 ;;
 students)
   train student-scratch train --recipe models/recipes/student.toml
   for LA in 0 8; do train "student-la$LA" train --recipe models/recipes/student.toml --set model.lookahead=$LA; done ;;
