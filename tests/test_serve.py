@@ -363,6 +363,23 @@ def test_client_transcript_and_server_going_away():
     assert t.text == ""
 
 
+def test_text_reply_carries_a_replays_current_prompt():
+    src = ScriptedSource([{"type": "char", "key": "w", "frame": 0}])
+    src.prompt = "They agreed."
+    srv = serve(src)
+    try:
+        with Client(*srv.addresses["tcp"], timeout=TIMEOUT) as c:
+            assert c.request("text")["prompt"] == "They agreed."
+        plain = serve(ScriptedSource([]))
+        try:
+            with Client(*plain.addresses["tcp"], timeout=TIMEOUT) as c:
+                assert "prompt" not in c.request("text")  # not a replay: no prompt key
+        finally:
+            plain.stop()
+    finally:
+        srv.stop()
+
+
 def test_websocket_endpoint_and_origin_check():
     from websockets.exceptions import InvalidStatus
     from websockets.sync.client import connect

@@ -103,6 +103,12 @@ class EngineSource:
         self._clock = time.monotonic
         self._lsl_clock: Callable[[], float] | None = None
 
+    @property
+    def prompt(self) -> str | None:
+        """The replay's prompt on screen now (None when not replaying): the `text` reply carries it,
+        so a page that connects mid-prompt shows it."""
+        return self._prompt if self.score is not None else None
+
     def describe(self) -> dict:
         b = self.engine.bundle
         names = [n for n in (self.stream_kwargs["stream"], self.stream_kwargs["left"], self.stream_kwargs["right"]) if n]

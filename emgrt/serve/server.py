@@ -464,7 +464,8 @@ class Server:
             self.source.request_reset()
             client.send(reply(cmd, "ok", cmd="reset"))
         elif cmd.name == "text":
-            client.send(reply(cmd, "text", text=self.transcript))
+            prompt = getattr(self.source, "prompt", None)  # a replay: the prompt on screen now
+            client.send(reply(cmd, "text", text=self.transcript, **({} if prompt is None else {"prompt": prompt})))
 
     def _auth(self, client: _Client, cmd: Command) -> None:
         token = self.config.token

@@ -8,8 +8,8 @@ placed at its triggering sample's stamp plus the wall time since that sample was
 - the prompt on screen at a stream time;
 - the running CER against the keys pressed up to ``CER_LAG_S`` before that time;
 - per keystroke, once its character is committed correctly: its display, stable and commit
-  latencies (:mod:`emgrt.stream.display`, the one definition ``emgrt latency`` uses; a committed
-  character is never revised, so its stable time is final then);
+  latencies as of then (:mod:`emgrt.stream.display`, the one definition ``emgrt latency`` uses;
+  beyond its ``max_match_s`` a latency is not counted, as there);
 - the summary at the end (:func:`emgrt.stream.latency.report`).
 
 Only the replay's first pass is scored (``--loop`` replays are scored once).  Matching keys
@@ -127,7 +127,7 @@ class ReplayScore:
                 self._sent.add(int(i))
                 new.append({
                     "type": "key", "index": int(i), "key": run.reference[i],
-                    "display_ms": _ms(kt.display[i]), "stable_ms": _ms(kt.stable[i]), "commit_ms": _ms(kt.commit[i]),
+                    **{f"{k}_ms": _ms(getattr(kt, k)[i], run.max_match_s) for k in ("display", "stable", "commit")},
                 })
         return Progress(cer=cer, keys=new, last_shown=self._last_shown)
 
@@ -158,5 +158,6 @@ def summary_event(rep: dict) -> dict:
     }
 
 
-def _ms(v: float) -> float | None:
-    return round(1000.0 * float(v), 1) if np.isfinite(v) else None
+def _ms(v: float, max_s: float) -> float | None:
+    """ms, or None where there is none or it is beyond the report's match limit (as emgrt latency counts)."""
+    return round(1000.0 * float(v), 1) if np.isfinite(v) and v <= max_s else None

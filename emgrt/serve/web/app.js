@@ -94,6 +94,7 @@ function onEvent(ev) {
     case "text":
       text = ev.text;
       $("text").textContent = text;
+      if (typeof ev.prompt === "string") { $("prompt").hidden = !ev.prompt; $("prompt").textContent = ev.prompt; }
       break;
     case "char":
       text = applyKey(text, ev.key);
