@@ -20,7 +20,7 @@ from emgrt.errors import EmgrtError
 
 # Module names under emgrt.cli, in the order `emgrt --help` lists them.
 COMMAND_MODULES = (
-    "demo", "run", "serve", "listen", "replay", "latency",
+    "demo", "run", "serve", "listen", "replay", "record", "latency",
     "synth", "data", "lm", "bench", "model", "train", "eval", "distill", "finetune", "calibrate", "export", "trace",
 )
 

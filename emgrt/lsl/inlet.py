@@ -47,6 +47,7 @@ class Expect:
     channels: int = 32
     channels_per_band: int = 16
     rate: float = 2000.0
+    who: str = "the bundle"  # named in a mismatch message ("emgrt record" records emg2qwerty's layout)
 
     @classmethod
     def from_manifest(cls, manifest: dict) -> "Expect":
@@ -82,12 +83,13 @@ class _Stream:
             else:
                 fix = f"--left/--right take {expect.channels_per_band}-channel band streams"
             raise EmgrtError(
-                f"LSL stream '{name}' ({role}) has {n_ch} channels but the bundle expects {expect_channels} ({fix})"
+                f"LSL stream '{name}' ({role}) has {n_ch} channels but {expect.who} expects {expect_channels} ({fix})"
             )
         if abs(rate - expect.rate) > 1e-6 * expect.rate:
             raise EmgrtError(
-                f"LSL stream '{name}' has nominal rate {rate:g} Hz but the bundle expects {expect.rate:g} Hz "
-                f"(resample the band stream to {expect.rate:g} Hz, or use a bundle trained at {rate:g} Hz)"
+                f"LSL stream '{name}' has nominal rate {rate:g} Hz but {expect.who} expects {expect.rate:g} Hz "
+                f"(resample the band stream to {expect.rate:g} Hz"
+                + (f", or use a bundle trained at {rate:g} Hz)" if expect.who == "the bundle" else ")")
             )
         self.name = name
         # proc_clocksync: stamps arrive on this machine's LSL clock (the outlet's clock offset
