@@ -1,4 +1,5 @@
-"""Lab Streaming Layer in and out: band inlets (inlet.py) and session replay outlets (outlet.py).
+"""Lab Streaming Layer in and out: band inlets (inlet.py), key marker inlets (markers.py, for
+``emgrt record``) and session replay outlets (outlet.py).
 
 liblsl logs INFO lines (config loaded, build string) and reconnect errors to
 stderr from its own threads.  :func:`pylsl_quiet` points liblsl at a config file
