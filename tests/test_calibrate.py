@@ -92,3 +92,33 @@ def test_several_recordings_and_a_separate_held_out_session(tmp_path):
     assert abs(total - 60.0) < 0.05  # the first minute: all of a (40 s) and 20 s of b, nothing else
     out, held, calib, held_s = split_recordings([a, b], tmp_path / "y", minutes=None)
     assert abs(held_s - 20.0) < 1e-6 and abs(calib - (40.0 + 30.0 - 20.0)) < 0.01
+
+
+@pytest.mark.slow
+def test_calibrate_from_a_band_records_then_calibrates(tiny_bundle, recording, tmp_path, capsys):
+    import uuid
+
+    from emgrt.io.session import SessionFile
+    from emgrt.lsl.outlet import SessionReplayer
+
+    name = f"emgrt-test-{uuid.uuid4().hex[:8]}"
+    rep = SessionReplayer(recording, name, speed=8, wait_for_consumer=30).start()
+    out = tmp_path / "me"
+    try:
+        rc = main(["calibrate", "--stream", name, "--keys", f"{name}-keys", "--minutes", "1", "--bundle", str(tiny_bundle.dir),
+                   "--out", str(out), "--steps", "20", "--lr", "3e-3", "--threads", "1", "--json"])
+    finally:
+        rep.stop()
+    captured = capsys.readouterr()
+    assert rc == 0, captured.err
+    report = json.loads(captured.out)
+    rec = tmp_path / "me-recording.hdf5"
+    assert report["recordings"] == [str(rec)] and report["verify_ok"]
+    with SessionFile(rec) as s:  # 1 min to calibrate on + 20 s held out
+        assert abs(len(s) / 2000 - 80.0) < 1.0 and len(s.keystrokes) > 20
+    assert report["calibration_s"] == pytest.approx(60.0, abs=0.5) and report["held_out_s"] == pytest.approx(20.0, abs=0.5)
+
+
+def test_calibrate_from_a_band_needs_the_keys(tiny_bundle, tmp_path, capsys):
+    assert main(["calibrate", "--stream", "X", "--bundle", str(tiny_bundle.dir), "--out", str(tmp_path / "o")]) == 2
+    assert "--keys STREAM" in capsys.readouterr().err

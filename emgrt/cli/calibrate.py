@@ -15,6 +15,11 @@ and verify the result into --out, and print the CER before and after on the last
 recording (at least 20 s), which is never trained on.
 
   emgrt calibrate --from-recording ME.hdf5 --bundle models/default --out my-bundle [--minutes 3]
+  emgrt calibrate --stream MyBand --keys MyKeyLogger --minutes 3 --out my-bundle
+
+With a band (--stream, or --left/--right) it first records you typing, as `emgrt record` does, for
+--minutes (default 3) plus a quarter more (at least 20 s) that is held out, into
+BUNDLE_DIR-recording.hdf5 next to --out, then calibrates on that recording.
 
 --minutes uses only the first M minutes for calibration (the held-out part stays the same).
 Several recordings are used in order; --held-out FILE evaluates on a separate session (then all
@@ -32,8 +37,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description=DESCRIPTION,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--from-recording", required=True, type=Path, nargs="+", metavar="FILE.hdf5",
-                   help="the person's typing session(s), used in order")
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--from-recording", type=Path, nargs="+", metavar="FILE.hdf5",
+                     help="the person's typing session(s), used in order")
+    src.add_argument("--stream", default=None, help="record this 32-channel LSL band stream first")
+    src.add_argument("--left", default=None, help="record this left band stream (with --right) first")
+    p.add_argument("--right", default=None, help="the right band's stream (with --left)")
+    keys = p.add_mutually_exclusive_group()
+    keys.add_argument("--keys", default=None, metavar="STREAM", help="with a band: the LSL marker stream of the key presses")
+    keys.add_argument("--prompt", action="store_true", help="with a band: show prompts and read typed lines (per-line times)")
     p.add_argument("--held-out", type=Path, default=None, metavar="FILE.hdf5",
                    help="evaluate on this session instead of the last recording's last 20 %%")
     p.add_argument("--bundle", type=Path, default=None, help="bundle to start from (default: the shipped one)")
@@ -59,7 +71,8 @@ def run(args: argparse.Namespace) -> int:
 
     bundle = resolve_bundle(args.bundle)
     stage = (lambda s: print(f"emgrt calibrate: {s}", file=sys.stderr, flush=True))
-    rep = calibrate(bundle.dir, args.from_recording, args.out, minutes=args.minutes, held_out=args.held_out, steps=args.steps or DEFAULT_STEPS,
+    recordings = args.from_recording or [_record(args, stage)]
+    rep = calibrate(bundle.dir, recordings, args.out, minutes=args.minutes, held_out=args.held_out, steps=args.steps or DEFAULT_STEPS,
                     threads=args.threads, lr=args.lr, keep_run=args.keep_run, on_stage=stage, progress=sys.stderr.isatty())
     if args.json:
         print(json.dumps(rep, indent=2))
@@ -69,3 +82,29 @@ def run(args: argparse.Namespace) -> int:
     for kind in rep["cer_before"]:
         print(f"  CER on the held-out {rep['held_out_s']:.0f} s, {kind}: {rep['cer_before'][kind]:.2f} % -> {rep['cer_after'][kind]:.2f} %")
     return 0 if rep["verify_ok"] else 1
+
+
+def _record(args: argparse.Namespace, stage) -> Path:
+    """Record the band (as `emgrt record`) for calibration plus a held-out part; the file's path."""
+    from emgrt.cli import main
+    from emgrt.errors import ConfigError
+    from emgrt.train.calibrate import HOLDOUT_FRAC, MIN_HOLDOUT_S
+
+    if not (args.keys or args.prompt):
+        raise ConfigError("calibrating from a band needs the keystrokes: --keys STREAM (a key logger's LSL markers) or --prompt")
+    if args.out.exists() and any(args.out.iterdir()):
+        raise ConfigError(f"{args.out} is not empty; pick a new folder for the personal bundle")
+    minutes = args.minutes or 3.0
+    total = minutes + max(MIN_HOLDOUT_S / 60.0, minutes * HOLDOUT_FRAC / (1 - HOLDOUT_FRAC))
+    path = args.out.with_name(args.out.name + "-recording.hdf5")
+    argv = ["record", str(path), "--minutes", f"{total:.4f}"]
+    for flag in ("stream", "left", "right", "keys"):
+        if getattr(args, flag):
+            argv += [f"--{flag}", getattr(args, flag)]
+    argv += ["--prompt"] if args.prompt else []
+    stage(f"recording {total:.1f} min of typing into {path} ({minutes:g} to calibrate on, the rest held out)")
+    rc = main(argv)
+    if rc != 0:
+        raise ConfigError(f"the recording did not finish (emgrt record exited {rc}); nothing was calibrated")
+    args.minutes = minutes
+    return path
