@@ -38,3 +38,16 @@ def test_private_replay_streams_are_not_announced_to_default_lsl_resolvers():
     finally:
         outlet.communicate("", timeout=10)
     assert found == {"default": "0", "local": "1"}
+
+
+def test_pylsl_is_used_only_inside_emgrt_lsl():
+    """One LSL seam: every other module goes through emgrt.lsl (local_clock, list_streams, inlets, outlets)."""
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1] / "emgrt"
+    offenders = [
+        str(p.relative_to(root)) for p in root.rglob("*.py")
+        if p.parent.name != "lsl" and re.search(r"^\s*(import pylsl|from pylsl)|pylsl_quiet\(\)", p.read_text(), re.M)
+    ]
+    assert offenders == []

@@ -120,11 +120,9 @@ class Lane:
 
 class Demo:
     def __init__(self, lanes: list[Lane], session: Path | None, args: argparse.Namespace, fancy: bool) -> None:
-        from emgrt.lsl import pylsl_quiet
         from emgrt.stream.live import LiveSource
 
         self.lanes, self.args, self.fancy = lanes, args, fancy
-        self.pylsl = pylsl_quiet()
         self.stop = threading.Event()
         self.replayer = None
         name = args.stream
@@ -147,10 +145,11 @@ class Demo:
     # -- engine threads --------------------------------------------------------------------------
     def on_event(self, lane: Lane, ev: dict) -> None:
         from emgrt.decode import apply_keys
+        from emgrt.lsl import local_clock
 
         kind = ev["type"]
         if lane.score is not None:  # as emgrt latency --live: the trigger's stamp + wall time since its push
-            lane.score.record(ev, self.pylsl.local_clock())
+            lane.score.record(ev, local_clock())
         with lane.state.lock:
             st = lane.state
             if ev.get("t") is not None:

@@ -90,13 +90,12 @@ def _redraw(done: int, text: str, hyp: str) -> int:
 
 
 def _list_streams() -> int:
-    from emgrt.lsl import pylsl_quiet
+    from emgrt.lsl import list_streams
 
-    pylsl = pylsl_quiet()
-    streams = pylsl.resolve_streams(2.0)
+    streams = list_streams(2.0)
     if not streams:
         print("no LSL streams found (is the band on, or `emgrt replay` running?)")
         return 1
     for s in streams:
-        print(f"{s.name():30s} type {s.type():10s} {s.channel_count():3d} ch  {s.nominal_srate():g} Hz  source {s.source_id()}")
+        print(f"{s['name']:30s} type {s['type']:10s} {s['channels']:3d} ch  {s['rate']:g} Hz  source {s['source_id']}")
     return 0

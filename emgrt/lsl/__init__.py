@@ -76,3 +76,17 @@ def pylsl_quiet() -> ModuleType:
     import pylsl
 
     return pylsl
+
+
+def local_clock() -> float:
+    """This machine's LSL clock (s), the clock band and marker stamps are on."""
+    return pylsl_quiet().local_clock()
+
+
+def list_streams(timeout: float = 2.0) -> list[dict]:
+    """The LSL streams visible within ``timeout`` s: name, type, channels, rate, source_id."""
+    return [
+        {"name": s.name(), "type": s.type(), "channels": s.channel_count(), "rate": s.nominal_srate(),
+         "source_id": s.source_id()}
+        for s in pylsl_quiet().resolve_streams(timeout)
+    ]

@@ -13,15 +13,10 @@ import time
 from collections.abc import Callable
 
 from emgrt.errors import EmgrtError
-from emgrt.lsl import pylsl_quiet
+from emgrt.lsl import local_clock, pylsl_quiet
 from emgrt.lsl.inlet import StreamLost, StreamNotFound, resolve_one
 
 MAX_MARKERS = 256  # markers pulled per call
-
-
-def local_clock() -> float:
-    """This machine's LSL clock (s), the clock band and marker stamps are on."""
-    return pylsl_quiet().local_clock()
 
 
 def unix_offset(tries: int = 8) -> float:

@@ -171,9 +171,8 @@ class EngineSource:
             self._emit({**summary_event(sc.summary(self.engine.bundle, self.engine.decoder_kind, self.engine.stats())), "t": t})
 
     def run(self, emit: Callable[[dict], None], stop: threading.Event) -> None:
-        from emgrt.lsl import pylsl_quiet
+        from emgrt.lsl import local_clock as lsl_clock
 
-        lsl_clock = pylsl_quiet().local_clock
         self._lsl_clock = lsl_clock
 
         def on_event(ev: dict) -> None:

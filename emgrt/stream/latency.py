@@ -152,11 +152,10 @@ def replay_live(engine, bundle, session_path: Path, speed: float = 1.0, max_seco
     """Send the session over a real LSL loopback and run the engine on it live."""
     import uuid
 
-    from emgrt.lsl import pylsl_quiet
+    from emgrt.lsl import local_clock
     from emgrt.lsl.outlet import SessionReplayer
     from emgrt.stream.live import LiveSource, LiveThread
 
-    pylsl = pylsl_quiet()
     name = f"emgrt-latency-{uuid.uuid4().hex[:8]}"
     rep = SessionReplayer(session_path, name, speed=speed, wait_for_consumer=10.0, max_seconds=max_seconds)
     session = rep.session
@@ -169,7 +168,7 @@ def replay_live(engine, bundle, session_path: Path, speed: float = 1.0, max_seco
 
     def on_event(ev: dict) -> None:
         if rep.t0 is not None:
-            record_live_event(run, ev, rep, pylsl.local_clock())
+            record_live_event(run, ev, rep, local_clock())
 
     rep.start()
     live = LiveThread(engine, source, on_event).start()
