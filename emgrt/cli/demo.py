@@ -18,7 +18,6 @@ import argparse
 import sys
 import threading
 import time
-import uuid
 from pathlib import Path
 
 from emgrt.errors import EmgrtError
@@ -112,7 +111,6 @@ class Lane:
         self.state = DemoState()
         self.score = None  # emgrt.stream.watch.ReplayScore: the replay scored as it plays
         self.source = None
-        self.connected = threading.Event()
         self.last_key: dict | None = None  # the newest committed keystroke's `key` figures
         self.result: dict = {}
         self.worker: threading.Thread | None = None
@@ -124,23 +122,20 @@ class Demo:
 
         self.lanes, self.args, self.fancy = lanes, args, fancy
         self.stop = threading.Event()
-        self.replayer = None
-        name = args.stream
+        self.replay = self.replayer = None
         if session is not None:
-            from emgrt.lsl.outlet import SessionReplayer
-            from emgrt.stream.watch import ReplayScore
+            from emgrt.stream.live import PrivateReplay
 
-            name = f"emgrt-demo-{uuid.uuid4().hex[:8]}"
-            # Sending starts once every lane's inlet is open (the gate): none misses a sample.
-            self.gate = threading.Event()
-            self.replayer = SessionReplayer(
-                session, name, speed=args.speed, wait_for_consumer=10.0, max_seconds=args.max_seconds, gate=self.gate,
-            )
+            # Sending starts once every lane's inlet is open: none misses a sample.
+            self.replay = PrivateReplay(session, "demo", receivers=len(lanes), speed=args.speed, max_seconds=args.max_seconds)
+            self.replayer = self.replay.replayer
             for lane in lanes:
-                lane.score = ReplayScore(self.replayer)
+                lane.score = self.replay.score()
                 lane.engine.hop_log = lane.score.run.hop_ms
-        for lane in lanes:
-            lane.source = LiveSource(lane.bundle, stream=name, left=args.left, right=args.right)
+                lane.source = self.replay.source(lane.bundle)
+        else:
+            for lane in lanes:
+                lane.source = LiveSource(lane.bundle, stream=args.stream, left=args.left, right=args.right)
 
     # -- engine threads --------------------------------------------------------------------------
     def on_event(self, lane: Lane, ev: dict) -> None:
@@ -162,10 +157,8 @@ class Demo:
                 st.finals.append(apply_keys("", ev["text"]).replace("\n", "⏎"))
             elif kind == "status":
                 st.status = ev["status"]
-        if kind == "status" and ev["status"] in ("connected", "reconnected"):
-            lane.connected.set()
-            if self.replayer is not None and all(ln.connected.is_set() for ln in self.lanes):
-                self.gate.set()
+        if self.replay is not None:
+            self.replay.note(lane.name + str(id(lane)), ev)
 
     def _feed(self, lane: Lane) -> None:
         from emgrt.stream.live import run_live
@@ -174,9 +167,8 @@ class Demo:
             lane.result["stats"] = run_live(lane.engine, lane.source, lambda ev: self.on_event(lane, ev), self.stop)
         except BaseException as exc:  # re-raised in the main thread
             lane.result["error"] = exc
-            lane.connected.set()  # a lane that failed must not hold the others' replay
-            if self.replayer is not None:
-                self.gate.set()
+            if self.replay is not None:
+                self.replay.release()  # a lane that failed must not hold the others' replay
 
     # -- the replay, scored -----------------------------------------------------------------------
     def _prompt(self, t: float | None) -> str:
@@ -207,8 +199,8 @@ class Demo:
     def run(self) -> int:
         for lane in self.lanes:
             lane.worker = threading.Thread(target=self._feed, args=(lane,), name=f"emgrt-demo-{lane.name}", daemon=True)
-        if self.replayer is not None:
-            self.replayer.start()
+        if self.replay is not None:
+            self.replay.start()
             total = self.replayer.n_samples / self.replayer.rate
             through = " and ".join(f"{ln.name} ({ln.kind} decoder, {ln.engine.provider})" for ln in self.lanes)
             print(
@@ -229,8 +221,8 @@ class Demo:
             self.stop.set()  # run_live flushes the decoder
             for lane in self.lanes:
                 lane.worker.join(15.0)
-            if self.replayer is not None:
-                self.replayer.stop()
+            if self.replay is not None:
+                self.replay.stop()
         if not self.fancy:
             for lane in self.lanes:
                 with lane.state.lock:

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import threading
 import time
-import uuid
 from collections.abc import Callable
 from pathlib import Path
 
@@ -81,15 +80,14 @@ class EngineSource:
         replay_loop: bool = False,
     ) -> None:
         self.engine = engine
-        self.replayer = None
+        self.replay = self.replayer = None
         self.score = None
         if replay is not None:
-            from emgrt.lsl.outlet import SessionReplayer
-            from emgrt.stream.watch import ReplayScore
+            from emgrt.stream.live import PrivateReplay
 
-            stream = f"emgrt-serve-{uuid.uuid4().hex[:8]}"
-            self.replayer = SessionReplayer(replay, stream, speed=replay_speed, loop=replay_loop, wait_for_consumer=10.0)
-            self.score = ReplayScore(self.replayer)
+            self.replay = PrivateReplay(replay, "serve", speed=replay_speed, loop=replay_loop)
+            self.replayer, stream = self.replay.replayer, self.replay.name
+            self.score = self.replay.score()
         self._prompt = ""
         self._summarized = False
         self._next_score = 0.0
@@ -176,18 +174,19 @@ class EngineSource:
         self._lsl_clock = lsl_clock
 
         def on_event(ev: dict) -> None:
-            if self.score is not None:
+            if self.replay is not None:
+                self.replay.note(0, ev)
                 self.score.record(ev, lsl_clock())
             emit(ev)
 
         self._emit = emit
         source = LiveSource(self.engine.bundle, **self.stream_kwargs)
-        if self.replayer is not None:
-            self.replayer.start()
+        if self.replay is not None:
+            self.replay.start()
         try:
             run_live(self.engine, source, on_event, stop, on_chunk=self._on_chunk)
         finally:
-            if self.replayer is not None:
-                self.replayer.stop()
+            if self.replay is not None:
+                self.replay.stop()
             self._counters = self.engine.counts()
             self._heartbeat(self.engine._last_ts)

@@ -150,27 +150,25 @@ def replay_simulated(engine, session: SessionFile, chunk: int = CHUNK, max_secon
 
 def replay_live(engine, bundle, session_path: Path, speed: float = 1.0, max_seconds: float | None = None) -> SessionRun:
     """Send the session over a real LSL loopback and run the engine on it live."""
-    import uuid
-
     from emgrt.lsl import local_clock
-    from emgrt.lsl.outlet import SessionReplayer
-    from emgrt.stream.live import LiveSource, LiveThread
+    from emgrt.stream.live import LiveThread, PrivateReplay
 
-    name = f"emgrt-latency-{uuid.uuid4().hex[:8]}"
-    rep = SessionReplayer(session_path, name, speed=speed, wait_for_consumer=10.0, max_seconds=max_seconds)
+    replay = PrivateReplay(session_path, "latency", speed=speed, max_seconds=max_seconds)
+    rep = replay.replayer
     session = rep.session
     n = rep.n_samples
     run = new_run(session, n)
     run.duration_s = n / engine.rate
     engine.hop_log = run.hop_ms
     before = dict(engine.counters)
-    source = LiveSource(bundle, stream=name)
+    source = replay.source(bundle)
 
     def on_event(ev: dict) -> None:
+        replay.note(0, ev)
         if rep.t0 is not None:
             record_live_event(run, ev, rep, local_clock())
 
-    rep.start()
+    replay.start()
     live = LiveThread(engine, source, on_event).start()
     try:
         rep.wait(n / (engine.rate * speed) + 30.0)
@@ -179,7 +177,7 @@ def replay_live(engine, bundle, session_path: Path, speed: float = 1.0, max_seco
         try:
             result = live.finish()
         finally:
-            rep.stop()
+            replay.stop()
     # The replayed keystrokes, stamped on the replay's timeline.
     k = int(np.searchsorted(session.key_times, session.time[n - 1], side="right"))
     run.key_times = np.array([rep.key_stamp(i) for i in range(k)])

@@ -126,3 +126,58 @@ class LiveThread:
         if "error" in self._box:
             raise self._box["error"]
         return self._box["stats"]
+
+
+class PrivateReplay:
+    """A recording published over LSL for ``receivers`` engines of this process to read: the one
+    replay-over-LSL wiring of ``emgrt demo``, ``emgrt latency --live`` and ``emgrt serve --replay``.
+
+    A fresh stream name per replay; sending starts once every receiver has reported its stream
+    ``connected`` (:meth:`note` each receiver's events), so none misses a sample (LSL sends
+    nothing to late joiners, and an outlet cannot count its consumers).  The commands call
+    :func:`emgrt.lsl.keep_local` first, so the stream is discovered on this machine only.
+    ``source(bundle)`` is a receiver's inlet, ``score()`` a :class:`~emgrt.stream.watch.ReplayScore`
+    of the replay."""
+
+    def __init__(
+        self, session, purpose: str = "replay", *, receivers: int = 1, speed: float = 1.0,
+        max_seconds: float | None = None, loop: bool = False,
+    ) -> None:
+        import uuid
+
+        from emgrt.lsl.outlet import SessionReplayer
+
+        self.name = f"emgrt-{purpose}-{uuid.uuid4().hex[:8]}"
+        self.receivers = receivers
+        self._connected: set = set()
+        self._gate = threading.Event()
+        self.replayer = SessionReplayer(
+            session, self.name, speed=speed, wait_for_consumer=10.0, max_seconds=max_seconds, loop=loop, gate=self._gate,
+        )
+
+    def source(self, bundle) -> LiveSource:
+        return LiveSource(bundle, stream=self.name)
+
+    def score(self):
+        from emgrt.stream.watch import ReplayScore
+
+        return ReplayScore(self.replayer)
+
+    def note(self, receiver, ev: dict) -> None:
+        """Watch one receiver's events (any hashable id): once every receiver has reported
+        ``connected``, the replay starts sending."""
+        if ev.get("type") == "status" and ev.get("status") in ("connected", "reconnected"):
+            self._connected.add(receiver)
+            if len(self._connected) >= self.receivers:
+                self._gate.set()
+
+    def release(self) -> None:
+        """Send without waiting for the rest (a receiver failed)."""
+        self._gate.set()
+
+    def start(self) -> "PrivateReplay":
+        self.replayer.start()
+        return self
+
+    def stop(self) -> None:
+        self.replayer.stop()
