@@ -136,7 +136,7 @@ def test_the_wheel_ships_the_page_and_the_protocol_doc(tmp_path):
     root = Path(__file__).resolve().parents[1]
     src = tmp_path / "src"
     src.mkdir()
-    for name in ("pyproject.toml", "README.md"):
+    for name in ("pyproject.toml", "README.md", "CMakeLists.txt"):
         shutil.copy(root / name, src / name)
     shutil.copytree(root / "emgrt", src / "emgrt", ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
     r = subprocess.run(
@@ -148,6 +148,9 @@ def test_the_wheel_ships_the_page_and_the_protocol_doc(tmp_path):
     for f in ("index.html", "app.js", "style.css"):
         assert f"emgrt/serve/web/{f}" in names
     assert "emgrt/serve/PROTOCOL.md" in names
+    assert {"emgrt/text/prompts.txt.gz", "emgrt/text/lm.txt.gz", "emgrt/text/LICENSE-WordNet"} <= set(names)
+    assert any(n.startswith("emgrt/_native") for n in names)  # the native core is built into the wheel
+    assert not any(n.endswith((".cpp", ".hpp")) for n in names)
 
 
 @pytest.mark.slow

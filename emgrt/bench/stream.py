@@ -2,6 +2,9 @@
 
 Measured in one run on one bundle (synthetic band input, seeded):
 
+front end        the live front end (IIR filters + log-spectrogram) per hop per stream on both paths,
+                 the native C++ core and the numpy reference, timed hop by hop interleaved, with
+                 their outputs compared (``kernels`` names the path everything else runs on).
 step vs full     the cached step graph per hop against recomputing the full-window graph (a) over
                  everything a hop's outputs depend on (receptive field + one step + lookahead
                  frames), the least a stream without state caches must redo every hop, and
@@ -130,6 +133,45 @@ def bench_step_vs_full(bundle, eo: dict, repeats: int) -> dict:
         "training_window_frames": train_frames,
         "training_window_speedup": round(train_ms / step_ms, 1),
     }
+
+
+def bench_frontend(bundle, hops: int) -> dict:
+    """The front end per hop per stream (us), native vs numpy, in one run: one LiveFrontEnd per path
+    fed the same hops, timed interleaved (the first path alternating) so that load from other
+    processes falls on both alike; ``identical`` says whether every hop's frames were equal."""
+    from emgrt import native
+    from emgrt.stream.frontend import LiveFrontEnd
+
+    paths = {"numpy": False, "native": True} if native.AVAILABLE else {"numpy": False}
+    fronts = {}
+    for name, active in paths.items():
+        with native.use(active):
+            fronts[name] = LiveFrontEnd.from_manifest(bundle.manifest)
+    sig, st = bundle.manifest["signal"], bundle.manifest["stream"]
+    band = SyntheticBand(int(sig["channels"]), float(sig["sample_rate"]), int(st["samples_per_step"]))
+    for _ in range(50):
+        x = band.next()[0]
+        for fe in fronts.values():
+            fe.push(x)
+    times: dict[str, list[float]] = {name: [] for name in fronts}
+    order = list(fronts)
+    identical = True
+    for i in range(hops):
+        x = band.next()[0]
+        out = {}
+        for name in order if i % 2 == 0 else order[::-1]:
+            t0 = time.perf_counter()
+            out[name] = fronts[name].push(x)
+            times[name].append(time.perf_counter() - t0)
+        identical &= len(out) == 1 or np.array_equal(out["numpy"], out["native"])
+    report: dict = {"path": native.describe()}
+    report.update({f"{name}_us": _pcts(t, 1e6) for name, t in times.items()})
+    if "native" in times:
+        report["speedup"] = round(report["numpy_us"]["p50"] / report["native_us"]["p50"], 1)
+        report["identical"] = bool(identical)
+    else:
+        report["native_us"] = {"skipped": f"not built ({native.import_error})"}
+    return report
 
 
 def bench_pipeline(bundle, eo: dict, hops: int, decoder: str = "greedy") -> dict:
@@ -281,8 +323,9 @@ def bench_stream(
     decoder_opts: dict | None = None,
     int8: bool = False,
 ) -> dict:
-    """All four measurements; ``lm_decoder`` (with ``decoder_opts``) is the second decoder of the
+    """All five measurements; ``lm_decoder`` (with ``decoder_opts``) is the second decoder of the
     stream-count search."""
+    from emgrt import native
     from emgrt.errors import EmgrtError
 
     eo = {"providers": providers, "threads": threads, "int8": int8}
@@ -298,7 +341,9 @@ def bench_stream(
         "frames_per_step": probe.frames_per_step,
         "hop_ms": round(1000.0 * probe.step_samples / probe.rate, 3),
         "cpu_count": os.cpu_count(),
+        "kernels": native.describe(),
     }
+    report["frontend"] = bench_frontend(bundle, max(repeats, 1000))
     report["step_vs_full"] = bench_step_vs_full(bundle, eo, repeats)
     report["pipeline"] = bench_pipeline(bundle, eo, repeats)
     report["streams"] = {"greedy": bench_streams(bundle, eo, "greedy", rounds, max_streams, {})}
@@ -318,11 +363,22 @@ def print_report(r: dict) -> None:
     c.print(
         f"bundle {r['bundle']} (digest {r['bundle_digest'][:12]}, {r['model'].get('name')}, "
         f"{r['model'].get('params')} params), {r['provider']}, "
-        f"{r['threads']} thread(s), one step = {r['frames_per_step']} frames = {r['hop_ms']} ms of signal"
+        f"{r['threads']} thread(s), one step = {r['frames_per_step']} frames = {r['hop_ms']} ms of signal; "
+        f"kernels: {r['kernels']}"
     )
     t = Table(title="emgrt bench stream")
     t.add_column("figure")
     t.add_column("value", justify="right")
+    fe = r["frontend"]
+    if "skipped" in fe["native_us"]:
+        t.add_row("front end per hop per stream, numpy (us, p50)", f"{fe['numpy_us']['p50']:.1f}")
+        t.add_row("  native C++ core", fe["native_us"]["skipped"])
+    else:
+        t.add_row(
+            "front end per hop per stream, native / numpy (us, p50)",
+            f"{fe['native_us']['p50']:.1f} / {fe['numpy_us']['p50']:.1f} ({fe['speedup']:.1f}x)",
+        )
+        t.add_row("  native output identical to numpy", "yes" if fe["identical"] else "NO")
     sv = r["step_vs_full"]
     t.add_row("cached step per hop (ms, p50)", f"{sv['step_ms']:.3f}")
     t.add_row(f"full window over {sv['full_window_frames']} frames (ms, p50)", f"{sv['full_window_ms']:.3f}")

@@ -45,7 +45,8 @@ class _Parser(argparse.ArgumentParser):
 
 
 class _Version(argparse.Action):
-    """--version: emgrt's version and the digest of the default bundle (computed only when asked)."""
+    """--version: emgrt's version, the path the per-sample kernels run on and the digest of the
+    default bundle (computed only when asked)."""
 
     def __init__(self, option_strings: list[str], dest: str = argparse.SUPPRESS, **kwargs) -> None:
         super().__init__(option_strings, dest=dest, default=argparse.SUPPRESS, nargs=0, **kwargs)
@@ -56,12 +57,14 @@ class _Version(argparse.Action):
 
 
 def version_line() -> str:
-    """``emgrt 0.1.0; bundle models/default digest 7a56fd14d3ff`` (the manifest's seal, checked
-    against its content; `emgrt export seal` explains the digest)."""
+    """``emgrt 0.1.0; native C++ core; bundle models/default digest 7a56fd14d3ff``: the kernels'
+    path (:func:`emgrt.native.describe`) and the manifest's seal, checked against its content
+    (`emgrt export seal` explains the digest)."""
+    from emgrt import native
     from emgrt.bundle import SHORT_DIGEST, sealed_digest
     from emgrt.cli.run import default_bundle
 
-    line = f"emgrt {__version__}"
+    line = f"emgrt {__version__}; {native.describe()}"
     bundle = default_bundle()
     if bundle is None:
         return line

@@ -48,8 +48,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     s = bsub.add_parser(
         "stream",
-        help="streaming engine: cached step vs full window, per-hop pipeline, concurrent real-time streams, memory",
-        description="On one bundle: the cached step graph per hop vs recomputing the full-window graph over "
+        help="streaming engine: front end native vs numpy, cached step vs full window, per-hop pipeline, "
+        "concurrent real-time streams, memory",
+        description="On one bundle: the front end per hop on the native C++ core and the numpy reference "
+        "side by side (the path the rest runs on is named; EMGRT_NATIVE=0 forces numpy); the cached step graph per hop vs recomputing the full-window graph over "
         "the receptive field; Engine.process per hop (p50/p99) and its parts; how many engines one process "
         "runs in real time round-robin (greedy and beam search with the word LM); RSS and heap growth over "
         "a long stream.  Synthetic seeded input.",

@@ -4,16 +4,22 @@ The same :class:`SosFilter` filters a whole recording offline and a live stream
 chunk by chunk; carrying ``zi`` between chunks makes both give the same output.
 The state is seeded from the first sample (steady state for a constant input),
 so there is no start-up transient.
+
+This numpy/scipy code is the reference; ``emgrt/dsp/filters.cpp`` mirrors the recursion of
+``scipy.signal.sosfilt`` and runs instead when :data:`emgrt.native.ACTIVE` (bit-identical
+output and state).
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
 
 import numpy as np
 from scipy import signal
 
+from emgrt import native
 from emgrt.constants import SAMPLE_RATE_HZ
 from emgrt.errors import ConfigError
 
@@ -77,15 +83,27 @@ def design_sos(specs: Iterable[FilterSpec], fs: float = SAMPLE_RATE_HZ) -> np.nd
 
 
 class SosFilter:
-    """Stateful causal filter over the time axis (0) of (n, ...) chunks."""
+    """Stateful causal filter over the time axis (0) of (n, ...) chunks.
+
+    The path (native or numpy) is fixed when the filter is built; the state ``zi`` lives here
+    either way (the native kernel updates it in place), so ``reset`` and seeding are shared.
+    """
 
     def __init__(self, sos: np.ndarray) -> None:
-        self.sos = np.asarray(sos, dtype=np.float64)
+        self.sos = np.ascontiguousarray(sos, dtype=np.float64)
         self._zi_unit = signal.sosfilt_zi(self.sos) if len(self.sos) else None  # (n_sections, 2)
         self.zi: np.ndarray | None = None  # (n_sections, 2, ...) once started
+        self._kernels = native.kernels if native.ACTIVE else None
 
     def reset(self) -> None:
         self.zi = None
+
+    def __getstate__(self) -> dict:  # picklable (into worker processes): the path as a flag
+        return {**self.__dict__, "_kernels": self._kernels is not None}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._kernels = native.kernels if state["_kernels"] and native.AVAILABLE else None
 
     def __call__(self, chunk: np.ndarray) -> np.ndarray:
         if self._zi_unit is None or len(chunk) == 0:
@@ -94,8 +112,22 @@ class SosFilter:
             # Steady state for a constant input equal to the first sample.
             first = np.asarray(chunk[0], dtype=np.float64)
             self.zi = self._zi_unit.reshape(self._zi_unit.shape + (1,) * first.ndim) * first
+        chunk = np.asarray(chunk)
+        if self._kernels is not None and chunk.dtype.kind in "fiub":  # complex input stays on scipy
+            return self._native(chunk)
         out, self.zi = signal.sosfilt(self.sos, chunk, axis=0, zi=self.zi)
         return out.astype(chunk.dtype, copy=False)
+
+    def _native(self, chunk: np.ndarray) -> np.ndarray:
+        """The same call through emgrt/dsp/filters.cpp: channels flattened to (n, C), computed in
+        float64 as scipy does (float32 and float64 as they are, other dtypes widened first)."""
+        work = chunk if chunk.dtype in (np.float32, np.float64) else chunk.astype(np.float64)
+        flat = np.ascontiguousarray(work).reshape(len(work), math.prod(work.shape[1:]))
+        if not self.zi.flags.c_contiguous:
+            self.zi = np.ascontiguousarray(self.zi)
+        zi = self.zi.reshape(len(self.sos), 2, flat.shape[1])  # a view: updated in place
+        out = self._kernels.sosfilt(self.sos, flat, zi)
+        return out.reshape(chunk.shape).astype(chunk.dtype, copy=False)
 
 
 def filter_offline(sos: np.ndarray, x: np.ndarray) -> np.ndarray:

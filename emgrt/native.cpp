@@ -1,0 +1,129 @@
+// emgrt._native: the Python bindings of the C++ kernels (nanobind).  The kernels themselves
+// (emgrt/dsp/filters.cpp, emgrt/dsp/features.cpp) know nothing of Python; this file only checks
+// shapes, allocates results and releases the GIL around long calls.  emgrt/native.py decides
+// whether these run; emgrt/dsp/filters.py and emgrt/dsp/features.py call them.
+#include <nanobind/nanobind.h>
+#include <nanobind/ndarray.h>
+
+#include <algorithm>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "dsp/features.hpp"
+#include "dsp/filters.hpp"
+
+namespace nb = nanobind;
+using namespace nb::literals;
+
+namespace {
+
+template <typename T>
+using In2 = nb::ndarray<const T, nb::ndim<2>, nb::c_contig, nb::device::cpu>;
+using Sos = nb::ndarray<const double, nb::ndim<2>, nb::c_contig, nb::device::cpu>;
+using State = nb::ndarray<double, nb::ndim<3>, nb::c_contig, nb::device::cpu>;
+using Window = nb::ndarray<const float, nb::ndim<1>, nb::c_contig, nb::device::cpu>;
+template <typename T>
+using Out = nb::ndarray<nb::numpy, T>;
+
+// Work above this many values releases the GIL (below it the release costs more than it frees).
+constexpr std::size_t kReleaseGil = 1 << 16;
+
+// A new C-contiguous numpy array owned by a capsule; *data points at its values.
+template <typename T>
+Out<T> new_array(std::vector<std::size_t> shape, T** data) {
+    std::size_t size = 1;
+    for (std::size_t s : shape) size *= s;
+    T* p = new T[size ? size : 1];
+    nb::capsule owner(p, [](void* q) noexcept { delete[] static_cast<T*>(q); });
+    *data = p;
+    return Out<T>(p, shape.size(), shape.data(), owner);
+}
+
+template <typename T>
+Out<T> sosfilt(Sos sos, In2<T> x, State zi) {
+    const std::size_t n = x.shape(0), channels = x.shape(1), sections = sos.shape(0);
+    if (sos.shape(1) != 6)
+        throw std::invalid_argument("sos must be (n_sections, 6), got (" + std::to_string(sections) + ", " +
+                                    std::to_string(sos.shape(1)) + ")");
+    if (zi.shape(0) != sections || zi.shape(1) != 2 || zi.shape(2) != channels)
+        throw std::invalid_argument("zi must be (" + std::to_string(sections) + ", 2, " + std::to_string(channels) +
+                                    ") for this sos and chunk");
+    T* y;
+    Out<T> out = new_array<T>({n, channels}, &y);
+    std::optional<nb::gil_scoped_release> release;
+    if (n * channels > kReleaseGil) release.emplace();
+    emgrt::dsp::sosfilt(sos.data(), sections, x.data(), y, n, channels, zi.data());
+    return out;
+}
+
+emgrt::dsp::PowerSpectrum make_spectrum(Window window, std::size_t hop, float scale, float eps) {
+    const float* w = window.data();
+    return emgrt::dsp::PowerSpectrum(std::vector<float>(w, w + window.shape(0)), hop, scale, eps);
+}
+
+}  // namespace
+
+NB_MODULE(_native, m) {
+    m.doc() = "emgrt's native C++ core: the per-sample path (IIR filters, framing, spectrum)";
+
+    m.def("sosfilt", &sosfilt<float>, "sos"_a, "x"_a, "zi"_a);
+    m.def("sosfilt", &sosfilt<double>, "sos"_a, "x"_a, "zi"_a,
+          "scipy.signal.sosfilt(sos, x, axis=0, zi=zi) for (n, channels) x; zi is updated in place.");
+    m.def("rfft_supported", &emgrt::dsp::rfft_supported, "n_fft"_a,
+          "Whether the native spectrum reproduces scipy.fft.rfft at this length (powers of two).");
+
+    nb::class_<emgrt::dsp::PowerSpectrum>(m, "PowerSpectrum",
+                                          "Framing + |rfft(frame * window)|^2 / scale + eps (float32).")
+        .def(nb::new_(&make_spectrum), "window"_a, "hop"_a, "scale"_a, "eps"_a)
+        .def_prop_ro("n_fft", &emgrt::dsp::PowerSpectrum::n_fft)
+        .def_prop_ro("hop", &emgrt::dsp::PowerSpectrum::hop)
+        .def_prop_ro("n_freq", &emgrt::dsp::PowerSpectrum::n_freq)
+        .def(
+            "frames",
+            [](const emgrt::dsp::PowerSpectrum& s, In2<float> x) {
+                const std::size_t channels = x.shape(1), frames = s.num_frames(x.shape(0));
+                float* out;
+                Out<float> result = new_array<float>({frames, channels, s.n_freq()}, &out);
+                std::optional<nb::gil_scoped_release> release;
+                if (x.shape(0) * channels > kReleaseGil) release.emplace();
+                s.frames(x.data(), frames, channels, out);
+                return result;
+            },
+            "x"_a, "Every frame of a (n, channels) recording: (frames, channels, n_freq).");
+
+    nb::class_<emgrt::dsp::StreamingPower>(m, "StreamingPower",
+                                           "PowerSpectrum frame by frame, with the unconsumed tail carried.")
+        .def(nb::new_([](Window window, std::size_t hop, float scale, float eps) {
+                 return emgrt::dsp::StreamingPower(make_spectrum(window, hop, scale, eps));
+             }),
+             "window"_a, "hop"_a, "scale"_a, "eps"_a)
+        .def("reset", &emgrt::dsp::StreamingPower::reset)
+        .def_prop_ro("carried", &emgrt::dsp::StreamingPower::carried)
+        .def(
+            "tail",
+            [](const emgrt::dsp::StreamingPower& s) -> nb::object {
+                if (s.channels() == 0) return nb::none();  // nothing pushed since the last reset
+                float* out;
+                Out<float> result = new_array<float>({s.carried(), s.channels()}, &out);
+                std::copy(s.tail().begin(), s.tail().end(), out);
+                return nb::cast(result);
+            },
+            "The carried (samples, channels) not yet in a frame, or None before the first push.")
+        .def(
+            "push",
+            [](emgrt::dsp::StreamingPower& s, In2<float> x) {
+                const std::size_t n = x.shape(0), channels = x.shape(1);
+                if (channels == 0) throw std::invalid_argument("chunk has no channels");
+                if (s.channels() && channels != s.channels())
+                    throw std::invalid_argument("chunk has " + std::to_string(channels) + " channels, the stream " +
+                                                std::to_string(s.channels()) + "; reset() before changing");
+                const std::size_t frames = s.frames_after(n);
+                float* out;
+                Out<float> result = new_array<float>({frames, channels, s.spectrum().n_freq()}, &out);
+                s.push(x.data(), n, channels, out);
+                return result;
+            },
+            "x"_a, "Append (n, channels) samples; the (frames, channels, n_freq) frames they complete.");
+}

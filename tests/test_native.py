@@ -1,0 +1,245 @@
+"""The native C++ core (emgrt._native) against the numpy reference: identical outputs, chunked any
+way, after reset; EMGRT_NATIVE=0 and a missing extension fall back to numpy and say so."""
+
+from __future__ import annotations
+
+import importlib
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from emgrt import native
+from emgrt.dsp.features import FrontEndConfig, LogSpectrogram, StreamingLogSpectrogram
+from emgrt.dsp.filters import FilterSpec, SosFilter, design_sos
+from emgrt.errors import ConfigError
+from emgrt.stream.frontend import LiveFrontEnd
+
+ROOT = Path(__file__).resolve().parents[1]
+DEMO = ROOT / "models" / "default" / "demo-session.hdf5"
+FILTERS = [FilterSpec("bandpass", low=20.0, high=450.0), FilterSpec("notch", freq=60.0)]  # the default bundle's
+CHUNKINGS = ["1", "7", "64", "1000", "random"]
+
+needs_native = pytest.mark.skipif(
+    not native.AVAILABLE, reason=f"emgrt._native is not built ({native.import_error}); `pip install -e .` builds it"
+)
+
+
+def chunks(x: np.ndarray, how: str, seed: int = 0):
+    """x split along axis 0: fixed sizes, or random sizes 1..300 (empty chunks included)."""
+    rng = np.random.default_rng(seed)
+    pos = 0
+    while pos < len(x):
+        n = int(rng.integers(0, 300)) if how == "random" else int(how)
+        yield x[pos : pos + n]
+        pos += n
+
+
+def both(build):
+    """(numpy object, native object) built by ``build()`` on each path."""
+    with native.use(False):
+        ref = build()
+    with native.use(True):
+        nat = build()
+    return ref, nat
+
+
+def push_all(obj, x: np.ndarray, how: str) -> np.ndarray:
+    push = obj.push if hasattr(obj, "push") else obj
+    return np.concatenate([push(c) for c in chunks(x, how)])
+
+
+@pytest.fixture(scope="module")
+def band() -> np.ndarray:
+    """Random band samples with a DC offset (the filters' seeding from the first sample matters)."""
+    rng = np.random.default_rng(1)
+    return (rng.standard_normal((6001, 2, 16)) * 30 + 5).astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def session_emg() -> np.ndarray:
+    """10 s of the shipped demo recording: a synthetic user typing (real session file)."""
+    from emgrt.io.session import SessionFile
+
+    with SessionFile(DEMO) as s:
+        return s.emg(0, 20000)
+
+
+# -- the dispatch -------------------------------------------------------------------------------
+def test_describe_names_the_path():
+    assert native.ACTIVE == (native.AVAILABLE and os.environ.get(native.ENV) != "0")
+    expected = {True: "native C++ core"}.get(native.ACTIVE) or (
+        "numpy reference path (EMGRT_NATIVE=0)" if native.AVAILABLE else "numpy reference path (extension not built)"
+    )
+    assert native.describe() == expected
+
+
+@pytest.mark.parametrize("env", ["0", None])
+def test_version_says_which_path_runs(env):
+    environ = {k: v for k, v in os.environ.items() if k != native.ENV}
+    if env is not None:
+        environ[native.ENV] = env
+    out = subprocess.run([sys.executable, "-m", "emgrt", "--version"], env=environ, capture_output=True, text=True,
+                         check=True, cwd=ROOT).stdout
+    if env == "0":
+        expected = "numpy reference path (EMGRT_NATIVE=0)" if native.AVAILABLE else "numpy reference path (extension not built)"
+    else:
+        expected = "native C++ core" if native.AVAILABLE else "numpy reference path (extension not built)"
+    assert out.startswith("emgrt ") and f"; {expected}" in out
+
+
+def test_missing_extension_falls_back_to_numpy(monkeypatch, band):
+    import emgrt
+
+    with native.use(False):
+        expected = push_all(LiveFrontEnd(FILTERS, FrontEndConfig(), 2000.0), band.reshape(len(band), 32), "64")
+    try:
+        with monkeypatch.context() as m:
+            m.delattr(emgrt, "_native", raising=False)
+            m.setitem(sys.modules, "emgrt._native", None)  # `from emgrt import _native` now raises ImportError
+            importlib.reload(native)
+            assert not native.AVAILABLE and not native.ACTIVE and native.kernels is None
+            assert native.describe() == "numpy reference path (extension not built)"
+            fe = LiveFrontEnd(FILTERS, FrontEndConfig(), 2000.0)
+            assert fe.filter._kernels is None and fe.spectrogram._native is None
+            np.testing.assert_array_equal(push_all(fe, band.reshape(len(band), 32), "64"), expected)
+            with pytest.raises(ConfigError, match="native core is not built"):
+                with native.use(True):
+                    pass
+    finally:
+        importlib.reload(native)  # the real extension again, for the tests after this one
+
+
+def test_use_restores_the_path():
+    before = native.ACTIVE
+    with native.use(False):
+        assert not native.ACTIVE and SosFilter(design_sos(FILTERS))._kernels is None
+    assert native.ACTIVE == before
+
+
+# -- the filters --------------------------------------------------------------------------------
+@needs_native
+@pytest.mark.parametrize("how", CHUNKINGS)
+def test_filter_native_equals_numpy(band, how):
+    ref, nat = both(lambda: SosFilter(design_sos(FILTERS)))
+    assert ref._kernels is None and nat._kernels is not None
+    np.testing.assert_array_equal(push_all(nat, band, how), push_all(ref, band, how))
+    np.testing.assert_array_equal(nat.zi, ref.zi)  # the carried state too
+
+
+@needs_native
+@pytest.mark.parametrize("dtype", [np.float64, np.int16, np.float16])
+def test_filter_keeps_dtype_and_precision(band, dtype):
+    x = (band[:3000, 0] * 10).astype(dtype)  # (n, 16), also a 1-D channel below
+    for signal in (x, x[:, 3]):
+        ref, nat = both(lambda: SosFilter(design_sos([FilterSpec("highpass", low=20.0)])))
+        out = push_all(nat, signal, "random")
+        assert out.dtype == dtype and out.shape == signal.shape
+        np.testing.assert_array_equal(out, push_all(ref, signal, "random"))
+
+
+@needs_native
+def test_filter_reset_starts_fresh(band):
+    ref, nat = both(lambda: SosFilter(design_sos(FILTERS)))
+    for f in (ref, nat):
+        f(band[:500])
+        f.reset()
+    np.testing.assert_array_equal(nat(band[500:1500]), ref(band[500:1500]))
+
+
+# -- the log-spectrogram ------------------------------------------------------------------------
+@needs_native
+@pytest.mark.parametrize("n_fft,hop", [(64, 16), (2, 1), (8, 3), (32, 32), (128, 16), (256, 64)])
+def test_offline_spectrogram_native_equals_numpy(band, n_fft, hop):
+    """Powers of two take both FFT passes (radix 4 and 2): bit-identical to scipy.fft.rfft."""
+    cfg = FrontEndConfig(n_fft=n_fft, hop=hop)
+    ref, nat = both(lambda: LogSpectrogram(cfg))
+    assert nat._native is not None
+    for x in (band, band[:, 1, 5], band[: n_fft - 1], band * 1e-4):
+        out = nat(x)
+        assert out.dtype == np.float32
+        np.testing.assert_array_equal(out, ref(x))
+
+
+@needs_native
+@pytest.mark.parametrize("normalized", [True, False])
+def test_unnormalised_and_other_eps(band, normalized):
+    cfg = FrontEndConfig(eps=1e-3, normalized=normalized)
+    ref, nat = both(lambda: LogSpectrogram(cfg))
+    np.testing.assert_array_equal(nat(band), ref(band))
+
+
+def test_other_lengths_stay_on_numpy(band):
+    """The native FFT mirrors pocketfft's radix-4/2 passes only: other n_fft run the reference."""
+    cfg = FrontEndConfig(n_fft=48, hop=12)
+    s = LogSpectrogram(cfg)
+    assert s._native is None and StreamingLogSpectrogram(cfg)._native is None
+    assert s(band).shape == (cfg.num_frames(len(band)), 2, 16, 25)
+
+
+@needs_native
+@pytest.mark.parametrize("how", CHUNKINGS)
+def test_streaming_spectrogram_native_equals_numpy(band, how):
+    ref, nat = both(StreamingLogSpectrogram)
+    out = push_all(nat, band, how)
+    np.testing.assert_array_equal(out, push_all(ref, band, how))
+    np.testing.assert_array_equal(out, LogSpectrogram()(band))  # and the offline frames of the whole
+    assert nat.frames_emitted == ref.frames_emitted == len(out)
+
+
+@needs_native
+def test_streaming_spectrogram_reset_and_channel_change(band):
+    ref, nat = both(StreamingLogSpectrogram)
+    for s in (ref, nat):
+        s.push(band[:100])
+    with pytest.raises(ValueError, match="channels"):
+        nat.push(band[:10, 0])  # 16 channels after 32: refused, as numpy's concatenate refuses
+    for s in (ref, nat):
+        s.reset()
+        assert s.frames_emitted == 0
+    np.testing.assert_array_equal(nat.push(band[:200, 0]), ref.push(band[:200, 0]))
+
+
+# -- the whole front end, on a real session -----------------------------------------------------
+@needs_native
+@pytest.mark.parametrize("how", CHUNKINGS)
+def test_live_front_end_on_a_session(session_emg, how):
+    x = session_emg.reshape(len(session_emg), 32)
+    ref, nat = both(lambda: LiveFrontEnd(FILTERS, FrontEndConfig(), 2000.0))
+    expected = push_all(ref, x, how)
+    assert expected.shape == (FrontEndConfig().num_frames(len(x)), 2, 16, 33)
+    np.testing.assert_array_equal(push_all(nat, x, how), expected)
+    # after a reset mid-stream, both start a fresh stream alike
+    for fe in (ref, nat):
+        fe.push(x[:777])
+        fe.reset()
+    np.testing.assert_array_equal(push_all(nat, x[5000:9000], how), push_all(ref, x[5000:9000], how))
+
+
+@needs_native
+def test_bundle_front_end_is_native_by_default():
+    from emgrt.bundle import Bundle
+
+    fe = LiveFrontEnd.from_manifest(Bundle.load(ROOT / "models" / "default").manifest)
+    assert (fe.filter._kernels is not None) == native.ACTIVE
+    assert (fe.spectrogram._native is not None) == native.ACTIVE
+
+
+@needs_native
+@pytest.mark.parametrize("active", [False, True])
+def test_pickled_mid_stream_goes_on_alike(band, active):
+    """Front ends pickle into worker processes on either path, state (zi, carried tail) included."""
+    import pickle
+
+    x = band.reshape(len(band), 32)
+    with native.use(active):
+        fe = LiveFrontEnd(FILTERS, FrontEndConfig(), 2000.0)
+        offline = LogSpectrogram()
+    fe.push(x[:1010])  # leaves a tail and a filter state
+    clone = pickle.loads(pickle.dumps(fe))
+    assert (clone.spectrogram._native is not None) == active and (clone.filter._kernels is not None) == active
+    np.testing.assert_array_equal(push_all(clone, x[1010:], "random"), push_all(fe, x[1010:], "random"))
+    np.testing.assert_array_equal(pickle.loads(pickle.dumps(offline))(band), offline(band))
