@@ -8,6 +8,7 @@
 #   bash models/results.sh students    # students from scratch: lookahead 96 ms (the baseline), 0 and 64 ms
 #   bash models/results.sh distill     # the student distilled from the teacher (after `teacher`)
 #   bash models/results.sh eval        # cross-user CER of every run (greedy, char-lm, beam-lm)
+#   bash models/results.sh lmgain [RUN] # CER of each LM on RUN (default student-kd): new vs the wordfreq LMs
 #   bash models/results.sh bundle      # the default bundle: export, adaptation statistics, demo recording
 #   bash models/results.sh latency     # what a person sees: decoders x commit settings, lookahead
 #   bash models/results.sh adapt       # label-free adaptation on / off, held-out users
@@ -27,6 +28,13 @@ json() {  # json FILE CMD...: run CMD (its stdout is JSON) into FILE unless FILE
   local f=$1; shift
   [ -s "$f" ] && return 0
   "$@" > "$f.tmp" && mv "$f.tmp" "$f"
+}
+
+finished() {  # finished RUN: its schedule ran to the end (metrics.jsonl reached run.json's total_steps)
+  [ -f "runs/$1/run.json" ] && python3 -c "import json, sys
+t = json.load(open('runs/$1/run.json'))['total_steps']
+s = max(json.loads(l).get('step', 0) for l in open('runs/$1/metrics.jsonl'))
+sys.exit(0 if s >= t else 1)"
 }
 
 train() {  # train RUN ARGS...: emgrt train/distill, resumed when RUN/last.pt exists
@@ -56,11 +64,23 @@ distill)
   train student-kd distill --recipe models/recipes/student.toml --teacher runs/teacher ;;
 eval)
   for RUN in teacher student-scratch student-kd student-la0 student-la8; do
-    [ -f "runs/$RUN/best.pt" ] || continue
+    finished "$RUN" || { echo "runs/$RUN: not finished, skipped"; continue; }
     json "$OUT/eval-$RUN-greedy.json" "$E" eval "runs/$RUN" --data "$DATA" --split test --json
     json "$OUT/eval-$RUN-char-lm.json" "$E" eval "runs/$RUN" --data "$DATA" --split test --decoder char-lm --json
   done
-  json "$OUT/eval-student-kd-beam-lm.json" "$E" eval runs/student-kd --data "$DATA" --split test --decoder beam-lm --json ;;
+  ! finished student-kd || json "$OUT/eval-student-kd-beam-lm.json" "$E" eval runs/student-kd --data "$DATA" --split test \
+      --decoder beam-lm --json ;;
+lmgain)
+  RUN=${2:-student-kd}
+  finished "$RUN" || { echo "runs/$RUN: not finished"; exit 1; }
+  for K in char6 word3; do  # the previous shipped LMs (wordfreq pseudo-sentences)
+    [ -s "runs/wordfreq-$K.arpa.gz" ] || git show "38b8c31:models/lm/$K.arpa.gz" > "runs/wordfreq-$K.arpa.gz"
+  done
+  json "$OUT/eval-$RUN-beam-lm.json" "$E" eval "runs/$RUN" --data "$DATA" --split test --decoder beam-lm --json
+  json "$OUT/eval-$RUN-char-lm-wordfreq.json" "$E" eval "runs/$RUN" --data "$DATA" --split test --decoder char-lm \
+      --lm runs/wordfreq-char6.arpa.gz --json
+  json "$OUT/eval-$RUN-beam-lm-wordfreq.json" "$E" eval "runs/$RUN" --data "$DATA" --split test --decoder beam-lm \
+      --lm runs/wordfreq-word3.arpa.gz --json ;;
 bundle)
   B=models/default
   rm -rf "$B.new" && "$E" export runs/student-kd --out "$B.new" --int8 --char-lm models/lm/char6.arpa.gz
@@ -70,6 +90,7 @@ bundle)
   "$E" export verify "$B.new" --data "$DATA" --windows 8 --write-card
   rm -rf "$B" && mv "$B.new" "$B" && "$E" export seal "$B"
   for RUN in student-scratch student-la0 student-la8; do
+    finished "$RUN" || continue
     [ -d "runs/bundle-$RUN" ] || "$E" export "runs/$RUN" --out "runs/bundle-$RUN" --char-lm models/lm/char6.arpa.gz
   done ;;
 latency)
@@ -80,6 +101,8 @@ latency)
       --decoder-option commit_depth=off --decoder-option commit_prob=off --decoder-option hypothesis_hold=off
   json "$OUT/latency-char-lm.json" $L --decoder char-lm
   for RUN in student-scratch student-la0 student-la8; do
+    [ -d "runs/bundle-$RUN" ] || continue
+    json "$OUT/latency-$RUN-char-lm-defaults.json" "$E" latency "$DATA" --split test --json --bundle "runs/bundle-$RUN" --decoder char-lm
     json "$OUT/latency-$RUN-char-lm.json" "$E" latency "$DATA" --split test --json --bundle "runs/bundle-$RUN" --decoder char-lm \
         --decoder-option commit_depth=4 --decoder-option commit_prob=0.99 --decoder-option hypothesis_hold=1.0
   done ;;
