@@ -243,3 +243,15 @@ def test_pickled_mid_stream_goes_on_alike(band, active):
     assert (clone.spectrogram._native is not None) == active and (clone.filter._kernels is not None) == active
     np.testing.assert_array_equal(push_all(clone, x[1010:], "random"), push_all(fe, x[1010:], "random"))
     np.testing.assert_array_equal(pickle.loads(pickle.dumps(offline))(band), offline(band))
+
+
+@pytest.mark.slow
+def test_the_front_end_test_files_pass_on_the_numpy_path_too():
+    """The suite runs on the native path; the files that exercise the front end run again here with
+    EMGRT_NATIVE=0, so both paths are tested end to end."""
+    here = Path(__file__).parent
+    files = [str(here / f) for f in ("test_dsp.py", "test_stream_frontend.py", "test_adapt.py")]
+    r = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *files],
+                       env={**os.environ, "EMGRT_NATIVE": "0"}, capture_output=True, text=True, timeout=600,
+                       cwd=here.parent)
+    assert r.returncode == 0, r.stdout[-3000:]
