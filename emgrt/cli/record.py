@@ -172,7 +172,7 @@ class _Recording:
         import threading
 
         from emgrt.lsl.inlet import StreamLost
-        from emgrt.lsl.markers import local_clock
+        from emgrt.lsl import local_clock
 
         if self.keys is not None:
             self.thread = threading.Thread(target=self._read_keys, name="emgrt-record-keys", daemon=True)
@@ -278,7 +278,7 @@ class _Recording:
         import sys
 
         from emgrt.io.recorder import pynput_key
-        from emgrt.lsl.markers import local_clock
+        from emgrt.lsl import local_clock
         from emgrt.text import prompts
 
         texts = prompts()

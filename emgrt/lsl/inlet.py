@@ -68,6 +68,32 @@ def resolve_one(pylsl, name: str | None, stream_type: str, timeout: float):
     return found[0]
 
 
+def retry_with_backoff(
+    connect: Callable[[], None],
+    stop: Callable[[], bool],
+    first_delay: float = 0.25,
+    max_delay: float = 4.0,
+    on_retry: Callable[[int, str], None] | None = None,
+) -> bool:
+    """Call ``connect`` until it returns (True) or ``stop()`` (False), waiting ``first_delay``
+    doubling to ``max_delay`` after each StreamLost/StreamNotFound; other errors are raised."""
+    delay, attempt = first_delay, 0
+    while not stop():
+        attempt += 1
+        try:
+            connect()
+            return True
+        except (StreamLost, StreamNotFound) as exc:
+            reason = str(exc)
+        if on_retry is not None:
+            on_retry(attempt, reason)
+        end = time.monotonic() + delay
+        while time.monotonic() < end and not stop():
+            time.sleep(min(0.05, delay))
+        delay = min(max_delay, delay * 2)
+    return False
+
+
 class _Stream:
     """One open LSL inlet with its preallocated pull buffer."""
 
@@ -214,21 +240,7 @@ class BandInlet:
 
         A channel/rate mismatch of the returning stream is raised, not retried."""
         self.close()
-        delay, attempt = first_delay, 0
-        while not stop():
-            attempt += 1
-            try:
-                self.connect()
-                return True
-            except (StreamLost, StreamNotFound) as exc:
-                reason = str(exc)
-            if on_retry is not None:
-                on_retry(attempt, reason)
-            end = time.monotonic() + delay
-            while time.monotonic() < end and not stop():
-                time.sleep(min(0.05, delay))
-            delay = min(max_delay, delay * 2)
-        return False
+        return retry_with_backoff(self.connect, stop, first_delay, max_delay, on_retry)
 
     def close(self) -> None:
         for s in self._streams:

@@ -13,8 +13,8 @@ import time
 from collections.abc import Callable
 
 from emgrt.errors import EmgrtError
-from emgrt.lsl import local_clock, pylsl_quiet
-from emgrt.lsl.inlet import StreamLost, StreamNotFound, resolve_one
+from emgrt.lsl import pylsl_quiet
+from emgrt.lsl.inlet import StreamLost, resolve_one, retry_with_backoff
 
 MAX_MARKERS = 256  # markers pulled per call
 
@@ -85,18 +85,7 @@ class KeyInlet:
     def reconnect(self, stop: Callable[[], bool], first_delay: float = 0.25, max_delay: float = 4.0) -> bool:
         """Retry :meth:`connect` with exponential backoff until it works (True) or ``stop()`` (False)."""
         self.close()
-        delay = first_delay
-        while not stop():
-            try:
-                self.connect()
-                return True
-            except (StreamLost, StreamNotFound):
-                pass
-            end = time.monotonic() + delay
-            while time.monotonic() < end and not stop():
-                time.sleep(min(0.05, delay))
-            delay = min(max_delay, delay * 2)
-        return False
+        return retry_with_backoff(self.connect, stop, first_delay, max_delay)
 
     def close(self) -> None:
         if self._inlet is not None:
