@@ -35,6 +35,7 @@ from emgrt.manifest import FORMAT, VERSION, FullGraph, Manifest
 
 MANIFEST = "manifest.json"
 STEP_GRAPH = "step.onnx"
+BATCHED_STEP_GRAPH = "step.batched.onnx"  # the same step with a leading batch axis (several streams per call)
 FULL_GRAPH = "full.onnx"
 WEIGHTS = "weights.pt"  # the model's state_dict, for fine-tuning (`emgrt calibrate`); torch.load(weights_only=True)
 MODEL_CARD = "MODEL_CARD.md"
@@ -99,7 +100,10 @@ class Bundle:
             if sha256(f) != digest:
                 raise BundleError(f"{f}: sha256 differs from the manifest (corrupt or edited); re-export or re-copy "
                                   f"the bundle, or re-seal it with `emgrt export seal {d}` if the edit is intended")
-        for graph, key in ((spec.step_graph, "step_graph"), (spec.full_graph, "full_graph")):
+        graphs = [(spec.step_graph, "step_graph"), (spec.full_graph, "full_graph")]
+        if spec.batched_step_graph is not None:
+            graphs.append((spec.batched_step_graph, "batched_step_graph"))
+        for graph, key in graphs:
             for name in (graph.file, graph.int8_file):
                 if name:
                     check_graph(d / name, graph, key, d)
@@ -133,9 +137,17 @@ class Bundle:
     def full_path(self) -> Path:
         return self.dir / self.spec.full_graph.file
 
+    @property
+    def batched_step_path(self) -> Path | None:
+        """The step graph with a batch axis; None for bundles exported before it existed."""
+        g = self.spec.batched_step_graph
+        return self.dir / g.file if g is not None else None
+
     def int8_path(self, graph: str) -> Path | None:
-        """``graph`` is "step_graph" or "full_graph"; None when the bundle has no int8 version."""
-        name = getattr(self.spec, graph).int8_file
+        """``graph`` is "step_graph", "batched_step_graph" or "full_graph"; None when the bundle
+        has no int8 version (or no such graph)."""
+        spec = getattr(self.spec, graph)
+        name = spec.int8_file if spec is not None else None
         return self.dir / name if name else None
 
     # -- what the engine reads -----------------------------------------------------------------

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import AfterValidator
 
@@ -167,6 +167,7 @@ class FullGraph:
 @dataclass(frozen=True)
 class StepGraph(FullGraph):
     state: tuple[State, ...] = ()
+    batch_axis: ClassVar[tuple[str, ...]] = ()  # what every tensor's shape starts with beyond a state's own
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -175,8 +176,9 @@ class StepGraph(FullGraph):
             for end, kind in ((s.input, "inputs"), (s.output, "outputs")):
                 t = declared[kind].get(end)
                 need(t is not None, f"state[{i}].{kind[:-1]}", f"one of the graph's {kind} {sorted(declared[kind])}", end)
-                need(list(t.shape) == list(s.shape), f"state[{i}].shape",
-                     f"the shape of {kind[:-1]} {end!r} ({list(t.shape)})", list(s.shape))
+                need(list(t.shape) == [*self.batch_axis, *s.shape], f"state[{i}].shape",
+                     f"the shape of {kind[:-1]} {end!r} ({list(t.shape)}){' after its batch axis' * bool(self.batch_axis)}",
+                     list(s.shape))
                 need(t.dtype == s.dtype, f"state[{i}].dtype", f"the dtype of {kind[:-1]} {end!r} ({t.dtype})", s.dtype)
         need(len(self.frames_input) == 1, "inputs", "exactly one input besides the state (the frames)",
              [t.name for t in self.frames_input])
@@ -192,6 +194,15 @@ class StepGraph(FullGraph):
     def log_probs_output(self) -> list[Tensor]:
         state = {s.output for s in self.state}
         return [t for t in self.outputs if t.name not in state]
+
+
+@table
+@dataclass(frozen=True)
+class BatchedStepGraph(StepGraph):
+    """The step graph with a leading dynamic ``batch`` axis on every input and output; ``state``
+    gives one stream's shapes."""
+
+    batch_axis: ClassVar[tuple[str, ...]] = ("batch",)
 
 
 @table
@@ -254,6 +265,7 @@ class Manifest:
     model: ModelInfo
     files: dict[BundleFile, Sha256]
     digest: Sha256
+    batched_step_graph: BatchedStepGraph | None = None
     decoder: Decoder = field(default_factory=Decoder)
     adapt: Adapt | None = None
     provenance: dict[str, Any] = field(default_factory=dict)
@@ -271,11 +283,24 @@ class Manifest:
         (t,) = self.step_graph.log_probs_output
         need(list(t.shape) == log_probs, f"step_graph.outputs.{t.name}.shape",
              f"[1, stream.outputs_per_step, len(charset.labels)] = {log_probs}", list(t.shape))
+        b = self.batched_step_graph
+        if b is not None:
+            (t,) = b.frames_input
+            need(list(t.shape) == ["batch", *frames[1:]], f"batched_step_graph.inputs.{t.name}.shape",
+                 f"step_graph's frames shape with 'batch' first = {['batch', *frames[1:]]}", list(t.shape))
+            (t,) = b.log_probs_output
+            need(list(t.shape) == ["batch", *log_probs[1:]], f"batched_step_graph.outputs.{t.name}.shape",
+                 f"step_graph's log-probs shape with 'batch' first = {['batch', *log_probs[1:]]}", list(t.shape))
+            need([(x.name, list(x.shape), x.dtype) for x in b.state] == [(x.name, list(x.shape), x.dtype) for x in self.step_graph.state],
+                 "batched_step_graph.state", "the step graph's state (same names, shapes, dtypes)",
+                 [x.name for x in b.state])
 
     def named_files(self) -> dict[str, str]:
         """Every file the runtime opens, by the manifest key that names it."""
         named = {"step_graph.file": self.step_graph.file, "full_graph.file": self.full_graph.file,
                  "step_graph.int8_file": self.step_graph.int8_file, "full_graph.int8_file": self.full_graph.int8_file,
+                 "batched_step_graph.file": self.batched_step_graph.file if self.batched_step_graph else None,
+                 "batched_step_graph.int8_file": self.batched_step_graph.int8_file if self.batched_step_graph else None,
                  "decoder.char_lm": self.decoder.char_lm, "decoder.word_lm": self.decoder.word_lm,
                  "adapt.stats": self.adapt.stats if self.adapt else None, "model.weights": self.model.weights}
         return {key: name for key, name in named.items() if name}

@@ -138,3 +138,32 @@ def test_inspect_tool_finds_the_graphs_match_the_manifest(tiny_bundle):
                          capture_output=True, text=True)
     assert out.returncode == 0, out.stdout + out.stderr
     assert "ok: graphs match the manifest" in out.stdout and "kv_valid" in out.stdout
+
+
+def test_batched_step_graph_equals_each_stream_alone(tiny_bundle):
+    """Three streams of different lengths share the batched step graph, joining at steps 0, 2
+    and 5 and leaving when their frames run out; each one's outputs are those of the step graph
+    driven for it alone."""
+    import onnxruntime as ort
+
+    from emgrt.train.export import stream_batched_step_graph
+
+    assert tiny_bundle.batched_step_path is not None and tiny_bundle.batched_step_path.is_file()
+    feats = [_features(n, seed=s) for s, n in ((1, 120), (2, 57), (3, 203))]
+    batched = ort.InferenceSession(str(tiny_bundle.batched_step_path))
+    got = stream_batched_step_graph(batched, tiny_bundle, feats, [0, 2, 5])
+    for f, g in zip(feats, got):
+        alone = _stream(tiny_bundle, f)
+        assert g.shape == alone.shape
+        assert np.abs(g - alone).max() <= 1e-4
+        assert (g.argmax(-1) == alone.argmax(-1)).all()
+
+
+def test_manifest_batched_graph_must_match_the_step_graph(tiny_bundle):
+    from emgrt.manifest import Manifest
+    from emgrt.validate import parse
+
+    m = json.loads((tiny_bundle.dir / "manifest.json").read_text())
+    m["batched_step_graph"]["inputs"][0]["shape"][0] = 1  # a fixed batch, not the named axis
+    with pytest.raises(Exception, match="batched_step_graph.inputs.frames.shape"):
+        parse(Manifest, m)

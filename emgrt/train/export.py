@@ -27,7 +27,7 @@ import torch
 from torch import Tensor, nn
 
 from emgrt import __version__
-from emgrt.bundle import FORMAT, FULL_GRAPH, MODEL_CARD, STEP_GRAPH, VERSION, WEIGHTS, write_manifest
+from emgrt.bundle import BATCHED_STEP_GRAPH, FORMAT, FULL_GRAPH, MODEL_CARD, STEP_GRAPH, VERSION, WEIGHTS, write_manifest
 from emgrt.charset import emg2qwerty_charset
 from emgrt.constants import BANDS, CHANNELS_PER_BAND, N_FREQ, SAMPLE_RATE_HZ
 from emgrt.dsp.features import FrontEndConfig
@@ -108,6 +108,57 @@ class StreamingStep(nn.Module):
             new_kv += [k_i, v_i]
         new_valid = torch.cat([kv_valid, real.to(kv_valid.dtype)])[g:]
         log_probs = torch.log_softmax(m.head(m.ln_out(x)), dim=-1)[None]
+        return (log_probs, new_warmup, new_conv, new_valid, *new_kv)
+
+
+class BatchedStreamingStep(StreamingStep):
+    """The same step for B streams at once (``rec.decode(streams)``): every input and output gets a
+    leading ``batch`` axis, each stream with its own state (its own warm-up and valid cache
+    slots).  Row b of the outputs is what :class:`StreamingStep` computes for stream b alone (up
+    to float rounding in the batched matrix products); a dynamic batch axis, so any number of
+    streams share one onnxruntime call."""
+
+    def band_features(self, frames: Tensor) -> Tensor:
+        """(B, F, 2, 16, 33) -> (B, F, 2 * band_width), as StreamingStep.band_features."""
+        x = frames.flatten(-2)  # (B, F, bands, E * freq)
+        bands = self.model.input.bands
+        return torch.cat(
+            [mlp.pool(x[..., b, :] @ self.band_weight[b] + self.band_bias[b]) for b, mlp in enumerate(bands)], dim=-1
+        )
+
+    def attend_step(self, block, x: Tensor, k_cache: Tensor, v_cache: Tensor, valid: Tensor, real: Tensor):
+        """Block.step with a per-stream key mask: x (B, g, dim), caches (B, H, window, d),
+        ``valid`` (B, window) and ``real`` (B, g) the cache slots and new frames that are real."""
+        attn, g = block.attn, x.shape[1]
+        q, k_new, v_new = attn.project(block.ln1(x))  # (B, H, g, d)
+        k = torch.cat([k_cache, k_new], dim=-2)
+        v = torch.cat([v_cache, v_new], dim=-2)
+        w = attn.window
+        k_pos = torch.arange(w + g)
+        dist = k_pos[w:, None] - k_pos[None, :]  # (g, w + g)
+        inside = (dist >= 0) & (dist <= w)
+        k_valid = torch.cat([valid, real], dim=1)  # (B, w + g)
+        inside = inside[None] & (k_valid[:, None, :] | (dist == 0)[None])  # a query always sees itself
+        bias = attn.rel_bias[:, dist.clamp(0, w)][None].masked_fill(~inside[:, None], float("-inf"))
+        y = attn.merge(attn.attend(q, k, v, bias))
+        return block.ffn(x + block.drop(y)), k[..., g:, :], v[..., g:, :]
+
+    def forward(self, frames: Tensor, warmup: Tensor, conv_buf: Tensor, kv_valid: Tensor, *kv: Tensor):
+        m, c, g = self.model, self.model.cfg, self.outputs
+        u = m.input.stack(self.band_features(frames))  # (B, g, dim)
+        u = torch.cat([conv_buf, u], dim=1)
+        new_conv = u[:, g:]
+        taps = u.unfold(1, m.input.conv.kernel_size[0], 1)  # (B, g, dim, K)
+        x = m.input.residual(u, (taps * m.input.conv.weight[:, 0]).sum(-1) + m.input.conv.bias)
+        real = (torch.arange(g, dtype=warmup.dtype)[None] + warmup) >= c.lookahead_out  # (B, g)
+        new_warmup = torch.clamp(warmup + g, max=float(c.lookahead_out))
+        valid = kv_valid > 0.5
+        new_kv = []
+        for i, block in enumerate(m.blocks):
+            x, k_i, v_i = self.attend_step(block, x, kv[2 * i], kv[2 * i + 1], valid, real)
+            new_kv += [k_i, v_i]
+        new_valid = torch.cat([kv_valid, real.to(kv_valid.dtype)], dim=1)[:, g:]
+        log_probs = torch.log_softmax(m.head(m.ln_out(x)), dim=-1)
         return (log_probs, new_warmup, new_conv, new_valid, *new_kv)
 
 
@@ -219,6 +270,15 @@ def export_model(
     in_names = ["frames"] + [n for n, _ in specs]
     out_names = ["log_probs"] + [f"{n}_out" for n, _ in specs]
     _export(step, (frames, *state), out / STEP_GRAPH, in_names, out_names, opset)
+    # The batched step: the same inputs and outputs with a leading dynamic `batch` axis.
+    batch = torch.export.Dim("batch", min=1, max=4096)
+    example_b = 2  # not 1: torch.export would specialise a size-1 axis
+    _export(
+        BatchedStreamingStep(model, f),
+        (torch.zeros(example_b, f, *FEATURE_SHAPE), *[torch.zeros(example_b, *s) for _, s in specs]),
+        out / BATCHED_STEP_GRAPH, in_names, out_names, opset,
+        dynamic=({0: batch}, {0: batch}, {0: batch}, {0: batch}, tuple({0: batch} for _ in specs[3:])),  # forward(frames, warmup, conv_buf, kv_valid, *kv)
+    )
 
     full = FullWindow(model)
     example = torch.zeros(1, 8 * c.subsample + c.lookahead, *FEATURE_SHAPE)
@@ -257,6 +317,16 @@ def export_model(
             "opset": opset,
             "inputs": _io(in_names, [frames.shape] + [s for _, s in specs]),
             "outputs": _io(out_names, [(1, f // c.subsample, c.num_outputs)] + [s for _, s in specs]),
+            "state": [
+                {"name": n, "input": n, "output": f"{n}_out", "shape": list(s), "dtype": "float32", "init": "zeros"}
+                for n, s in specs
+            ],
+        },
+        "batched_step_graph": {
+            "file": BATCHED_STEP_GRAPH,
+            "opset": opset,
+            "inputs": _io(in_names, [["batch", *frames.shape[1:]]] + [["batch", *s] for _, s in specs]),
+            "outputs": _io(out_names, [["batch", f // c.subsample, c.num_outputs]] + [["batch", *s] for _, s in specs]),
             "state": [
                 {"name": n, "input": n, "output": f"{n}_out", "shape": list(s), "dtype": "float32", "init": "zeros"}
                 for n, s in specs
@@ -310,7 +380,7 @@ def export_model(
         from onnxruntime.quantization import QuantType, quantize_dynamic
         from onnxruntime.quantization.shape_inference import quant_pre_process
 
-        for graph in ("step_graph", "full_graph"):
+        for graph in ("step_graph", "batched_step_graph", "full_graph"):
             src = out / manifest[graph]["file"]
             dst = src.with_name(src.stem + ".int8.onnx")
             with tempfile.TemporaryDirectory() as tmp:  # onnxruntime's recommended pre-processing first
@@ -417,6 +487,34 @@ def stream_step_graph(session, bundle, feats):
     return np.concatenate(outs)[m["stream"]["skip_outputs"] :]
 
 
+def stream_batched_step_graph(session, bundle, feats: list, starts: list[int]) -> list:
+    """Drive the batched step graph over several streams at once: stream b's (1, T_b, ...)
+    features from step ``starts[b]`` on (streams join late and leave when their frames run out),
+    each with its own state.  Returns each stream's outputs, as :func:`stream_step_graph` gives
+    them for that stream alone."""
+    import numpy as np
+
+    m = bundle.manifest
+    spec = m["batched_step_graph"]["state"]
+    f, skip = m["stream"]["frames_per_step"], m["stream"]["skip_outputs"]
+    ends = [s + x.shape[1] // f for s, x in zip(starts, feats)]
+    state: list = [[np.zeros(x["shape"], np.float32) for x in spec] for _ in feats]
+    outs: list[list] = [[] for _ in feats]
+    for i in range(min(starts), max(ends)):
+        live = [b for b in range(len(feats)) if starts[b] <= i < ends[b]]
+        if not live:
+            continue
+        j0 = [(i - starts[b]) * f for b in live]
+        feed = {"frames": np.stack([feats[b][0, j : j + f] for b, j in zip(live, j0)])}
+        for k, x in enumerate(spec):
+            feed[x["input"]] = np.stack([state[b][k] for b in live])
+        res = session.run(None, feed)
+        for row, b in enumerate(live):
+            outs[b].append(res[0][row])
+            state[b] = [r[row] for r in res[1:]]
+    return [np.concatenate(o)[skip:] for o in outs]
+
+
 def verify_bundle(
     bundle_dir: str | Path,
     data_dir: str | Path | None = None,
@@ -456,7 +554,8 @@ def verify_bundle(
     step = make_session(bundle.step_path, providers, threads=0)
     ckpt = prov.get("checkpoint")
     model = load_model(ckpt)[0] if ckpt and Path(ckpt).exists() else None
-    torch_diff, stream_diff = [], []
+    torch_diff, stream_diff, batched_diff = [], [], []
+    batched = make_session(bundle.batched_step_path, providers, threads=0) if bundle.batched_step_path else None
     counts = {"fp32": ErrorCounts(), "int8": ErrorCounts()}
     int8 = bundle.int8_path("full_graph")
     int8_sess = make_session(int8, providers, threads=0) if int8 else None
@@ -475,6 +574,10 @@ def verify_bundle(
             raise ConfigError(f"{bundle.step_path}: the stream emitted {n} outputs where the whole window has {len(lp)}; "
                               "the bundle's stream parameters do not match its graphs (re-export it)")
         stream_diff.append(float(np.abs(streamed - lp[:n]).max()))
+        if batched is not None:  # this window streamed beside the previous one, which joins 3 steps later
+            pair = [feats] + ([wins[i - 1][0]] if i else [])
+            got = stream_batched_step_graph(batched, bundle, pair, [0, 3][: len(pair)])
+            batched_diff.append(float(np.abs(got[0] - streamed).max()))
         if int8_sess is not None:
             ref_keys = "".join(labels[t] for t in truth)
             for name, out in (("fp32", lp), ("int8", int8_sess.run(None, {"features": feats})[0][0])):
@@ -493,9 +596,11 @@ def verify_bundle(
         "checkpoint": ckpt if model is not None else None,
         "torch_vs_onnx_max_abs": max(torch_diff) if torch_diff else None,
         "step_vs_full_max_abs": max(stream_diff),
+        "batched_vs_step_max_abs": max(batched_diff) if batched_diff else None,
     }
     report["torch_vs_onnx_ok"] = None if model is None else report["torch_vs_onnx_max_abs"] <= PARITY_TOLERANCE
     report["step_vs_full_ok"] = report["step_vs_full_max_abs"] <= PARITY_TOLERANCE
+    report["batched_vs_step_ok"] = None if batched is None else report["batched_vs_step_max_abs"] <= PARITY_TOLERANCE
     if int8_sess is not None:
         report["int8"] = {"greedy_cer_fp32": counts["fp32"].cer, "greedy_cer_int8": counts["int8"].cer,
                           "cer_change": counts["int8"].cer - counts["fp32"].cer}
@@ -513,6 +618,8 @@ def _card_figures(rep: dict) -> str:
     if rep["torch_vs_onnx_max_abs"] is not None:
         lines.append(f"- torch vs ONNX Runtime, max abs log-prob difference: {rep['torch_vs_onnx_max_abs']:.2e}")
     lines.append(f"- streaming step vs whole window, max abs log-prob difference: {rep['step_vs_full_max_abs']:.2e}")
+    if rep.get("batched_vs_step_max_abs") is not None:
+        lines.append(f"- batched step (2 streams) vs the step alone, max abs log-prob difference: {rep['batched_vs_step_max_abs']:.2e}")
     if "int8" in rep:
         q = rep["int8"]
         lines.append(f"- greedy CER on those windows: fp32 {q['greedy_cer_fp32']:.2f}, int8 {q['greedy_cer_int8']:.2f} "
