@@ -4,18 +4,23 @@
 #
 #   bash models/results.sh data        # the default dataset (4 h, 20 users)
 #   bash models/results.sh lm          # text split (needs Debian's wordnet-base), LMs, perplexities
-#   bash models/results.sh teacher     # the teacher, 3000 updates (resumable: run it again to go on)
-#   bash models/results.sh students    # students from scratch: lookahead 96 ms (the baseline), 0 and 64 ms
+#   bash models/results.sh teacher     # the teacher, 1500 updates in bfloat16 (resumable: run it again to go on)
+#   bash models/results.sh students    # students from scratch, 1500 updates: lookahead 96 ms (the baseline), 0 and 64 ms
 #   bash models/results.sh distill     # the student distilled from the teacher (after `teacher`)
 #   bash models/results.sh eval        # cross-user CER of every run (greedy, char-lm, beam-lm)
 #   bash models/results.sh lmgain [RUN] # CER of each LM on RUN (default student-kd): new vs the wordfreq LMs
 #   bash models/results.sh bundle      # the default bundle: export, adaptation statistics, demo recording
-#   bash models/results.sh latency     # what a person sees: decoders x commit settings, lookahead
+#   bash models/results.sh lookahead   # what a person sees at lookahead 0 / 64 / 96 ms (the students)
+#   bash models/results.sh latency     # what a person sees: decoders x commit settings (default bundle)
 #   bash models/results.sh adapt       # label-free adaptation on / off, held-out users
 #   bash models/results.sh personal    # finetune per held-out user; calibration curve
+#   bash models/results.sh keep        # teacher + scratch student (weights only) into models/checkpoints/
+#   bash models/results.sh restore     # runs/ from models/checkpoints/ on a new machine
 #
 # JSON results land in models/results/ (committed: every table row names its file).  Runs go to
-# runs/ (not committed).  One torch thread per run: two runs side by side on the 2-core machine.
+# runs/ (not committed).  One torch thread per run: two runs side by side on the 2-core machine
+# (THREADS=2 for a run alone).  The schedule is sized so that everything fits in one 3-hour
+# session on that machine (teacher || students, then distill): STEPS=3000 for longer runs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 E=${EMGRT:-.venv/bin/emgrt}
@@ -23,6 +28,8 @@ DATA=data/default
 OUT=models/results
 mkdir -p "$OUT" runs
 USERS="41701629 54615211 81359837 12347728"
+STEPS=${STEPS:-1500}
+THREADS=${THREADS:-1}
 
 json() {  # json FILE CMD...: run CMD (its stdout is JSON) into FILE unless FILE exists
   local f=$1; shift
@@ -41,7 +48,7 @@ train() {  # train RUN ARGS...: emgrt train/distill, resumed when RUN/last.pt ex
   local run=$1; shift
   local resume=""
   [ -f "runs/$run/last.pt" ] && resume=--resume
-  "$E" "$@" --data "$DATA" --out "runs/$run" --threads 1 $resume
+  "$E" "$@" --data "$DATA" --out "runs/$run" --threads "$THREADS" $resume
 }
 
 case "${1:-}" in
@@ -54,14 +61,15 @@ lm)
   json "$OUT/ppl-char6.json" "$E" lm perplexity models/lm/char6.arpa.gz --kind char --json
   json "$OUT/ppl-word3.json" "$E" lm perplexity models/lm/word3.arpa.gz --kind word --json ;;
 teacher)
-  # (the shipped teacher ran its first 300 updates in float32, then resumed in bfloat16)
-  train teacher train --recipe models/recipes/calib-small.toml --set train.max_steps=3000 --set train.max_minutes=0 \
+  train teacher train --recipe models/recipes/calib-small.toml --set train.max_steps=$STEPS --set train.max_minutes=0 \
       --set train.precision=bf16 ;;
 students)
-  train student-scratch train --recipe models/recipes/student.toml
-  for LA in 0 8; do train "student-la$LA" train --recipe models/recipes/student.toml --set model.lookahead=$LA; done ;;
+  train student-scratch train --recipe models/recipes/student.toml --set train.max_steps=$STEPS
+  for LA in 0 8; do
+    train "student-la$LA" train --recipe models/recipes/student.toml --set train.max_steps=$STEPS --set model.lookahead=$LA
+  done ;;
 distill)
-  train student-kd distill --recipe models/recipes/student.toml --teacher runs/teacher ;;
+  train student-kd distill --recipe models/recipes/student.toml --teacher runs/teacher --set train.max_steps=$STEPS ;;
 eval)
   for RUN in teacher student-scratch student-kd student-la0 student-la8; do
     finished "$RUN" || { echo "runs/$RUN: not finished, skipped"; continue; }
@@ -88,10 +96,17 @@ bundle)
   "$E" data cut "$DATA/$TEST.hdf5" "$B.new/demo-session.hdf5" --start 1 --seconds 25
   "$E" export adapt "$B.new" --data "$DATA" --off
   "$E" export verify "$B.new" --data "$DATA" --windows 8 --write-card
-  rm -rf "$B" && mv "$B.new" "$B" && "$E" export seal "$B"
+  rm -rf "$B" && mv "$B.new" "$B" && "$E" export seal "$B" ;;
+lookahead)  # what a person sees at each lookahead (students from scratch, char-lm)
   for RUN in student-scratch student-la0 student-la8; do
-    finished "$RUN" || continue
+    finished "$RUN" || { echo "runs/$RUN: not finished, skipped"; continue; }
     [ -d "runs/bundle-$RUN" ] || "$E" export "runs/$RUN" --out "runs/bundle-$RUN" --char-lm models/lm/char6.arpa.gz
+    json "$OUT/latency-$RUN-char-lm-defaults.json" "$E" latency "$DATA" --split test --json --bundle "runs/bundle-$RUN" --decoder char-lm
+  done
+  for RUN in student-scratch student-la0 student-la8; do
+    [ -d "runs/bundle-$RUN" ] || continue
+    json "$OUT/latency-$RUN-char-lm.json" "$E" latency "$DATA" --split test --json --bundle "runs/bundle-$RUN" --decoder char-lm \
+        --decoder-option commit_depth=4 --decoder-option commit_prob=0.99 --decoder-option hypothesis_hold=1.0
   done ;;
 latency)
   L="$E latency $DATA --split test --json --bundle models/default"
@@ -99,13 +114,7 @@ latency)
   json "$OUT/latency-beam-lm.json" $L --decoder beam-lm
   json "$OUT/latency-char-lm-defaults.json" $L --decoder char-lm \
       --decoder-option commit_depth=off --decoder-option commit_prob=off --decoder-option hypothesis_hold=off
-  json "$OUT/latency-char-lm.json" $L --decoder char-lm
-  for RUN in student-scratch student-la0 student-la8; do
-    [ -d "runs/bundle-$RUN" ] || continue
-    json "$OUT/latency-$RUN-char-lm-defaults.json" "$E" latency "$DATA" --split test --json --bundle "runs/bundle-$RUN" --decoder char-lm
-    json "$OUT/latency-$RUN-char-lm.json" "$E" latency "$DATA" --split test --json --bundle "runs/bundle-$RUN" --decoder char-lm \
-        --decoder-option commit_depth=4 --decoder-option commit_prob=0.99 --decoder-option hypothesis_hold=1.0
-  done ;;
+  json "$OUT/latency-char-lm.json" $L --decoder char-lm ;;
 adapt)
   for A in on off; do
     json "$OUT/adapt-$A-greedy.json" "$E" latency "$DATA" --split test --json --bundle models/default --decoder greedy --adapt $A
@@ -132,6 +141,22 @@ personal)
   TEST=$(python3 -c "import json; s=json.load(open('$DATA/splits.json'))['personal']['$U']; print('$DATA/'+s['test'][0]+'.hdf5')")
   [ -d models/personal ] || json "$OUT/calibrate-demo-user.json" "$E" calibrate --from-recording $TRAIN --held-out "$TEST" \
       --bundle models/default --out models/personal --threads 2 --json ;;
+keep)  # the teacher and the scratch baseline, without optimizer state, so a later session (this
+       # machine keeps nothing between sessions) distills and compares without retraining them
+  for RUN in teacher student-scratch; do
+    finished "$RUN" || { echo "runs/$RUN: not finished, not kept"; continue; }
+    mkdir -p "models/checkpoints/$RUN"
+    cp "runs/$RUN/run.json" "runs/$RUN/metrics.jsonl" "models/checkpoints/$RUN/"
+    .venv/bin/python -c "import sys, torch
+c = torch.load(sys.argv[1], weights_only=True)
+torch.save({k: v for k, v in c.items() if k not in ('optimizer', 'scheduler', 'rng', 'epoch_rng')}, sys.argv[2])" \
+        "runs/$RUN/best.pt" "models/checkpoints/$RUN/best.pt"
+  done ;;
+restore)  # runs/ from models/checkpoints/ (evaluation and distillation read best.pt; nothing resumes)
+  for D in models/checkpoints/*/; do
+    RUN=$(basename "$D")
+    [ -e "runs/$RUN" ] || { mkdir -p "runs/$RUN" && cp "$D"/* "runs/$RUN/"; }
+  done ;;
 *)
-  sed -n '2,16p' "$0"; exit 2 ;;
+  sed -n '2,18p' "$0"; exit 2 ;;
 esac
