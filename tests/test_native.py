@@ -223,7 +223,7 @@ def test_live_front_end_on_a_session(session_emg, how):
 def test_bundle_front_end_is_native_by_default():
     from emgrt.bundle import Bundle
 
-    fe = LiveFrontEnd.from_manifest(Bundle.load(ROOT / "models" / "default").manifest)
+    fe = LiveFrontEnd.from_manifest(Bundle.load(ROOT / "models" / "default").spec)
     assert (fe.filter._kernels is not None) == native.ACTIVE
     assert (fe.spectrogram._native is not None) == native.ACTIVE
 

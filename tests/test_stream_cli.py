@@ -88,9 +88,15 @@ def test_bench_stream_json_fields(tiny_bundle, capsys):
     assert r["step_vs_full"]["speedup"] > 0 and r["step_vs_full"]["full_window_frames"] > 0
     assert set(r["pipeline"]["parts_us_p50"]) == {"clock", "ring", "frontend", "step", "decoder"}
     assert 0 < r["pipeline"]["ring_frontend_share"] < 1
-    assert 0 <= r["streams"]["greedy"]["streams"] <= 2
+    greedy = r["streams"]["greedy"]  # batched (the recognizer's own), unbatched, batched on numpy
+    assert set(greedy) == {"batched", "unbatched", "batched_numpy"}
+    assert 0 <= greedy["batched"]["streams"] <= 2 and greedy["batched"]["batched"]
+    assert greedy["unbatched"].get("batched") is False or "skipped" in greedy["unbatched"]
     assert "beam-lm" in r["streams"]
     assert r["memory"]["dropped"] == 0
+    ff = r["flop_floor"]  # the step against its own matmuls on one BLAS thread
+    assert ff["floor_us"] > 0 and ff["step_over_floor"] == pytest.approx(ff["step_us"] / ff["floor_us"], rel=0.02)
+    assert 0.5 * ff["model_flops_per_hop"] < ff["matmul_flops"] <= ff["model_flops_per_hop"]
     assert r["bundle_digest"] == tiny_bundle.digest
     from emgrt import native
 
@@ -106,8 +112,10 @@ def test_decoder_option_overrides_and_drops_bundle_tuning(tmp_path):
     from emgrt.errors import ConfigError
     from emgrt.stream.decoders import decoder_options, parse_decoder_options
 
-    bundle = SimpleNamespace(dir=tmp_path, manifest={"decoder": {"char_lm": "c.arpa", "options": {
-        "char-lm": {"beam_size": 50, "commit_depth": 4, "commit_prob": 0.99}}}})
+    from emgrt.manifest import Decoder, DecoderTuning
+
+    tuning = DecoderTuning(beam_size=50, commit_depth=4, commit_prob=0.99)
+    bundle = SimpleNamespace(dir=tmp_path, spec=SimpleNamespace(decoder=Decoder(char_lm="c.arpa", options={"char-lm": tuning})))
     over = parse_decoder_options(["commit_depth=off", "hypothesis_hold=1.5", "beam_size = 8"])
     opts = decoder_options(bundle, "char-lm", {"lm_weight": None, **over})
     assert opts == {"beam_size": 8, "commit_prob": 0.99, "hypothesis_hold": 1.5, "lm": str(tmp_path / "c.arpa")}

@@ -184,4 +184,4 @@ def test_int8_step_graph_runs_and_missing_one_is_a_clear_error(tiny_bundle, tmp_
     feed(engine, x, ts)
     s = engine.stats()
     assert s["steps"] == (1 + (4000 - 64) // 16) // 4 and s["dropped"] == 0
-    assert engine.runner.path.name == bundle.manifest["step_graph"]["int8_file"]
+    assert engine.step_path.name == bundle.manifest["step_graph"]["int8_file"]

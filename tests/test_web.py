@@ -185,3 +185,45 @@ def test_page_shows_hypothesis_apart_from_committed_text_and_key_latencies(chrom
             browser.close()
         rc, err = serve.terminate()
     assert rc == 0 and "Traceback" not in err
+
+
+@pytest.mark.slow
+def test_page_follows_the_band_chosen_in_its_menu(chromium, tiny_bundle, tmp_path):
+    """`emgrt serve --stream A --stream B --web`: the page shows a band menu, follows the first band,
+    and after choosing the other shows that band's text (each band decoded as it is alone)."""
+    from emgrt.decode.events import apply_keys
+    from emgrt.io.session import write_session
+    from emgrt.lsl.outlet import SessionReplayer
+
+    from conftest import make_session_arrays
+    from test_lsl import unique
+    from test_serve_bands import expected_keys
+
+    paths = [write_session(tmp_path / f"{i}.hdf5", **make_session_arrays(n=8000, seed=21 + i)) for i in range(2)]
+    names = [unique("web-a"), unique("web-b")]
+    texts = [apply_keys("", expected_keys(tiny_bundle, p)) for p in paths]
+    assert all(texts) and texts[0] != texts[1]
+    serve = ServeProcess("--bundle", str(tiny_bundle.dir), "--stream", names[0], "--stream", names[1],
+                         "--resolve-timeout", "30", "--port", "0", "--ws-port", "0", "--web")
+    reps = [SessionReplayer(p, n, speed=4, wait_for_consumer=60, loop=True) .start() for p, n in zip(paths, names)]
+    browser = None
+    try:
+        ws = serve.wait_for("ws")["ws"]
+        browser = Browser(chromium, tmp_path / "profile", f"http://{ws}/")
+        menu = "document.getElementById('band')"
+        assert browser.wait_for(f"!{menu}.hidden && {menu}.options.length === 2 && {menu}.value", "the band menu") == names[0]
+        # The looped replay types its text over and over: the page shows the followed band's.
+        assert browser.wait_for(f"document.getElementById('text').textContent.includes({json.dumps(texts[0][:12])})",
+                                "band A's text")
+        browser.eval(f"{menu}.value = {json.dumps(names[1])}; {menu}.dispatchEvent(new Event('change')); true")
+        assert browser.wait_for(f"document.getElementById('text').textContent.includes({json.dumps(texts[1][:12])})",
+                                "band B's text after choosing it")
+        assert texts[0][:12] not in browser.eval("document.getElementById('text').textContent")
+        assert browser.eval("document.getElementById('log').textContent") == ""
+    finally:
+        if browser is not None:
+            browser.close()
+        for r in reps:
+            r.stop()
+        rc, err = serve.terminate()
+    assert rc == 0 and "Traceback" not in err

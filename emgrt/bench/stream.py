@@ -10,13 +10,18 @@ step vs full     the cached step graph per hop against recomputing the full-wind
                  frames), the least a stream without state caches must redo every hop, and
                  (b) over the training window (4 s + 900 ms past + 100 ms future), what a
                  windowed decoder in the style of emg2qwerty/fairemg recomputes every hop.
+flop floor       the cached step at batch 1 against the same step's matrix multiplies alone
+                 (numpy, one BLAS thread, best of 7 rounds): how close the step graph comes to
+                 the arithmetic it must do on this core.
 pipeline         ``Engine.process`` with one hop of samples per call: sanitise, gap check,
                  ring, filters, spectrogram, step, decoder, events (p50/p99), and the same
                  path split into its parts (ring, front end, step, decoder) to show where the
                  time goes; the ring + front end share says whether a native core would pay.
-streams          N engines fed round-robin, one hop each per round; N is real-time while the
-                 mean round takes at most one hop of signal time.  Doubling then bisection
-                 finds the largest such N, for greedy and for beam search with the word LM.
+streams          N streams of one Recognizer, each accepting one hop per round, then one
+                 ``rec.decode`` of all of them; N is real-time while the mean round takes at most
+                 one hop of signal time.  Doubling then bisection finds the largest such N, for
+                 greedy and for the LM decoder, each batched (one ONNX call per round for all
+                 streams), unbatched (one call per stream) and batched on the numpy front end.
 memory           one engine over a long stream: RSS at the start and end, and the Python heap
                  growth traced by tracemalloc over the second half.
 """
@@ -33,6 +38,7 @@ import numpy as np
 from emgrt.constants import PAD_FUTURE, PAD_PAST, WINDOW_LENGTH
 from emgrt.dsp.features import FrontEndConfig
 from emgrt.stream.engine import Engine
+from emgrt.stream.recognizer import Recognizer
 
 SYNTH_SECONDS = 10  # synthetic signal cycled through (seeded normal noise)
 
@@ -84,21 +90,20 @@ def bench_step_vs_full(bundle, eo: dict, repeats: int) -> dict:
     shared machine falls on all three alike and the ratios stay fair."""
     from emgrt.stream.step_runner import StepRunner, make_session
 
-    st = bundle.manifest["stream"]
-    F, k = int(st["frames_per_step"]), int(st["subsample"])
+    st = bundle.spec.stream
+    F, k = st.frames_per_step, st.subsample
     runner = StepRunner(bundle, **eo)
     rng = np.random.default_rng(0)
     frames = rng.standard_normal((F, 2, 16, 33)).astype(np.float32)
-    for _ in range(max(20, int(st["receptive_field_frames"]) // F + 2)):  # fill the caches
+    for _ in range(max(20, st.receptive_field_frames // F + 2)):  # fill the caches
         runner.step(frames)
-    window = int(st["receptive_field_frames"]) + F + int(st["lookahead_frames"])
+    window = st.receptive_field_frames + F + st.lookahead_frames
     window = -(-window // k) * k
     # The windowed alternative: re-run the model over the training window (4 s + 900 ms past +
     # 100 ms future, as emg2qwerty and fairemg decode) every hop.
     train_frames = FrontEndConfig().num_frames(WINDOW_LENGTH + PAD_PAST + PAD_FUTURE)
     train_frames -= train_frames % k
-    int8_full = bundle.manifest["full_graph"].get("int8_file") if eo.get("int8") else None
-    path = bundle.dir / int8_full if int8_full else bundle.full_path
+    path = (bundle.int8_path("full_graph") if eo.get("int8") else None) or bundle.full_path
     # One session per window length: a session alternating between two input shapes re-plans its
     # memory on every call, which would bill the baseline for onnxruntime's allocator.
     sessions = {n: make_session(path, eo["providers"], eo["threads"]) for n in (window, train_frames)}
@@ -135,6 +140,70 @@ def bench_step_vs_full(bundle, eo: dict, repeats: int) -> dict:
     }
 
 
+_FLOOR_CODE = """
+import json, sys, time
+import numpy as np
+shapes, reps = json.loads(sys.argv[1]), int(sys.argv[2])
+rng = np.random.default_rng(0)
+pairs = [(rng.standard_normal((m, k)).astype(np.float32), rng.standard_normal((k, n)).astype(np.float32))
+         for m, k, n in shapes]
+outs = [np.empty((m, n), np.float32) for m, k, n in shapes]
+best = float("inf")
+for _ in range(7):  # the best of 7 rounds: the floor is what the core can do when nothing else runs
+    t0 = time.perf_counter()
+    for _ in range(reps):
+        for (a, b), o in zip(pairs, outs):
+            np.matmul(a, b, out=o)
+    best = min(best, (time.perf_counter() - t0) / reps)
+print(json.dumps({"step_matmuls_us": best * 1e6}))
+"""
+
+
+def step_matmul_shapes(bundle) -> list[tuple[int, int, int]] | None:
+    """The (m, k, n) matrix multiplies of one step of the bundle's transformer (the per-band
+    rotation MLPs on the step's input frames, the frame-stacking projection, the mixer, each
+    layer's q/k/v/out and feed-forward, the output head: ``emgrt.train.model.flops_per_hop``
+    counts the same), or None for another architecture."""
+    c, spec = bundle.spec.model.config, bundle.spec
+    need = ("layers", "dim", "ffn_mult", "band_width", "subsample", "rotations", "num_outputs")
+    if not all(k in c for k in need):
+        return None
+    d, w, k, f = c["dim"], c["band_width"], c["subsample"], c["ffn_mult"] * c["dim"]
+    bands, ch, n_freq = len(spec.signal.bands), spec.signal.channels_per_band, spec.frontend.n_fft // 2 + 1
+    F, outs = spec.stream.frames_per_step, spec.stream.outputs_per_step
+    shapes = [(F * bands * len(c["rotations"]), ch * n_freq, w), (outs, k * bands * w, d), (outs, d, d)]
+    shapes += [(outs, d, 3 * d), (outs, d, d), (outs, d, f), (outs, f, d)] * c["layers"]
+    return shapes + [(outs, d, c["num_outputs"])]
+
+
+def bench_flop_floor(bundle, step_ms: float) -> dict:
+    """The cached step at batch 1 against its floor on this core: the step's own matrix multiplies
+    (:func:`step_matmul_shapes`, float32, one call each, no graph) timed by numpy on one BLAS
+    thread in a child process (the step runs on one onnxruntime thread), in the same run."""
+    import json
+    import subprocess
+    import sys
+
+    shapes = step_matmul_shapes(bundle)
+    if shapes is None:
+        return {"skipped": "not the transformer the shapes are known for"}
+    env = {**os.environ, "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+    r = subprocess.run([sys.executable, "-c", _FLOOR_CODE, json.dumps(shapes), "200"], env=env,
+                       capture_output=True, text=True, timeout=300)
+    if r.returncode != 0:
+        return {"skipped": f"the floor measurement failed ({r.stderr.strip().splitlines()[-1:]})"}
+    floor_us = json.loads(r.stdout)["step_matmuls_us"]
+    macs = sum(m * k * n for m, k, n in shapes)
+    return {
+        "step_us": round(step_ms * 1000, 2),
+        "matmuls": len(shapes),
+        "matmul_flops": 2 * macs,
+        "model_flops_per_hop": bundle.spec.model.flops_per_hop,
+        "floor_us": round(floor_us, 2),
+        "step_over_floor": round(step_ms * 1000 / floor_us, 2),
+    }
+
+
 def bench_frontend(bundle, hops: int) -> dict:
     """The front end per hop per stream (us), native vs numpy, in one run: one LiveFrontEnd per path
     fed the same hops, timed interleaved (the first path alternating) so that load from other
@@ -146,9 +215,8 @@ def bench_frontend(bundle, hops: int) -> dict:
     fronts = {}
     for name, active in paths.items():
         with native.use(active):
-            fronts[name] = LiveFrontEnd.from_manifest(bundle.manifest)
-    sig, st = bundle.manifest["signal"], bundle.manifest["stream"]
-    band = SyntheticBand(int(sig["channels"]), float(sig["sample_rate"]), int(st["samples_per_step"]))
+            fronts[name] = LiveFrontEnd.from_manifest(bundle.spec)
+    band = SyntheticBand(bundle.channels, bundle.sample_rate, bundle.spec.stream.samples_per_step)
     for _ in range(50):
         x = band.next()[0]
         for fe in fronts.values():
@@ -195,7 +263,7 @@ def bench_pipeline(bundle, eo: dict, hops: int, decoder: str = "greedy") -> dict
     n = engine.step_samples
     ring = RingBuffer(4096, (engine.channels,))
     out = np.zeros((n, engine.channels), np.float32)
-    fe = LiveFrontEnd.from_manifest(bundle.manifest)
+    fe = LiveFrontEnd.from_manifest(bundle.spec)
     fe.push(band.next()[0][: fe.cfg.n_fft - fe.cfg.hop])
     runner = StepRunner(bundle, **eo)
     dec = make_decoder(decoder, bundle.labels, bundle.blank)
@@ -227,55 +295,89 @@ def bench_pipeline(bundle, eo: dict, hops: int, decoder: str = "greedy") -> dict
     }
 
 
-def _round_time(engines, bands, rounds: int) -> np.ndarray:
+def _round_time(rec, streams, bands, rounds: int) -> np.ndarray:
+    """Per round: every stream accepts one hop, then one ``rec.decode`` runs all their steps."""
     times = np.empty(rounds)
     for r in range(rounds):
         t0 = time.perf_counter()
-        for e, b in zip(engines, bands):
-            e.process(*b.next())
+        for s, b in zip(streams, bands):
+            s.accept(*b.next())
+        rec.decode(streams)
+        for s in streams:
+            s.take_events()
         times[r] = time.perf_counter() - t0
     return times
 
 
-def bench_streams(bundle, eo: dict, decoder: str, rounds: int, max_streams: int, decoder_opts: dict) -> dict:
-    """Largest N engines (round-robin, one hop each per round) with mean round <= one hop."""
-    probe = Engine(bundle, decoder=decoder, **eo, **decoder_opts)
-    budget = probe.step_samples / probe.rate
-    pool = [probe]
-    bands = [SyntheticBand(probe.channels, probe.rate, probe.step_samples, seed=0)]
-    results: dict[int, np.ndarray] = {}
+def bench_streams(
+    bundle, eo: dict, decoder: str, rounds: int, max_streams: int, decoder_opts: dict, batched: bool = True,
+    native_core: bool = True,
+) -> dict:
+    """Largest N streams of one Recognizer (one hop each per round, then one decode of all of
+    them: one batched ONNX call, or one call per stream) with mean round <= one hop."""
+    from emgrt import native
 
-    def trial(n: int) -> bool:
-        while len(pool) < n:
-            pool.append(Engine(bundle, decoder=decoder, **eo, **decoder_opts))
-            bands.append(SyntheticBand(probe.channels, probe.rate, probe.step_samples, seed=len(bands)))
-        _round_time(pool[:n], bands[:n], 5)  # warm-up
-        t = _round_time(pool[:n], bands[:n], rounds)
-        results[n] = t
-        return float(np.mean(t)) <= budget
+    with native.use(native_core and native.AVAILABLE):
+        rec = Recognizer(bundle, decoder=decoder, batched=batched, **eo, **decoder_opts)
+        budget = rec.step_samples / rec.rate
+        pool: list = []
+        bands: list = []
+        results: dict[int, np.ndarray] = {}
 
-    good, bad = 0, None
-    n = 1
-    while n <= max_streams:
-        if trial(n):
-            good, n = n, n * 2
-        else:
-            bad = n
-            break
-    if bad is not None:
-        lo, hi = good, bad
-        while hi - lo > max(1, lo // 16):
-            mid = (lo + hi) // 2
-            if trial(mid):
-                lo = mid
+        def trial(n: int) -> bool:
+            while len(pool) < n:
+                pool.append(rec.create_stream())
+                bands.append(SyntheticBand(rec.channels, rec.rate, rec.step_samples, seed=len(bands)))
+            _round_time(rec, pool[:n], bands[:n], 5)  # warm-up
+            t = _round_time(rec, pool[:n], bands[:n], rounds)
+            results[n] = t
+            return float(np.mean(t)) <= budget
+
+        good, bad = 0, None
+        n = 1
+        while n <= max_streams:
+            if trial(n):
+                good, n = n, n * 2
             else:
-                hi = mid
-        good = lo
-    out = {"streams": good, "budget_ms": round(budget * 1000, 3), "capped": bad is None}
+                bad = n
+                break
+        if bad is not None:
+            lo, hi = good, bad
+            while hi - lo > max(1, lo // 16):
+                mid = (lo + hi) // 2
+                if trial(mid):
+                    lo = mid
+                else:
+                    hi = mid
+            good = lo
+    out = {"streams": good, "budget_ms": round(budget * 1000, 3), "capped": bad is None, "batched": rec.batched,
+           "kernels": "native" if native_core and native.AVAILABLE else "numpy"}
     if good:
         t = results[good]
         out["round_ms"] = _pcts(t)
         out["per_stream_ms"] = round(float(np.mean(t)) * 1000 / good, 4)
+    return out
+
+
+STREAM_VARIANTS = {  # name: (batched, native core); "batched" is the engine's own configuration
+    "batched": (True, True),
+    "unbatched": (False, True),
+    "batched_numpy": (True, False),
+}
+
+
+def bench_stream_counts(bundle, eo: dict, decoder: str, rounds: int, max_streams: int, decoder_opts: dict) -> dict:
+    """:func:`bench_streams` for each of :data:`STREAM_VARIANTS` the bundle and build allow."""
+    from emgrt import native
+
+    out = {}
+    for name, (batched, native_core) in STREAM_VARIANTS.items():
+        if batched and bundle.batched_step_path is None:
+            out[name] = {"skipped": "the bundle has no batched step graph (re-export it)"}
+        elif native_core and not native.AVAILABLE and name != "batched":
+            out[name] = {"skipped": "the native core is not built"}
+        else:
+            out[name] = bench_streams(bundle, eo, decoder, rounds, max_streams, decoder_opts, batched, native_core)
     return out
 
 
@@ -330,14 +432,14 @@ def bench_stream(
 
     eo = {"providers": providers, "threads": threads, "int8": int8}
     probe = Engine(bundle, **eo)
-    m = bundle.manifest
+    model = bundle.spec.model
     report = {
         "bundle": str(bundle.dir),
         "bundle_digest": bundle.digest,
         "provider": probe.provider,
         "threads": threads,
         "int8": int8,
-        "model": {k: m.get("model", {}).get(k) for k in ("name", "params", "flops_per_hop")},
+        "model": {"name": model.name, "params": model.params, "flops_per_hop": model.flops_per_hop},
         "frames_per_step": probe.frames_per_step,
         "hop_ms": round(1000.0 * probe.step_samples / probe.rate, 3),
         "cpu_count": os.cpu_count(),
@@ -345,10 +447,11 @@ def bench_stream(
     }
     report["frontend"] = bench_frontend(bundle, max(repeats, 1000))
     report["step_vs_full"] = bench_step_vs_full(bundle, eo, repeats)
+    report["flop_floor"] = bench_flop_floor(bundle, report["step_vs_full"]["step_ms"])
     report["pipeline"] = bench_pipeline(bundle, eo, repeats)
-    report["streams"] = {"greedy": bench_streams(bundle, eo, "greedy", rounds, max_streams, {})}
+    report["streams"] = {"greedy": bench_stream_counts(bundle, eo, "greedy", rounds, max_streams, {})}
     try:
-        report["streams"][lm_decoder] = bench_streams(bundle, eo, lm_decoder, rounds, max_streams, decoder_opts or {})
+        report["streams"][lm_decoder] = bench_stream_counts(bundle, eo, lm_decoder, rounds, max_streams, decoder_opts or {})
     except (EmgrtError, ImportError) as exc:  # no LM in the bundle / decoder not installed
         report["streams"][lm_decoder] = {"skipped": str(exc)}
     report["memory"] = bench_memory(bundle, eo, minutes)
@@ -386,16 +489,27 @@ def print_report(r: dict) -> None:
     t.add_row(f"full window over the {sv['training_window_frames']}-frame training window (ms, p50)",
               f"{sv['training_window_ms']:.3f}")
     t.add_row("step speedup over the training window (target >= 30x)", f"{sv['training_window_speedup']:.1f}x")
+    ff = r.get("flop_floor", {})
+    if "skipped" in ff:
+        t.add_row("step vs its matmul floor", f"skipped: {ff['skipped']}")
+    elif ff:
+        t.add_row(f"step vs its {ff['matmuls']} matmuls alone, one BLAS thread (us)",
+                  f"{ff['step_us']:.1f} vs {ff['floor_us']:.1f}: {ff['step_over_floor']:.2f}x (target <= 1.6x)")
     p = r["pipeline"]
     t.add_row("pipeline per hop p50 / p99 (ms)", f"{p['process_ms']['p50']:.3f} / {p['process_ms']['p99']:.3f}")
     t.add_row("  parts p50 (us): clock / ring / front end / step / decoder", " / ".join(f"{v:.0f}" for v in p["parts_us_p50"].values()))
     t.add_row("  ring + front end share of a hop", f"{100 * p['ring_frontend_share']:.0f}%")
-    for kind, s in r["streams"].items():
-        if "skipped" in s:
-            t.add_row(f"real-time streams, {kind}", f"skipped: {s['skipped']}")
-        else:
-            cap = " (cap reached)" if s["capped"] else ""
-            t.add_row(f"real-time streams, {kind}", f"{s['streams']}{cap}")
+    for kind, variants in r["streams"].items():
+        if "skipped" in variants:  # the decoder itself (no LM in the bundle, not installed)
+            t.add_row(f"real-time streams, {kind}", f"skipped: {variants['skipped']}")
+            continue
+        for name, s in variants.items():
+            label = f"real-time streams, {kind}, {name.replace('_', ', ')}"
+            if "skipped" in s:
+                t.add_row(label, f"skipped: {s['skipped']}")
+            else:
+                cap = " (cap reached)" if s["capped"] else ""
+                t.add_row(label, f"{s['streams']}{cap} ({s.get('per_stream_ms', 0):.3f} ms per stream-hop)")
     mem = r["memory"]
     t.add_row(f"RSS over {mem['signal_minutes']} min of signal (MB)", f"{mem['rss_start_mb']:.1f} -> {mem['rss_end_mb']:.1f}")
     t.add_row("Python heap growth, second half (KB)", f"{mem['heap_growth_kb_second_half']:.1f}")

@@ -208,7 +208,7 @@ def evaluate_bundle(
         per_user["all" if u is None else u] = {**counts.to_dict(), "loss": None, "items": len(paths), "infeasible": None}
     return {
         "checkpoint": str(path),
-        "step": bundle.manifest["provenance"].get("step"),
+        "step": bundle.spec.provenance.get("step"),
         "split": split,
         "decoder": decoder,
         "decoder_options": decoder_opts or {},

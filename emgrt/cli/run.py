@@ -43,11 +43,17 @@ def add_bundle_options(p: argparse.ArgumentParser) -> None:
     )
 
 
-def add_stream_options(p, exclusive: bool = False) -> None:
+def add_stream_options(p, exclusive: bool = False, several: bool = False) -> None:
     """--stream or --left/--right, the band's LSL stream(s): shared by run, serve and demo.
-    `exclusive`: argparse refuses --stream together with --left (run)."""
+    `exclusive`: argparse refuses --stream together with --left (run); `several`: --stream may be
+    repeated, one band each (serve)."""
     src = p.add_mutually_exclusive_group() if exclusive else p
-    src.add_argument("--stream", default=None, help="name of one 32-channel LSL stream (default: first stream of type EMG)")
+    if several:
+        src.add_argument("--stream", action="append", default=None, metavar="NAME",
+                         help="name of a 32-channel LSL stream (default: first stream of type EMG); repeat it to "
+                         "serve several bands at once, each client following the bands it subscribes to")
+    else:
+        src.add_argument("--stream", default=None, help="name of one 32-channel LSL stream (default: first stream of type EMG)")
     src.add_argument("--left", default=None, help="name of the left band's 16-channel stream (with --right)")
     p.add_argument("--right", default=None, help="name of the right band's 16-channel stream (with --left)")
 
@@ -98,7 +104,7 @@ def resolve_bundle(path: Path | None):
 
 
 def decoder_kind(args: argparse.Namespace, bundle) -> str:
-    return args.decoder or bundle.manifest.get("decoder", {}).get("default", "greedy")
+    return args.decoder or bundle.spec.decoder.default
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

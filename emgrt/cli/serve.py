@@ -13,6 +13,7 @@ protocol: newline-delimited JSON (emgrt/serve/PROTOCOL.md); try `emgrt listen` o
   printf '{"cmd":"ping"}\\n' | nc 127.0.0.1 7341
 examples:
   emgrt serve --bundle models/default --stream MyBand
+  emgrt serve --stream BandA --stream BandB       # two bands, one batched model call per step
   emgrt serve --replay models/default/demo-session.hdf5 --loop --web   # then open http://127.0.0.1:7342/
   emgrt serve --unix $XDG_RUNTIME_DIR/emgrt.sock --no-tcp
   emgrt serve --host 0.0.0.0 --allow-remote --token SECRET             # reachable from the network
@@ -35,7 +36,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     add_bundle_options(p)
     src = p.add_argument_group("signal source")
-    add_stream_options(src)
+    add_stream_options(src, several=True)
     src.add_argument("--resolve-timeout", type=arg(PositiveFloat), default=5.0, help="seconds to wait for the stream(s) (default 5)")
     src.add_argument("--replay", type=Path, default=None, metavar="SESSION", help="publish this recorded session over LSL and serve the engine on it")
     src.add_argument("--speed", type=arg(PositiveFloat), default=1.0, help="--replay speed (default 1: real time)")
@@ -62,9 +63,9 @@ def _run(args: argparse.Namespace) -> int:
 
     from emgrt.cli.run import adapt_override, decoder_kind, decoder_overrides, resolve_bundle
     from emgrt.errors import ConfigError
-    from emgrt.serve.runner import EngineSource
+    from emgrt.serve.runner import EngineSource, MultiBandSource
     from emgrt.serve.server import ServeConfig, Server, check_bind
-    from emgrt.stream.engine import Engine
+    from emgrt.stream.engine import Engine, EngineGroup
 
     if args.no_ws and args.web:
         raise ConfigError("--web needs the WebSocket listener (drop --no-ws)")
@@ -80,13 +81,28 @@ def _run(args: argparse.Namespace) -> int:
         from emgrt.lsl import keep_local
 
         keep_local()  # the replay is private: its stream is not announced beyond this machine
+    bands = args.stream or []
+    if len(bands) > 1 and (args.left or args.right or args.replay):
+        raise ConfigError("several --stream bands cannot be combined with --left/--right or --replay (serve one of them)")
+    if len(set(bands)) != len(bands):
+        raise ConfigError(f"--stream names a band twice ({', '.join(bands)}): give each band once")
     bundle = resolve_bundle(args.bundle)
     kind = decoder_kind(args, bundle)
-    engine = Engine(bundle, decoder=kind, providers=args.provider, threads=args.threads, int8=args.int8, adapt=adapt_override(args), **decoder_overrides(args))
-    source = EngineSource(
-        engine, stream=args.stream, left=args.left, right=args.right, resolve_timeout=args.resolve_timeout,
-        replay=args.replay, replay_speed=args.speed, replay_loop=args.loop,
-    )
+    engine_opts = dict(decoder=kind, providers=args.provider, threads=args.threads, int8=args.int8,
+                       adapt=adapt_override(args), **decoder_overrides(args))
+    if len(bands) > 1:
+        group = EngineGroup(bundle, **engine_opts)
+        source = MultiBandSource([
+            EngineSource(group.engine(), stream=name, resolve_timeout=args.resolve_timeout, band=name) for name in bands
+        ])
+        engines = group.engines
+    else:
+        engines = [Engine(bundle, **engine_opts)]
+        source = EngineSource(
+            engines[0], stream=bands[0] if bands else None, left=args.left, right=args.right,
+            resolve_timeout=args.resolve_timeout, replay=args.replay, replay_speed=args.speed, replay_loop=args.loop,
+        )
+    engine = engines[0]
 
     def announce(server: Server) -> None:
         a = server.addresses
@@ -99,17 +115,19 @@ def _run(args: argparse.Namespace) -> int:
             if args.web:
                 print(f"emgrt serve: web page http://{_hostport(*a['ws'])}/", flush=True)
         print(
-            f"emgrt serve: engine {engine.provider}, decoder {kind}, "
+            f"emgrt serve: engine {engine.provider}{' (batched)' if engine.recognizer.batched and len(engines) > 1 else ''}, decoder {kind}, "
             f"{'replaying ' + str(args.replay) if args.replay else 'stream ' + str(source.describe()['streams'])}; "
             "Ctrl-C to stop", file=sys.stderr, flush=True,
         )
 
     server = Server(source, config)
     server.run(on_ready=announce)
-    s = engine.stats()
+    stats = [e.stats() for e in engines]
+    received, processed = sum(s["received"] for s in stats), sum(s["processed"] for s in stats)
     print(
         f"emgrt serve: stopped; {server.connections_total} connections, {server.seq} events, "
-        f"{server.dropped_total} dropped for slow clients; {s['received']} samples received, {s['processed']} processed",
+        f"{server.dropped_total} dropped for slow clients; {received} samples received, {processed} processed"
+        + (f" ({len(engines)} bands)" if len(engines) > 1 else ""),
         file=sys.stderr,
     )
     return 0

@@ -50,9 +50,10 @@ class Expect:
     who: str = "the bundle"  # named in a mismatch message ("emgrt record" records emg2qwerty's layout)
 
     @classmethod
-    def from_manifest(cls, manifest: dict) -> "Expect":
-        sig = manifest["signal"]
-        return cls(int(sig["channels"]), int(sig["channels_per_band"]), float(sig["sample_rate"]))
+    def from_manifest(cls, manifest) -> "Expect":
+        """What a typed :class:`emgrt.manifest.Manifest` (``bundle.spec``) needs from the band."""
+        sig = manifest.signal
+        return cls(sig.channels, sig.channels_per_band, float(sig.sample_rate))
 
 
 def resolve_one(pylsl, name: str | None, stream_type: str, timeout: float):

@@ -140,6 +140,11 @@ def parse_command(raw: bytes | str) -> Command:
             raise ProtocolError(
                 E_BAD_ARGUMENT, f"unknown event type(s) {', '.join(unknown)}; types: {', '.join(EVENT_TYPES)}", id
             )
+        bands = msg.get("bands")
+        if bands is not None and (not isinstance(bands, list) or not all(isinstance(b, str) for b in bands)):
+            raise ProtocolError(E_BAD_ARGUMENT, 'subscribe takes "bands": a list of band names (omit it for all)', id)
+    if name in ("reset", "text") and msg.get("band") is not None and not isinstance(msg.get("band"), str):
+        raise ProtocolError(E_BAD_ARGUMENT, f'{name} takes "band": a band name (a string)', id)
     if name == "auth" and not isinstance(msg.get("token"), str):
         raise ProtocolError(E_BAD_ARGUMENT, 'auth takes "token": a string', id)
     return Command(name, msg, id)

@@ -14,6 +14,12 @@ from the same thread and without touching the engine's data path:
   correctly (display, stable and commit latency), and one ``summary`` event when the first pass
   has been processed (CER, latency percentiles, revision rate; keys still in the hypothesis then
   count as shown, not committed).
+
+:class:`MultiBandSource` serves several bands at once (``emgrt serve --stream A --stream B``):
+one EngineSource per band, each in its own thread, their engines one
+:class:`~emgrt.stream.engine.EngineGroup` (the bands' model steps run in one batched call);
+every event of a band carries ``band``, its stream name, and clients choose the bands they follow
+(``subscribe`` with ``bands``).
 """
 
 from __future__ import annotations
@@ -78,8 +84,10 @@ class EngineSource:
         replay: str | Path | None = None,
         replay_speed: float = 1.0,
         replay_loop: bool = False,
+        band: str | None = None,
     ) -> None:
         self.engine = engine
+        self.band = band  # set when one of several bands: every event is tagged with it
         self.replay = self.replayer = None
         self.score = None
         if replay is not None:
@@ -92,8 +100,8 @@ class EngineSource:
         self._summarized = False
         self._next_score = 0.0
         self.stream_kwargs = dict(stream=stream, left=left, right=right, resolve_timeout=resolve_timeout)
-        m = engine.bundle.manifest
-        self.meter = LevelMeter(engine.channels, len(m["signal"]["bands"]), max(1, int(engine.rate / LEVEL_HZ)))
+        bands = len(engine.bundle.spec.signal.bands)
+        self.meter = LevelMeter(engine.channels, bands, max(1, int(engine.rate / LEVEL_HZ)))
         self._snapshot: dict = {}  # engine.stats() at the last heartbeat
         self._counters: dict = {}  # engine.counts() after the last chunk (consistent, cheap)
         self._emit: Callable[[dict], None] = lambda ev: None
@@ -111,7 +119,7 @@ class EngineSource:
         b = self.engine.bundle
         names = [n for n in (self.stream_kwargs["stream"], self.stream_kwargs["left"], self.stream_kwargs["right"]) if n]
         return {
-            "bundle": str(b.dir), "model": b.manifest.get("model", {}).get("name"),
+            "bundle": str(b.dir), "model": b.spec.model.name or None,
             "decoder": self.engine.decoder_kind, "streams": names or ["(first EMG stream)"],
             "replay": str(self.replayer.session.path) if self.replayer else None,
         }
@@ -122,7 +130,7 @@ class EngineSource:
         percentiles at each heartbeat."""
         return {**self._snapshot, **self._counters}
 
-    def request_reset(self) -> None:
+    def request_reset(self, band: str | None = None) -> None:
         self.engine.request_reset("reset by a client")
 
     def _heartbeat(self, ts_last: float | None) -> None:
@@ -150,7 +158,7 @@ class EngineSource:
                 self._score(last)
         if now >= self._next_beat:
             self._next_beat = now + HEARTBEAT_S
-            self._heartbeat(float(ts[-1]) if len(ts) else self.engine._last_ts)
+            self._heartbeat(float(ts[-1]) if len(ts) else self.engine.last_stamp)
 
     def _score(self, t: float) -> None:
         """Prompt, key and (once) summary events of the replay, at stream time ``t``."""
@@ -172,6 +180,9 @@ class EngineSource:
         from emgrt.lsl import local_clock as lsl_clock
 
         self._lsl_clock = lsl_clock
+        if self.band is not None:
+            untagged, band = emit, self.band
+            emit = lambda ev: untagged({**ev, "band": band})  # noqa: E731
 
         def on_event(ev: dict) -> None:
             if self.replay is not None:
@@ -189,4 +200,59 @@ class EngineSource:
             if self.replay is not None:
                 self.replay.stop()
             self._counters = self.engine.counts()
-            self._heartbeat(self.engine._last_ts)
+            self._heartbeat(self.engine.last_stamp)
+
+
+class MultiBandSource:
+    """Several bands at once: ``MultiBandSource([EngineSource(..., band=NAME), ...])``, each run in
+    its own thread.  A band that cannot start (its stream is not found) stops them all with its
+    error, as one band would; a band that drops out reconnects on its own, the others go on."""
+
+    prompt = None  # replays are one band
+
+    def __init__(self, sources: list[EngineSource]) -> None:
+        names = [s.band for s in sources]
+        if len(set(names)) != len(names) or None in names:
+            raise ValueError(f"each band needs its own name, got {names}")
+        self.sources = {s.band: s for s in sources}
+
+    @property
+    def bands(self) -> list[str]:
+        return list(self.sources)
+
+    def describe(self) -> dict:
+        d = next(iter(self.sources.values())).describe()
+        return {**d, "streams": self.bands, "bands": self.bands}
+
+    def stats(self) -> dict:
+        """Each band's figures, by band."""
+        return {"bands": {name: s.stats() for name, s in self.sources.items()}}
+
+    def request_reset(self, band: str | None = None) -> None:
+        """Reset ``band`` (every band when None)."""
+        for name, s in self.sources.items():
+            if band is None or name == band:
+                s.request_reset()
+
+    def run(self, emit: Callable[[dict], None], stop: threading.Event) -> None:
+        inner = threading.Event()  # set when the server stops or a band fails
+        errors: list[BaseException] = []
+
+        def band(source: EngineSource) -> None:
+            try:
+                source.run(emit, inner)
+            except BaseException as exc:  # the first is raised below, for the server to report
+                errors.append(exc)
+                inner.set()
+
+        threads = [threading.Thread(target=band, args=(s,), name=f"emgrt-band-{n}", daemon=True)
+                   for n, s in self.sources.items()]
+        for t in threads:
+            t.start()
+        while not stop.wait(0.05) and not inner.is_set():
+            pass
+        inner.set()
+        for t in threads:
+            t.join()
+        if errors:
+            raise errors[0]

@@ -40,6 +40,7 @@ from emgrt.serve.protocol import (
     COMMANDS,
     DEFAULT_PORT,
     DEFAULT_WS_PORT,
+    E_BAD_ARGUMENT,
     E_BINARY,
     E_DROPPED,
     E_ENGINE,
@@ -137,6 +138,7 @@ class _Client:
         self.server, self.kind, self.peer, self.abort = server, kind, peer, abort
         self.authed = server.config.token is None
         self.events = set(EVENT_TYPES)
+        self.bands: set[str] | None = None  # the bands followed (None: all); band-less events always pass
         self.queue: asyncio.Queue[bytes | None] = asyncio.Queue(server.config.queue_size)
         self.queued_bytes = 0
         self.queued_bytes_max = 0
@@ -146,9 +148,9 @@ class _Client:
         self.last_progress = time.monotonic()
         self.closed = False
 
-    def offer(self, event_type: str, data: bytes) -> None:
+    def offer(self, event_type: str, data: bytes, band: str | None = None) -> None:
         """Queue a broadcast event if this client wants it; never blocks."""
-        if self.authed and event_type in self.events:
+        if self.authed and event_type in self.events and (band is None or self.bands is None or band in self.bands):
             self._put(data)
 
     def send(self, event: dict) -> None:
@@ -230,7 +232,7 @@ class Server:
         self.dropped_total = 0
         self.stalled_disconnects = 0
         self.connections_total = 0
-        self.transcript = ""
+        self.transcripts: dict[str | None, str] = {}  # committed text per band (None: one band)
         self.error: BaseException | None = None  # what ended the source, if it failed
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stop: asyncio.Event | None = None
@@ -418,11 +420,30 @@ class Server:
         self.seq += 1
         event = {**event, "seq": self.seq}
         etype = event.get("type", "")
+        band = event.get("band")
         if etype == "char":
-            self.transcript = apply_keys(self.transcript, [event.get("key", "")])[-TRANSCRIPT_CHARS:]
+            text = self.transcripts.get(band, "")
+            self.transcripts[band] = apply_keys(text, [event.get("key", "")])[-TRANSCRIPT_CHARS:]
         data = encode(event)
         for c in list(self.clients):
-            c.offer(etype, data)
+            c.offer(etype, data, band)
+
+    @property
+    def transcript(self) -> str:
+        """The committed text so far (of the first band when several are served)."""
+        return self.transcripts.get(self._bands[0] if self._bands else None, "")
+
+    @property
+    def _bands(self) -> list[str]:
+        return list(getattr(self.source, "bands", None) or [])
+
+    def _band_arg(self, cmd: Command) -> str | None:
+        """A command's ``band`` (checked against the bands served), or None."""
+        band = cmd.args.get("band")
+        if band is not None and band not in self._bands:
+            served = ", ".join(self._bands) or "none: this server serves one band"
+            raise ProtocolError(E_BAD_ARGUMENT, f"unknown band {band!r}; bands: {served}", cmd.id)
+        return band
 
     def _hello(self) -> dict:
         return {
@@ -456,16 +477,34 @@ class Server:
         elif cmd.name == "ping":
             client.send(reply(cmd, "pong", time=time.time()))
         elif cmd.name == "subscribe":
+            bands = cmd.args.get("bands")
+            unknown = sorted(set(bands or ()) - set(self._bands))
+            if unknown:
+                served = ", ".join(self._bands) or "none: this server serves one band"
+                raise ProtocolError(E_BAD_ARGUMENT, f"unknown band(s) {', '.join(unknown)}; bands: {served}", cmd.id)
             client.events = set(cmd.args["events"])
-            client.send(reply(cmd, "subscribed", events=sorted(client.events)))
+            client.bands = set(bands) if bands is not None else None
+            extra = {} if bands is None else {"bands": sorted(client.bands)}
+            client.send(reply(cmd, "subscribed", events=sorted(client.events), **extra))
         elif cmd.name == "stats":
             client.send(reply(cmd, "stats", engine=self.source.stats(), server=self.server_stats()))
         elif cmd.name == "reset":
-            self.source.request_reset()
-            client.send(reply(cmd, "ok", cmd="reset"))
+            band = self._band_arg(cmd)
+            if band is None:
+                self.source.request_reset()
+            else:
+                self.source.request_reset(band)
+            client.send(reply(cmd, "ok", cmd="reset", **({} if band is None else {"band": band})))
         elif cmd.name == "text":
+            band = self._band_arg(cmd)
+            if band is None and client.bands is not None and len(client.bands) == 1:
+                (band,) = client.bands  # the band this client follows
             prompt = getattr(self.source, "prompt", None)  # a replay: the prompt on screen now
-            client.send(reply(cmd, "text", text=self.transcript, **({} if prompt is None else {"prompt": prompt})))
+            extra = {} if prompt is None else {"prompt": prompt}
+            if self._bands:
+                band = band or self._bands[0]
+                extra["band"] = band
+            client.send(reply(cmd, "text", text=self.transcripts.get(band, ""), **extra))
 
     def _auth(self, client: _Client, cmd: Command) -> None:
         token = self.config.token

@@ -17,8 +17,8 @@ DEFAULT_TAU_S = 30.0  # chosen on the held-out users' non-test sessions (30 and 
 def adaptation(bundle, enabled: bool | None = None):
     """The bundle's RunningNorm when adaptation is on (``enabled``, else the manifest's
     ``adapt.enabled``), else None."""
-    spec = bundle.manifest.get("adapt")
-    on = enabled if enabled is not None else bool(spec and spec.get("enabled"))
+    spec = bundle.spec.adapt
+    on = enabled if enabled is not None else bool(spec and spec.enabled)
     if not on:
         return None
     if not spec:
@@ -28,9 +28,9 @@ def adaptation(bundle, enabled: bool | None = None):
         )
     from emgrt.dsp.adapt import RunningNorm
 
-    stats = np.load(bundle.path(spec["stats"]), allow_pickle=False)
-    frame_rate = float(bundle.manifest["signal"]["sample_rate"]) / float(bundle.manifest["frontend"]["hop"])
-    return RunningNorm(stats[0], stats[1], float(spec["tau_s"]) * frame_rate)
+    stats = np.load(bundle.path(spec.stats), allow_pickle=False)
+    frame_rate = bundle.sample_rate / bundle.spec.frontend.hop
+    return RunningNorm(stats[0], stats[1], float(spec.tau_s) * frame_rate)
 
 
 def add_adaptation(

@@ -42,10 +42,10 @@ def decoder_options(bundle, kind: str, overrides: dict) -> dict:
     takes only the overrides."""
     opts: dict = {}
     if kind != "greedy":
-        dec = bundle.manifest.get("decoder") or {}
-        tuning = (dec.get("options") or {}).get(kind) or {}
-        opts = {k: tuning[k] for k in _TUNING if tuning.get(k) is not None}
-        lm_file = dec.get(_LM_FILE.get(kind, ""))
+        dec = bundle.spec.decoder
+        tuning = dec.options.get(kind)
+        opts = {k: getattr(tuning, k) for k in _TUNING if tuning is not None and getattr(tuning, k) is not None}
+        lm_file = getattr(dec, _LM_FILE[kind]) if kind in _LM_FILE else None
         if lm_file:
             opts["lm"] = str(Path(bundle.dir) / lm_file)
     opts.update({k: v for k, v in overrides.items() if v is not None})

@@ -36,15 +36,16 @@ class LiveFrontEnd:
         self.adapt = adapt  # emgrt.dsp.adapt.RunningNorm or None
 
     @classmethod
-    def from_manifest(cls, manifest: dict, adapt=None) -> "LiveFrontEnd":
-        sig = manifest["signal"]
-        filters = [FilterSpec.from_dict(f) for f in sig.get("filters", [])]
+    def from_manifest(cls, manifest, adapt=None) -> "LiveFrontEnd":
+        """The front end a typed :class:`emgrt.manifest.Manifest` (``bundle.spec``) describes: the
+        one place the runtime builds it."""
+        sig, fe = manifest.signal, manifest.frontend
         return cls(
-            filters,
-            FrontEndConfig(**manifest["frontend"]),
-            float(sig["sample_rate"]),
-            len(sig["bands"]),
-            int(sig["channels_per_band"]),
+            [FilterSpec.from_dict(f) for f in sig.filters],
+            FrontEndConfig(n_fft=fe.n_fft, hop=fe.hop, eps=fe.eps, normalized=fe.normalized),
+            float(sig.sample_rate),
+            len(sig.bands),
+            sig.channels_per_band,
             adapt,
         )
 
@@ -53,7 +54,7 @@ class LiveFrontEnd:
         """The bundle's front end; ``adapt`` True/False overrides the manifest's ``adapt.enabled``."""
         from emgrt.stream.adaptation import adaptation
 
-        return cls.from_manifest(bundle.manifest, adaptation(bundle, adapt))
+        return cls.from_manifest(bundle.spec, adaptation(bundle, adapt))
 
     def reset(self) -> None:
         if self.filter is not None:

@@ -35,7 +35,7 @@ class LiveSource(BandInlet):
         resolve_timeout: float = 5.0,
     ) -> None:
         super().__init__(
-            Expect.from_manifest(bundle.manifest), stream=stream, left=left, right=right,
+            Expect.from_manifest(bundle.spec), stream=stream, left=left, right=right,
             resolve_timeout=resolve_timeout,
         )
 
@@ -61,7 +61,7 @@ def run_live(
             try:
                 x, ts = source.pull(poll_timeout)
             except StreamLost as exc:
-                on_event({"type": "status", "status": "lost", "reason": str(exc), "t": engine._last_ts})
+                on_event({"type": "status", "status": "lost", "reason": str(exc), "t": engine.last_stamp})
                 for ev in engine.reset("stream lost"):
                     on_event(ev)
 

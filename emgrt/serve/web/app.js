@@ -3,6 +3,8 @@
 // status and the signal envelope; replaying a session, also the prompt, each key's stable latency and
 // the summary (key/summary events: the definitions of emgrt/stream/display.py, computed by the server).
 // Protocol: emgrt/serve/PROTOCOL.md.  A token, if the server needs one, comes from ?token=.
+// A server with several bands (`emgrt serve --stream A --stream B`): the page follows one, chosen
+// in the band menu (?band=NAME picks it at load).
 "use strict";
 
 const $ = (id) => document.getElementById(id);
@@ -14,6 +16,8 @@ let text = "";
 let chars = 0;
 let levels = [];
 let retry = 500;
+let band = null;  // the band followed, on a server with several (null: one band)
+let eventTypes = [];  // what the server sends (the hello's events)
 
 // Keys as emgrt.decode.apply_keys shows them: ⌫ erases, ⏎ is a newline, ⇧ shows nothing.
 function applyKey(t, key) {
@@ -84,12 +88,35 @@ function drawPlot() {
   });
 }
 
+// Follow one band: only its events from now on, and its text so far.
+function follow(name) {
+  band = name;
+  chars = 0;
+  stable = [];
+  $("hyp").textContent = "";
+  $("chars").textContent = chars;
+  ws.send(JSON.stringify({cmd: "subscribe", events: eventTypes, bands: [name], id: "follow"}));
+  ws.send(JSON.stringify({cmd: "text", band: name, id: "text"}));
+}
+
 function onEvent(ev) {
+  if (band !== null && ev.band !== undefined && ev.band !== band) return;  // sent before the subscribe took
   switch (ev.type) {
     case "hello":
       if (ev.model || ev.bundle) $("model").textContent = ev.model || ev.bundle;
       if (ev.auth === "token") ws.send(JSON.stringify({cmd: "auth", token: token || "", id: "auth"}));
-      ws.send(JSON.stringify({cmd: "text", id: "text"}));
+      eventTypes = ev.events || [];
+      if (ev.bands && ev.bands.length > 1) {
+        const menu = $("band");
+        menu.replaceChildren(...ev.bands.map((b) => new Option(b, b)));
+        const wanted = new URLSearchParams(location.search).get("band");
+        menu.value = ev.bands.includes(wanted) ? wanted : ev.bands[0];
+        menu.hidden = false;
+        menu.onchange = () => follow(menu.value);
+        follow(menu.value);
+      } else {
+        ws.send(JSON.stringify({cmd: "text", id: "text"}));
+      }
       break;
     case "text":
       text = ev.text;
