@@ -25,7 +25,7 @@ COMMAND_MODULES = (
 )
 
 # Optional dependencies and the extra that installs them.
-_EXTRAS = {"torch": "train", "onnx": "train"}
+_EXTRAS = {"torch": "train", "onnx": "train", "pandas": "neuromotor", "tables": "neuromotor"}
 
 
 class UsageError(EmgrtError):
