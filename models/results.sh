@@ -11,6 +11,8 @@
 #   bash models/results.sh lmgain [RUN] # CER of each LM on RUN (default student-kd): new vs the wordfreq LMs
 #   bash models/results.sh bundle      # the default bundle: export, adaptation statistics, demo recording
 #   bash models/results.sh lookahead   # what a person sees at lookahead 0 / 64 / 96 ms (the students)
+#   bash models/results.sh commit      # char-lm commit settings tried on validation sessions (default bundle)
+#   TUNE="k=v ..." bash models/results.sh tune   # the chosen ones into the default bundle
 #   bash models/results.sh latency     # what a person sees: decoders x commit settings (default bundle)
 #   bash models/results.sh adapt       # label-free adaptation on / off, held-out users
 #   bash models/results.sh personal    # finetune per held-out user; calibration curve
@@ -108,6 +110,28 @@ lookahead)  # what a person sees at each lookahead (students from scratch, char-
     json "$OUT/latency-$RUN-char-lm.json" "$E" latency "$DATA" --split test --json --bundle "runs/bundle-$RUN" --decoder char-lm \
         --decoder-option commit_depth=4 --decoder-option commit_prob=0.99 --decoder-option hypothesis_hold=1.0
   done ;;
+commit)  # char-lm commit settings tried on validation sessions of the training users (never the test
+         # users): each candidate is one --decoder-option set; the best goes into the bundle (`tune`)
+  V="$E latency $DATA --split val --limit 4 --json --bundle models/default --decoder char-lm"
+  OFF="--decoder-option commit_depth=off --decoder-option commit_prob=off --decoder-option hypothesis_hold=off"
+  json "$OUT/commit-val-defaults.json" $V $OFF
+  while read -r NAME OPTS; do
+    ARGS=""
+    for O in $OPTS; do ARGS="$ARGS --decoder-option $O"; done
+    json "$OUT/commit-val-$NAME.json" $V $OFF $ARGS
+  done <<'CANDIDATES'
+d4-p99-h1 commit_depth=4 commit_prob=0.99 hypothesis_hold=1.0
+d3-h1 commit_depth=3 hypothesis_hold=1.0
+d4-h1 commit_depth=4 hypothesis_hold=1.0
+d5-h1 commit_depth=5 hypothesis_hold=1.0
+p999-h1 commit_prob=0.999 hypothesis_hold=1.0
+d4-p999-h1 commit_depth=4 commit_prob=0.999 hypothesis_hold=1.0
+d4-h2 commit_depth=4 hypothesis_hold=2.0
+d4-e6-h1 commit_depth=4 endpoint_frames=6 hypothesis_hold=1.0
+CANDIDATES
+  ;;
+tune)  # the commit settings chosen on validation (`commit`) into the default bundle
+  "$E" export tune models/default --decoder char-lm $(for O in ${TUNE:?set TUNE to the chosen options}; do echo --decoder-option "$O"; done) ;;
 latency)
   L="$E latency $DATA --split test --json --bundle models/default"
   json "$OUT/latency-greedy.json" $L --decoder greedy
@@ -158,5 +182,5 @@ restore)  # runs/ from models/checkpoints/ (evaluation and distillation read bes
     [ -e "runs/$RUN" ] || { mkdir -p "runs/$RUN" && cp "$D"/* "runs/$RUN/"; }
   done ;;
 *)
-  sed -n '2,18p' "$0"; exit 2 ;;
+  sed -n '2,21p' "$0"; exit 2 ;;
 esac

@@ -196,3 +196,25 @@ def test_seal_refuses_what_it_cannot_vouch_for(bundle, capsys):
 def test_exported_bundles_are_sealed(tiny_bundle):
     assert tiny_bundle.digest == digest_of(tiny_bundle.manifest)
     assert {"step.onnx", "full.onnx", "MODEL_CARD.md"} <= set(tiny_bundle.manifest["files"])
+
+
+def test_export_tune_sets_decoder_options_and_reseals(bundle, capsys):
+    from emgrt.cli import main
+    from emgrt.stream.decoders import decoder_options
+
+    before = Bundle.load(bundle)
+    assert main(["export", "tune", str(bundle), "--decoder", "char-lm", "--decoder-option", "commit_depth=3",
+                 "--decoder-option", "commit_prob=off", "--decoder-option", "endpoint_frames=6"]) == 0
+    assert "re-sealed" in capsys.readouterr().out
+    b = Bundle.load(bundle)  # loads: sealed
+    assert b.digest != before.digest
+    opts = decoder_options(b, "char-lm", {})
+    assert opts["commit_depth"] == 3 and opts["endpoint_frames"] == 6 and "commit_prob" not in opts
+    assert opts["beam_size"] == before.spec.decoder.options["char-lm"].beam_size  # the rest kept
+    # A value the decoder refuses is one line, and the bundle stays as it was.
+    assert main(["export", "tune", str(bundle), "--decoder", "char-lm", "--decoder-option", "commit_prob=2"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "commit_prob" in err[0]
+    assert Bundle.load(bundle).digest == b.digest
+    assert main(["export", "tune", str(bundle), "--decoder", "char-lm"]) == 2
+    assert "--decoder-option KEY=VALUE" in capsys.readouterr().err

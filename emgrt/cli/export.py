@@ -11,12 +11,13 @@ from pathlib import Path
 from emgrt.validate import PositiveFloat, PositiveInt, arg
 
 DESCRIPTION = """\
-Four forms:
+Five forms:
 
   emgrt export RUN_DIR_OR_CKPT --out BUNDLE_DIR [--int8] [--frames-per-step F] [--opset N] [--char-lm FILE]
   emgrt export verify BUNDLE_DIR [--data DIR] [--sessions N] [--windows N] [--write-card] [--json]
   emgrt export seal BUNDLE_DIR [--json]
   emgrt export adapt BUNDLE_DIR --data DIR [--every K] [--tau SECONDS] [--off] [--json]
+  emgrt export tune BUNDLE_DIR --decoder KIND --decoder-option KEY=VALUE ... [--json]
 
 The first writes a bundle (see export/README.md): step.onnx, the fixed-shape streaming step with
 every piece of state (convolution history, key/value caches, warm-up counter) as explicit
@@ -42,6 +43,10 @@ is standardised online, time constant --tau seconds, onto the training statistic
 bundle's front end over DIR's train split (every K-th session), writes the mean and variance of
 each feature to feature-stats.npy, sets the manifest's `adapt` table (enabled unless --off;
 `--adapt on|off` at run time overrides) and re-seals.  Torch-free.
+
+`tune` sets the bundle's own tuning of one decoder (manifest `decoder.options[KIND]`: the values
+`--decoder-option` overrides at run time; KEY=off removes one), checks the decoder accepts it and
+re-seals.  Torch-free.
 """
 
 
@@ -52,9 +57,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description=DESCRIPTION,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("source", metavar="RUN_DIR_OR_CKPT | verify | seal | adapt",
-                   help="run folder / checkpoint, or the word verify, seal or adapt")
-    p.add_argument("bundle", nargs="?", metavar="BUNDLE_DIR", help="(verify, seal, adapt) the bundle to check, re-seal or adapt")
+    p.add_argument("source", metavar="RUN_DIR_OR_CKPT | verify | seal | adapt | tune",
+                   help="run folder / checkpoint, or the word verify, seal, adapt or tune")
+    p.add_argument("bundle", nargs="?", metavar="BUNDLE_DIR", help="(verify, seal, adapt, tune) the bundle to check, re-seal, adapt or tune")
     p.add_argument("--out", type=Path, help="bundle folder to write")
     p.add_argument("--int8", action="store_true", help="also write dynamic-int8 graphs")
     p.add_argument("--frames-per-step", type=arg(PositiveInt), default=None, help="8 ms frames per step (default: the model's stride)")
@@ -67,6 +72,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--windows", type=arg(PositiveInt), default=4, help="(verify) windows to check (default 4)")
     p.add_argument("--sessions", type=arg(PositiveInt), default=None, help="(verify) draw the windows from N sessions (default: all)")
     p.add_argument("--write-card", action="store_true", help="(verify) add the figures to MODEL_CARD.md")
+    p.add_argument("--decoder", default=None, help="(tune) the decoder kind whose tuning to set, e.g. char-lm")
+    p.add_argument("--decoder-option", action="append", default=[], metavar="KEY=VALUE",
+                   help="(tune) one tuning value, repeatable (KEY=off removes it)")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=run)
 
@@ -74,10 +82,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from emgrt.errors import ConfigError
 
-    if args.source in ("verify", "seal", "adapt"):
+    if args.source in ("verify", "seal", "adapt", "tune"):
         if not args.bundle:
             raise ConfigError(f"export {args.source} needs the bundle folder: emgrt export {args.source} BUNDLE_DIR")
-        return {"verify": _verify, "seal": _seal, "adapt": _adapt}[args.source](args)
+        return {"verify": _verify, "seal": _seal, "adapt": _adapt, "tune": _tune}[args.source](args)
     if args.bundle:
         raise ConfigError(f"unexpected argument {args.bundle!r}; the bundle folder goes in --out")
     if args.out is None:
@@ -96,6 +104,23 @@ def run(args: argparse.Namespace) -> int:
     else:
         print(f"wrote {b.describe()}: {', '.join(sorted(b.manifest['files']))}")
         print(f"check it: emgrt export verify {out}")
+    return 0
+
+
+def _tune(args: argparse.Namespace) -> int:
+    from emgrt.decode import DECODER_KINDS
+    from emgrt.errors import ConfigError
+    from emgrt.stream.decoders import parse_decoder_options, tune_bundle
+
+    if args.decoder not in DECODER_KINDS or not args.decoder_option:
+        raise ConfigError(f"export tune needs --decoder KIND ({', '.join(DECODER_KINDS)}) and at least one "
+                          "--decoder-option KEY=VALUE")
+    tuned = tune_bundle(args.bundle, args.decoder, parse_decoder_options(args.decoder_option))
+    if args.json:
+        print(json.dumps({"bundle": str(args.bundle), "decoder": args.decoder, "options": tuned}, indent=2))
+    else:
+        shown = ", ".join(f"{k}={v}" for k, v in tuned.items()) or "its own defaults"
+        print(f"{args.bundle}: {args.decoder} now decodes with {shown}; re-sealed")
     return 0
 
 

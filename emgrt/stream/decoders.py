@@ -50,3 +50,25 @@ def decoder_options(bundle, kind: str, overrides: dict) -> dict:
             opts["lm"] = str(Path(bundle.dir) / lm_file)
     opts.update({k: v for k, v in overrides.items() if v is not None})
     return {k: v for k, v in opts.items() if v != OFF}
+
+
+def tune_bundle(bundle_dir, kind: str, overrides: dict) -> dict:
+    """Set the bundle's tuning for decoder ``kind`` (manifest ``decoder.options[kind]``) from
+    ``overrides`` (:func:`parse_decoder_options`: ``off`` removes a key), check the result loads
+    and the decoder accepts it, re-seal.  Returns the new options of ``kind``."""
+    from emgrt.bundle import Bundle, _write, sealed_manifest
+    from emgrt.decode import make_decoder
+
+    bundle = Bundle.load(bundle_dir)
+    d = Path(bundle.dir)
+    dec = dict(bundle.manifest.get("decoder") or {})
+    options = {k: dict(v) for k, v in (dec.get("options") or {}).items()}
+    tuned = {**options.get(kind, {}), **overrides}
+    tuned = {k: v for k, v in tuned.items() if v != OFF}
+    options[kind] = tuned
+    manifest = {**bundle.manifest, "decoder": {**dec, "options": options}}
+    sealed = sealed_manifest(d, manifest)
+    checked = Bundle.check(d, sealed)
+    make_decoder(kind, checked.labels, checked.blank, **decoder_options(checked, kind, {}))  # ranges, LM file
+    _write(d, sealed)
+    return tuned
