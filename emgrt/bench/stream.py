@@ -243,11 +243,9 @@ def bench_frontend(bundle, hops: int) -> dict:
 
 
 def bench_pipeline(bundle, eo: dict, hops: int, decoder: str = "greedy") -> dict:
-    from emgrt.decode import make_decoder
-    from emgrt.stream.clock import StampClock
-    from emgrt.stream.frontend import LiveFrontEnd
-    from emgrt.stream.ring import RingBuffer
-    from emgrt.stream.step_runner import StepRunner
+    """``Engine.process`` with one hop of samples per call (p50/p99), and the same calls split
+    into their parts by the stream's own part timers (:data:`~emgrt.stream.recognizer.PARTS`)."""
+    from emgrt.stream.recognizer import PARTS
 
     engine = Engine(bundle, decoder=decoder, **eo)
     band = SyntheticBand(engine.channels, engine.rate, engine.step_samples)
@@ -259,32 +257,14 @@ def bench_pipeline(bundle, eo: dict, hops: int, decoder: str = "greedy") -> dict
         t0 = time.perf_counter()
         engine.process(x, ts)
         t_all.append(time.perf_counter() - t0)
-    # The same work piece by piece.
-    n = engine.step_samples
-    ring = RingBuffer(4096, (engine.channels,))
-    out = np.zeros((n, engine.channels), np.float32)
-    fe = LiveFrontEnd.from_manifest(bundle.spec)
-    fe.push(band.next()[0][: fe.cfg.n_fft - fe.cfg.hop])
-    runner = StepRunner(bundle, **eo)
-    dec = make_decoder(decoder, bundle.labels, bundle.blank)
-    clock = StampClock(engine.rate)
-    parts: dict[str, list[float]] = {"clock": [], "ring": [], "frontend": [], "step": [], "decoder": []}
+    # The same path again with the parts timed (the timers cost a little, so apart from the above).
+    parts: dict[str, list[float]] = {k: [] for k in PARTS}
     for _ in range(hops):
-        x, ts = band.next()
-        tc = time.perf_counter()
-        clock.push(x, ts)
-        t0 = time.perf_counter()
-        ring.write(x)
-        block = ring.read(n, out)
-        t1 = time.perf_counter()
-        frames = fe.push(block)
-        t2 = time.perf_counter()
-        lp, first = runner.step(frames)
-        t3 = time.perf_counter()
-        dec.push(lp, first)
-        t4 = time.perf_counter()
-        for key, a, b in (("clock", tc, t0), ("ring", t0, t1), ("frontend", t1, t2), ("step", t2, t3), ("decoder", t3, t4)):
-            parts[key].append(b - a)
+        engine.stream.parts = {}
+        engine.process(*band.next())
+        for k in PARTS:
+            parts[k].append(engine.stream.parts.get(k, 0.0))
+    engine.stream.parts = None
     med = {k: float(np.median(v)) * 1e6 for k, v in parts.items()}
     total = sum(med.values())
     return {

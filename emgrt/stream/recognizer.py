@@ -66,6 +66,7 @@ from emgrt.stream.ring import RingBuffer
 
 MAX_FILL_S = 0.1  # gaps up to this long are filled by holding the last sample
 HOP_TIMES_KEPT = 8192  # per-step compute times kept for the percentiles
+PARTS = ("clock", "ring", "frontend", "step", "decoder")  # what Stream.parts times, in pipeline order
 COUNTERS = (
     "received", "filled", "lost", "processed", "sanitised_values", "sanitised_samples",
     "gaps_filled", "gap_resets", "backwards_stamps", "resets", "steps", "outputs", "chars",
@@ -217,6 +218,7 @@ class Stream:
         self._hypothesis = ""
         self.event_offsets: list[float] = []  # per event since begin_call(): s since it
         self.hop_log: list[float] | None = None  # set to a list to collect every step's compute (ms)
+        self.parts: dict[str, float] | None = None  # set to {} to add up each part's seconds (PARTS)
         self._call_start = time.perf_counter()
         self._clock = StampClock(self.rate)  # kept across resets: a disconnect's loss is seen in its stamps
         self._last_jitter_s: float | None = None  # the spread measured on the last finished stream
@@ -324,7 +326,19 @@ class Stream:
         if n == 0:
             return
         self.counters["received"] += n
-        self._timeline(self._clock.push(self._sanitise(samples), timestamps))
+        if self.parts is None:
+            self._timeline(self._clock.push(self._sanitise(samples), timestamps))
+            return
+        t0 = time.perf_counter()
+        items = self._clock.push(self._sanitise(samples), timestamps)
+        self._part("clock", t0)
+        self._timeline(items)
+
+    def _part(self, name: str, t0: float) -> float:
+        """Add the time since ``t0`` to part ``name`` of :attr:`parts`; returns now."""
+        t = time.perf_counter()
+        self.parts[name] = self.parts.get(name, 0.0) + t - t0
+        return t
 
     def _timeline(self, items: list) -> None:
         """Feed the clock's output: samples into the pipeline, gaps filled or counted."""
@@ -372,8 +386,11 @@ class Stream:
         pos, n = 0, len(x)
         while pos < n:
             k = min(n - pos, self._ring.free)
+            t0 = time.perf_counter()
             self._ring.write(x[pos : pos + k])
             self._ts_ring.write(ts[pos : pos + k])
+            if self.parts is not None:
+                self._part("ring", t0)
             pos += k
             self._last_ts = float(ts[pos - 1])
             while len(self._ring) >= self._next_block:
@@ -386,7 +403,11 @@ class Stream:
         n = self._next_block
         block = self._ring.read(n, self._block)
         stamps = self._ts_ring.read(n, self._block_ts)
+        if self.parts is not None:
+            t_fe = self._part("ring", t0)
         frames = self.frontend.push(block)
+        if self.parts is not None:
+            self._part("frontend", t_fe)
         self.counters["processed"] += n
         self._stream_samples += n
         self._next_block = self.rec.step_samples
@@ -403,6 +424,9 @@ class Stream:
         self.counters["steps"] += 1
         self.counters["outputs"] += len(log_probs)
         self._decoder_events(self.decoder.push(log_probs, first), q.t, q.t, q.stream_samples)
+        if self.parts is not None:
+            self.parts["step"] = self.parts.get("step", 0.0) + step_s
+            self._part("decoder", t0)
         dt = q.frontend_s + step_s + time.perf_counter() - t0
         self._hop_times[(self.counters["steps"] - 1) % HOP_TIMES_KEPT] = dt
         if self.hop_log is not None:
