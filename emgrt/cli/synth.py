@@ -1,14 +1,20 @@
-"""`emgrt synth`: write a synthetic dataset in exact emg2qwerty format."""
+"""`emgrt synth`: write a synthetic dataset: typing in exact emg2qwerty format, or discrete gestures in the GNI layout."""
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import sys
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from emgrt.synth.difficulty import DEFAULT_DIFFICULTY, MAX_DIFFICULTY
 from emgrt.validate import Float, NonNegativeInt, PositiveFloat, PositiveInt, arg
+
+TASKS = ("typing", "gestures")
+T = TypeVar("T")
 
 DESCRIPTION = """\
 Write a synthetic sEMG typing dataset in exact emg2qwerty format: one HDF5 file
@@ -20,14 +26,26 @@ electrode placement, mains frequency) and typing style; each session types
 English prompts with typos and corrections.  Test users are held out of
 generic training and get personal train/val/test splits.  The output depends
 only on the arguments, never on --workers.
+
+--task gestures writes the nine discrete gestures of Meta's generic-neuromotor-
+interface release instead (index/middle press and release, thumb click, down,
+in, out, up), made by the same synthetic people through the same physiology and
+noise, in that release's layout: one right-wrist band of 16 electrodes, volts,
+high-passed at 40 Hz, one discrete_gestures_user_UUU_dataset_SSS.hdf5 per
+session (prompts and stages tables) and discrete_gestures_corpus.csv
+(dataset, start, end, split).  Test users are held out whole; training users
+give their last --val-sessions sessions to val.  --test-sessions is typing only.
 """
 
 EPILOG = """\
 difficulty: one knob (0 easy, 0.7 default, 2 very hard) that raises noise, the
 differences between users and sessions, the overlap between keys pressed by
 the same finger and the jitter of EMG onset before key presses together.
+For gestures the same formulas apply (key overlap becomes the overlap of the
+five thumb gestures); they are not yet calibrated against a gesture baseline.
 
 example: emgrt synth data/synth --users 20 --sessions 4 --minutes 5 --workers 4
+         emgrt synth data/gestures --task gestures --users 10 --minutes 5
 """
 
 
@@ -42,13 +60,20 @@ def _default_workers() -> int:
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "synth",
-        help="write a synthetic emg2qwerty-format dataset",
+        help="write a synthetic dataset (emg2qwerty typing, or GNI discrete gestures)",
         description=DESCRIPTION,
         epilog=EPILOG,
         formatter_class=_Formatter,
     )
     p.add_argument(
         "out_dir", metavar="OUT_DIR", help="folder to write (created; a previous synth dataset there is replaced)"
+    )
+    p.add_argument(
+        "--task",
+        choices=TASKS,
+        default="typing",
+        help="typing: emg2qwerty-format keystroke sessions (two bands); gestures: the GNI release's "
+        "nine discrete gestures (one band, its HDF5 layout and corpus CSV)",
     )
     p.add_argument("--users", type=arg(PositiveInt), default=6, help="number of synthetic people")
     p.add_argument("--sessions", type=arg(PositiveInt), default=3, help="sessions per user")
@@ -59,7 +84,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--test-users", type=arg(NonNegativeInt), default=1, help="users held out of generic training")
     p.add_argument("--val-sessions", type=arg(NonNegativeInt), default=1, help="validation sessions per user")
-    p.add_argument("--test-sessions", type=arg(NonNegativeInt), default=1, help="test sessions per test user")
+    p.add_argument("--test-sessions", type=arg(NonNegativeInt), default=1, help="test sessions per test user (typing only)")
     p.add_argument("--workers", type=arg(PositiveInt), default=_default_workers(), help="parallel render processes")
     p.add_argument("--force", action="store_true", help="write into a non-empty folder that is not an emgrt dataset")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
@@ -105,36 +130,15 @@ class _Progress:
 
 
 def run(args: argparse.Namespace) -> int:
+    if getattr(args, "task", "typing") == "gestures":
+        from emgrt.synth.gestures import GestureDatasetConfig, generate_gestures, plan_gestures
+
+        _synth(args, _config(GestureDatasetConfig, args), plan_gestures, generate_gestures, "gestures")
+        return 0
     from emgrt.synth.dataset import DatasetConfig, generate_dataset, plan_dataset
 
-    cfg = DatasetConfig(
-        users=args.users,
-        sessions=args.sessions,
-        minutes=args.minutes,
-        seed=args.seed,
-        difficulty=args.difficulty,
-        test_users=args.test_users,
-        val_sessions=args.val_sessions,
-        test_sessions=args.test_sessions,
-    )
-    cfg.validate()  # before touching the folder
-    total = len(plan_dataset(cfg).specs)
-    with _Progress(total) as progress:
-        summary = generate_dataset(
-            args.out_dir, cfg, workers=args.workers, force=args.force, on_session=progress.update
-        )
-    if args.json:
-        print(json.dumps(summary.to_dict(), indent=2))
-    else:
-        s = summary
-        print(
-            f"wrote {s.out_dir}: {s.users} users ({s.train_users} train, {s.test_users} test), "
-            f"{s.sessions} sessions, {s.hours:.2f} h, {s.keystrokes:,} keystrokes, {s.bytes / 1e6:.0f} MB"
-        )
-        print(
-            f"took {s.seconds:.1f} s: {s.realtime_factor:.0f}x real time "
-            f"({s.workers} worker{'s' if s.workers > 1 else ''}; {s.per_core_realtime_factor:.0f}x per CPU core)"
-        )
+    cfg = _config(DatasetConfig, args)
+    _synth(args, cfg, plan_dataset, generate_dataset, "keystrokes")
     if cfg.test_users and cfg.personal_train_sessions < 1:
         print(
             f"note: test users have no personal training session; use --sessions >= "
@@ -142,3 +146,32 @@ def run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
     return 0
+
+
+def _config(cls: type[T], args: argparse.Namespace) -> T:
+    """The task's config dataclass from the options of the same names."""
+    return cls(**{f.name: getattr(args, f.name) for f in dataclasses.fields(cls)})
+
+
+def _synth(args: argparse.Namespace, cfg: Any, plan: Callable, generate: Callable, counted: str) -> None:
+    """Validate ``cfg``, generate its dataset with a progress bar and print the summary.
+
+    ``plan`` / ``generate``: the task's planner and generator; ``counted``: the summary field
+    that counts its labels (keystrokes, gestures), named so in the text summary.
+    """
+    cfg.validate()  # before touching the folder
+    total = len(plan(cfg).specs)
+    with _Progress(total) as progress:
+        summary = generate(args.out_dir, cfg, workers=args.workers, force=args.force, on_session=progress.update)
+    if args.json:
+        print(json.dumps(summary.to_dict(), indent=2))
+        return
+    s = summary
+    print(
+        f"wrote {s.out_dir}: {s.users} users ({s.train_users} train, {s.test_users} test), "
+        f"{s.sessions} sessions, {s.hours:.2f} h, {getattr(s, counted):,} {counted}, {s.bytes / 1e6:.0f} MB"
+    )
+    print(
+        f"took {s.seconds:.1f} s: {s.realtime_factor:.0f}x real time "
+        f"({s.workers} worker{'s' if s.workers > 1 else ''}; {s.per_core_realtime_factor:.0f}x per CPU core)"
+    )

@@ -1,4 +1,4 @@
-"""Synthetic sEMG typing data in exact emg2qwerty format (`emgrt synth`).
+"""Synthetic sEMG data (`emgrt synth`): typing in exact emg2qwerty format, discrete gestures in the GNI layout.
 
 Modules, one job each:
 
@@ -9,23 +9,40 @@ Modules, one job each:
 * :mod:`~emgrt.synth.difficulty` the single ``--difficulty`` knob and what it scales
 * :mod:`~emgrt.synth.session`    one session rendered to arrays and written via :mod:`emgrt.io`
 * :mod:`~emgrt.synth.dataset`    users, sessions and splits of a dataset, rendered in parallel
+* :mod:`~emgrt.synth.gestures`   the nine GNI discrete gestures (``--task gestures``): gesture
+  primitives and schedules driving the same physiology and noise, one band in volts, written with
+  :mod:`emgrt.io.gni` with a corpus CSV (difficulty not yet calibrated for gestures)
 
 Everything is deterministic for a seed and independent of the number of workers.
 """
 
 from emgrt.synth.dataset import DatasetConfig, DatasetSummary, generate_dataset, plan_dataset
 from emgrt.synth.difficulty import Difficulty
+from emgrt.synth.gestures import (
+    GestureDatasetConfig,
+    GestureSessionSpec,
+    GestureSummary,
+    generate_gestures,
+    plan_gestures,
+    render_gesture_session,
+)
 from emgrt.synth.session import RenderedSession, SessionSpec, make_user, render_session, write_rendered
 
 __all__ = [
     "DatasetConfig",
     "DatasetSummary",
     "Difficulty",
+    "GestureDatasetConfig",
+    "GestureSessionSpec",
+    "GestureSummary",
     "RenderedSession",
     "SessionSpec",
     "generate_dataset",
+    "generate_gestures",
     "make_user",
     "plan_dataset",
+    "plan_gestures",
+    "render_gesture_session",
     "render_session",
     "write_rendered",
 ]

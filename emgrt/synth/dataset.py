@@ -16,17 +16,18 @@ import multiprocessing as mp
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Generic, TypeVar
 
 import numpy as np
 
 from emgrt.errors import ConfigError
 from emgrt.synth.difficulty import DEFAULT_DIFFICULTY, Difficulty
-from emgrt.synth.session import SessionResult, SessionSpec, stream, synth_session
+from emgrt.synth.session import SessionResult, SessionSpec, WrittenSession, stream, synth_session
 from emgrt.synth.text import prompt_table
 
 SYNTH_JSON = "synth.json"  # the generation settings, also marks the folder as an emgrt dataset
@@ -34,19 +35,28 @@ SESSION_TAG = "keystrokes-emgrt-synth@1"
 MIN_MINUTES = 0.1
 TAG_PLAN = 301
 _EPOCH_START = datetime(2021, 3, 1, tzinfo=timezone.utc).timestamp()
+S = TypeVar("S")  # a session spec
+R = TypeVar("R", bound=WrittenSession)  # what rendering one session returns
+SS = TypeVar("SS", bound="SynthSummary")
 
 
 @dataclass(frozen=True)
-class DatasetConfig:
-    """What `emgrt synth` makes."""
+class SynthConfig:
+    """The settings every `emgrt synth` task shares (each task's config adds its own)."""
 
     users: int = 6
     sessions: int = 3  # per user
     minutes: float = 2.0  # per session
     seed: int = 0
     difficulty: float = DEFAULT_DIFFICULTY
-    test_users: int = 1
-    val_sessions: int = 1
+    test_users: int = 1  # users held out of generic training
+    val_sessions: int = 1  # last sessions of each training user
+
+
+@dataclass(frozen=True)
+class DatasetConfig(SynthConfig):
+    """What `emgrt synth` makes."""
+
     test_sessions: int = 1
 
     def validate(self) -> None:
@@ -157,15 +167,15 @@ def make_splits(
 
 
 @dataclass(frozen=True)
-class DatasetSummary:
+class SynthSummary:
+    """What every `emgrt synth` task reports (each task's summary adds its label counts)."""
+
     out_dir: str
     users: int
     train_users: int
     test_users: int
     sessions: int
     hours: float
-    keystrokes: int
-    prompts: int
     seconds: float  # wall clock
     realtime_factor: float  # recorded time / wall time
     per_core_realtime_factor: float  # recorded time / summed per-session CPU time (render + write)
@@ -176,6 +186,12 @@ class DatasetSummary:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+@dataclass(frozen=True)
+class DatasetSummary(SynthSummary):
+    keystrokes: int
+    prompts: int
 
 
 def is_synth_dataset(path: Path) -> bool:
@@ -212,6 +228,81 @@ def _pool_context() -> mp.context.BaseContext:
     return mp.get_context("fork" if safe else "spawn")
 
 
+def check_workers(workers: int) -> None:
+    if workers < 1:
+        raise ConfigError(f"--workers must be at least 1, got {workers}")
+
+
+@dataclass(frozen=True)
+class SessionRun(Generic[R]):
+    """What :func:`render_sessions` did: every job's result, in the order of the specs."""
+
+    results: list[R]
+    seconds: float  # wall clock
+    workers: int  # the processes used (never more than there are sessions)
+
+    def summary(self, cls: type[SS], out_dir: Path, cfg: SynthConfig, **counts: object) -> SS:
+        """The task's summary (``cls``) of this run: the shared fields, plus the task's ``counts``."""
+        recorded = sum(r.duration_mins for r in self.results) * 60
+        return cls(
+            out_dir=str(out_dir),
+            users=cfg.users,
+            train_users=cfg.users - cfg.test_users,
+            test_users=cfg.test_users,
+            sessions=len(self.results),
+            hours=recorded / 3600,
+            seconds=self.seconds,
+            realtime_factor=recorded / max(self.seconds, 1e-9),
+            per_core_realtime_factor=recorded / max(sum(r.cpu_seconds for r in self.results), 1e-9),
+            workers=self.workers,
+            bytes=sum(r.nbytes for r in self.results),
+            seed=cfg.seed,
+            difficulty=cfg.difficulty,
+            **counts,
+        )
+
+
+def render_sessions(
+    job: Callable[[S, Path], R],
+    specs: Sequence[S],
+    out_dir: Path,
+    *,
+    workers: int = 1,
+    on_session: Callable[[R], None] | None = None,
+    prepare: Callable[[], object] | None = None,
+) -> SessionRun[R]:
+    """Run ``job(spec, out_dir)`` for every spec: here with one worker, else over a process pool.
+
+    ``job`` renders and writes one session from its spec alone (a picklable module-level
+    function), so the files do not depend on ``workers``.  ``on_session`` sees each result as it
+    finishes; ``prepare`` runs here first (what it loads, forked workers share).  A failed
+    session or Ctrl-C cancels the sessions not started.
+    """
+    t0 = time.perf_counter()
+    results: list[R | None] = [None] * len(specs)
+    workers = min(workers, len(specs))
+    if prepare:
+        prepare()
+    if workers == 1:
+        for i, spec in enumerate(specs):
+            results[i] = res = job(spec, out_dir)
+            if on_session:
+                on_session(res)
+    else:
+        pool = ProcessPoolExecutor(max_workers=workers, mp_context=_pool_context())
+        try:
+            futures = {pool.submit(job, spec, out_dir): i for i, spec in enumerate(specs)}
+            for fut in as_completed(futures):
+                results[futures[fut]] = res = fut.result()
+                if on_session:
+                    on_session(res)
+        except BaseException:  # Ctrl-C or a failed session: do not render the rest
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
+        pool.shutdown()
+    return SessionRun(results, time.perf_counter() - t0, workers)  # type: ignore[arg-type]
+
+
 def generate_dataset(
     out_dir: str | Path,
     cfg: DatasetConfig,
@@ -223,36 +314,13 @@ def generate_dataset(
     """Render every session of ``cfg`` into ``out_dir`` with metadata.csv, splits.json and synth.json."""
     from emgrt.io.dataset import SessionInfo, write_metadata_csv, write_splits
 
-    if workers < 1:
-        raise ConfigError(f"--workers must be at least 1, got {workers}")
+    check_workers(workers)
     plan = plan_dataset(cfg)
     path = prepare_out_dir(out_dir, force=force)
     (path / SYNTH_JSON).write_text(json.dumps({"generator": "emgrt synth", **asdict(cfg)}, indent=2) + "\n")
-    t0 = time.perf_counter()
-    results: dict[str, SessionResult] = {}
-    workers = min(workers, len(plan.specs))
-    prompt_table()  # read the prompts once, before workers fork
-    if workers == 1:
-        for spec in plan.specs:
-            res = synth_session(spec, path)
-            results[spec.session_name] = res
-            if on_session:
-                on_session(res)
-    else:
-        pool = ProcessPoolExecutor(max_workers=workers, mp_context=_pool_context())
-        try:
-            futures = [pool.submit(synth_session, spec, path) for spec in plan.specs]
-            for fut in as_completed(futures):
-                res = fut.result()
-                results[res.spec.session_name] = res
-                if on_session:
-                    on_session(res)
-        except BaseException:  # Ctrl-C or a failed session: do not render the rest
-            pool.shutdown(wait=False, cancel_futures=True)
-            raise
-        pool.shutdown()
-    seconds = time.perf_counter() - t0
-    ordered = [results[s.session_name] for s in plan.specs]
+    # prepare: read the prompts once, before workers fork
+    run = render_sessions(synth_session, plan.specs, path, workers=workers, on_session=on_session, prepare=prompt_table)
+    ordered = run.results
     write_metadata_csv(
         path,
         [
@@ -261,21 +329,10 @@ def generate_dataset(
         ],
     )
     write_splits(path, plan.splits)
-    recorded = sum(r.duration_mins for r in ordered) * 60
-    return DatasetSummary(
-        out_dir=str(path),
-        users=cfg.users,
-        train_users=cfg.users - cfg.test_users,
-        test_users=cfg.test_users,
-        sessions=len(ordered),
-        hours=recorded / 3600,
+    return run.summary(
+        DatasetSummary,
+        path,
+        cfg,
         keystrokes=sum(r.num_keystrokes for r in ordered),
         prompts=sum(r.num_prompts for r in ordered),
-        seconds=seconds,
-        realtime_factor=recorded / max(seconds, 1e-9),
-        per_core_realtime_factor=recorded / max(sum(r.cpu_seconds for r in ordered), 1e-9),
-        workers=workers,
-        bytes=sum(r.nbytes for r in ordered),
-        seed=cfg.seed,
-        difficulty=cfg.difficulty,
     )

@@ -26,6 +26,10 @@ postural activity and every compartment's drive fluctuates slowly.  Units fire
 when their drive exceeds their threshold, at 6-40 Hz with gamma-distributed
 intervals (a time-rescaled renewal process), and the spike trains are rendered
 by adding each unit's 16-channel MUAP at its spike times.
+
+Other movements use the same path through two seams: a voluntary drive over the compartments
+(gesture primitives, :mod:`emgrt.synth.gestures`) goes through :func:`finish_drive` (enslaving,
+tonic, fluctuation, as for keystrokes) and :func:`render_drive` (firing and MUAPs).
 """
 
 from __future__ import annotations
@@ -267,6 +271,17 @@ def compartment_drive(
         seg[:, base + ULN] += w[ULN] * side
         seg[:, WRIST_RAD] += w[N_KIND] * side
         seg[:, WRIST_ULN] += w[N_KIND + 1] * side
+    return finish_drive(drive, hand, act, rng)
+
+
+def finish_drive(drive: np.ndarray, hand: HandAnatomy, act: Activation, rng: np.random.Generator) -> np.ndarray:
+    """Voluntary compartment drive (n_grid, N_COMPARTMENTS) -> the drive the motor units get.
+
+    Adds what every movement shares, whatever asked for it (keystrokes or gesture primitives):
+    enslaving of the other fingers, tonic postural activity and a slow fluctuation of every
+    compartment.  Modifies ``drive`` in place (the fluctuation returns a new array).
+    """
+    n_grid = drive.shape[0]
     # Enslaving: flexor and extensor drive leaks to the other fingers.
     fingers = drive[:, : N_FINGERS * N_KIND].reshape(n_grid, N_FINGERS, N_KIND)
     for k in (FLEX, DEEP, EXT):
@@ -338,7 +353,22 @@ def render_hand(
     onset_jitter_s: float,
 ) -> np.ndarray:
     """Noise-free EMG of one band, (n_samples, 16) float32, for the events made by that hand."""
-    n_grid = int(np.ceil(n_samples / FS * DRIVE_HZ)) + 1
-    drive = compartment_drive(events, hand, act, n_grid, rng, overlap=overlap, onset_jitter_s=onset_jitter_s)
+    drive = compartment_drive(events, hand, act, drive_grid(n_samples), rng, overlap=overlap, onset_jitter_s=onset_jitter_s)
+    return render_drive(drive, hand, n_samples, rng, rotation=rotation)
+
+
+def drive_grid(n_samples: int) -> int:
+    """Points of the DRIVE_HZ grid that cover ``n_samples`` EMG samples."""
+    return int(np.ceil(n_samples / FS * DRIVE_HZ)) + 1
+
+
+def render_drive(
+    drive: np.ndarray, hand: HandAnatomy, n_samples: int, rng: np.random.Generator, *, rotation: float
+) -> np.ndarray:
+    """Noise-free EMG of one band, (n_samples, 16) float32, from finished compartment drive.
+
+    The seam for any movement model: build a (drive_grid(n_samples), N_COMPARTMENTS) voluntary
+    drive, pass it through :func:`finish_drive`, then render it here (firing, then MUAPs).
+    """
     spikes = spike_trains(drive, hand, rng)
     return render_units(spikes, muap_bank(hand, rotation), n_samples, rng)

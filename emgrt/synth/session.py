@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import dataclasses
 import time as _time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -61,6 +63,53 @@ def make_user(seed: int, user_index: int, difficulty: float = DEFAULT_DIFFICULTY
 
 
 @dataclass(frozen=True)
+class BandPlacement:
+    """Where one band sits on its forearm in one session, and what that does to its signal."""
+
+    anatomy: HandAnatomy  # the forearm it is on
+    rotation: float  # the band's rotation this session (rad)
+    gain: np.ndarray  # (16,) electrode contact gains (a badly seated electrode: low)
+    sigma: np.ndarray  # (16,) per-electrode noise level
+    noise: float  # the session's noise scale
+    mains_hz: float
+
+    def record(self, emg: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """Noise-free EMG (n, 16) float32 -> what the electrodes record: gains, then noise (in place)."""
+        emg *= self.gain.astype(np.float32)
+        emg += band_noise(rng, len(emg), mains_hz=self.mains_hz, scale=self.noise, channel_sigma=self.sigma)
+        return emg
+
+
+@dataclass(frozen=True)
+class SessionPlacement:
+    activation: Activation  # the user's, with this session's force
+    bands: tuple[BandPlacement, ...]  # one per hand asked for, in that order
+
+
+def place_bands(
+    user: SynthUser, diff: Difficulty, rng: np.random.Generator, hands: tuple[int, ...]
+) -> SessionPlacement:
+    """One session's conditions: noise level, force, and each band's re-placement on its forearm
+    (rotation, electrode gains, now and then one poorly seated electrode), all drawn from ``rng``
+    (the session's placement stream) in this order; any task, one band or two."""
+    sv = diff.session_variability
+    noise = diff.noise * np.exp(rng.normal(0, 0.2 * sv))
+    activation = dataclasses.replace(user.activation, force=user.activation.force * np.exp(rng.normal(0, 0.1 * sv)))
+    bands = []
+    for hand in hands:
+        anatomy = user.hands[hand]
+        rotation = anatomy.rotation + rng.uniform(-0.3, 0.3) * sv
+        gain = np.exp(rng.normal(0, 0.12 * sv, N_EL))
+        sigma = 2.0 * noise * rng.uniform(0.7, 1.3, N_EL)
+        if rng.random() < 0.1 * sv:  # one poorly seated electrode
+            bad = int(rng.integers(N_EL))
+            gain[bad] *= rng.uniform(0.3, 0.7)
+            sigma[bad] *= 2.0
+        bands.append(BandPlacement(anatomy, rotation, gain, sigma, noise, user.mains_hz))
+    return SessionPlacement(activation, tuple(bands))
+
+
+@dataclass(frozen=True)
 class SessionSpec:
     """Everything that determines one session file."""
 
@@ -97,34 +146,21 @@ def render_session(spec: SessionSpec) -> RenderedSession:
     key = (spec.seed, spec.user_index, spec.session_index)
     events, prompts = type_session(n / FS, user.typist, stream(*key, TAG_TEXT))
 
-    place = stream(*key, TAG_PLACEMENT)
+    placement = place_bands(user, diff, stream(*key, TAG_PLACEMENT), (LEFT, RIGHT))
     noise_rng = stream(*key, TAG_NOISE)
-    sv = diff.session_variability
-    session_noise = diff.noise * np.exp(place.normal(0, 0.2 * sv))
-    activation = dataclasses.replace(user.activation, force=user.activation.force * np.exp(place.normal(0, 0.1 * sv)))
     bands = []
-    for hand in (LEFT, RIGHT):
-        anatomy = user.hands[hand]
-        rotation = anatomy.rotation + place.uniform(-0.3, 0.3) * sv
-        gain = np.exp(place.normal(0, 0.12 * sv, N_EL))
-        sigma = 2.0 * session_noise * place.uniform(0.7, 1.3, N_EL)
-        if place.random() < 0.1 * sv:  # one poorly seated electrode
-            bad = int(place.integers(N_EL))
-            gain[bad] *= place.uniform(0.3, 0.7)
-            sigma[bad] *= 2.0
+    for hand, band in zip((LEFT, RIGHT), placement.bands):
         emg = render_hand(
             [e for e in events if e.place.hand == hand],
-            anatomy,
-            activation,
+            band.anatomy,
+            placement.activation,
             n,
             stream(*key, TAG_FIRING[hand]),
-            rotation=rotation,
+            rotation=band.rotation,
             overlap=diff.key_overlap,
             onset_jitter_s=diff.onset_jitter_s,
         )
-        emg *= gain.astype(np.float32)
-        emg += band_noise(noise_rng, n, mains_hz=user.mains_hz, scale=session_noise, channel_sigma=sigma)
-        bands.append(emg)
+        bands.append(band.record(emg, noise_rng))
 
     t0 = spec.start_unix
     return RenderedSession(
@@ -157,29 +193,39 @@ def write_rendered(session: RenderedSession, out_dir: str | Path) -> Path:
 
 
 @dataclass(frozen=True)
-class SessionResult:
-    """What rendering and writing one session produced."""
+class WrittenSession:
+    """What rendering and writing one session produced, whatever the task (what dataset summaries add up)."""
 
-    spec: SessionSpec
+    spec: Any
     path: Path
     duration_mins: float
-    num_keystrokes: int
-    num_prompts: int
     cpu_seconds: float  # render + write, CPU time of the rendering process (one thread)
     nbytes: int
 
 
+def render_and_write(
+    render: Callable[[Any], Any], write: Callable[[Any, str | Path], Path], spec: Any, out_dir: str | Path
+) -> tuple[Any, dict]:
+    """``write(render(spec), out_dir)``, timed: the rendered session and its :class:`WrittenSession` fields."""
+    t = _time.process_time()
+    session = render(spec)
+    path = write(session, out_dir)
+    cpu = _time.process_time() - t
+    return session, dict(
+        spec=spec, path=path, duration_mins=session.duration_mins, cpu_seconds=cpu, nbytes=path.stat().st_size
+    )
+
+
+@dataclass(frozen=True)
+class SessionResult(WrittenSession):
+    """What rendering and writing one typing session produced."""
+
+    spec: SessionSpec
+    num_keystrokes: int
+    num_prompts: int
+
+
 def synth_session(spec: SessionSpec, out_dir: str | Path) -> SessionResult:
     """Render and write one session (the unit of work of the worker pool)."""
-    t = _time.process_time()
-    session = render_session(spec)
-    path = write_rendered(session, out_dir)
-    return SessionResult(
-        spec,
-        path,
-        session.duration_mins,
-        len(session.keystrokes),
-        len(session.prompts),
-        _time.process_time() - t,
-        path.stat().st_size,
-    )
+    session, written = render_and_write(render_session, write_rendered, spec, out_dir)
+    return SessionResult(**written, num_keystrokes=len(session.keystrokes), num_prompts=len(session.prompts))
