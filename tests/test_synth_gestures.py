@@ -63,20 +63,28 @@ def test_names_match_the_release():
     assert SYNTH_GESTURES == GESTURES and tuple(PRIMITIVES) == GESTURES
 
 
-def test_files_load_with_gni_session(tiny):
-    files = _files(tiny)
+def load_sessions(files: list[Path], file_task: str, cfg) -> list[tuple]:
+    """Every session of ``cfg``, named as the release names them, loads with GniSession: its EMG
+    is (T, 16) float32 of the configured length; returns each file's (prompts, stages) tables,
+    read with the reader's checks (known names, columns)."""
     assert [f.stem for f in files] == [
-        f"discrete_gestures_user_{u:03d}_dataset_{s:03d}" for u in range(TINY.users) for s in range(TINY.sessions)
+        f"{file_task}_user_{u:03d}_dataset_{s:03d}" for u in range(cfg.users) for s in range(cfg.sessions)
     ]
+    tables = []
     for f in files:
         with GniSession(f) as s:
-            assert s.task == "discrete_gestures" and len(s) == int(TINY.minutes * 60 * FS)
+            assert s.task == file_task and len(s) == int(cfg.minutes * 60 * FS)
             emg = s.emg()
             assert emg.shape == (len(s), 16) and emg.dtype == np.float32
-            prompts, stages = s.prompts(), s.stages()  # the reader's checks: known names, columns
-            assert len(prompts) > 3
-            assert list(stages["name"]) == ["rest", "gestures_1", "gestures_2"]
-            assert "posture" in stages.columns
+            tables.append((s.prompts(), s.stages()))
+    return tables
+
+
+def test_files_load_with_gni_session(tiny):
+    for prompts, stages in load_sessions(_files(tiny), "discrete_gestures", TINY):
+        assert len(prompts) > 3
+        assert list(stages["name"]) == ["rest", "gestures_1", "gestures_2"]
+        assert "posture" in stages.columns
 
 
 def test_readable_by_release_reader_logic(tiny):
@@ -134,30 +142,38 @@ def test_schedule_rates_and_rests():
 
 
 # -- determinism, users ------------------------------------------------------------------------------
-def test_deterministic_and_workers_do_not_matter(tiny, tmp_path):
-    again = tmp_path / "again"
-    generate_gestures(again, TINY, workers=2)
-    a, b = _files(tiny), _files(again)
+def assert_same_sessions(a: list[Path], b: list[Path]) -> None:
+    """Two lists of GNI session files hold the same rows and label tables (any one-band task)."""
     assert [f.name for f in a] == [f.name for f in b]
     for fa, fb in zip(a, b):
         ra, rb = _read(fa), _read(fb)
         assert ra["rows"].tobytes() == rb["rows"].tobytes(), fa.name
         pd.testing.assert_frame_equal(ra["prompts"], rb["prompts"])
         pd.testing.assert_frame_equal(ra["stages"], rb["stages"])
+
+
+def test_deterministic_and_workers_do_not_matter(tiny, tmp_path):
+    again = tmp_path / "again"
+    generate_gestures(again, TINY, workers=2)
+    assert_same_sessions(_files(tiny), _files(again))
     assert (tiny / CORPUS_CSV).read_text() == (again / CORPUS_CSV).read_text()
 
 
-def test_users_sessions_and_seeds_differ():
-    spec = GestureSessionSpec(seed=5, user_index=0, session_index=0, start_unix=1.7e9, minutes=0.2)
-    base = render_gesture_session(spec)
+def assert_sessions_differ(render, spec_cls, minutes: float, labels) -> None:
+    """Another user, another session of the same user, another seed: other EMG, other ``labels(r)``."""
+    base = render(spec_cls(seed=5, user_index=0, session_index=0, start_unix=1.7e9, minutes=minutes))
     for other in (
-        GestureSessionSpec(5, 1, 0, 1.7e9, 0.2),  # another user
-        GestureSessionSpec(5, 0, 1, 1.7e9, 0.2),  # another session of the same user
-        GestureSessionSpec(6, 0, 0, 1.7e9, 0.2),  # another seed
+        spec_cls(5, 1, 0, 1.7e9, minutes),  # another user
+        spec_cls(5, 0, 1, 1.7e9, minutes),  # another session of the same user
+        spec_cls(6, 0, 0, 1.7e9, minutes),  # another seed
     ):
-        r = render_gesture_session(other)
+        r = render(other)
         assert not np.array_equal(r.emg, base.emg)
-        assert [(e.name, e.time) for e in r.events] != [(e.name, e.time) for e in base.events]
+        assert labels(r) != labels(base)
+
+
+def test_users_sessions_and_seeds_differ():
+    assert_sessions_differ(render_gesture_session, GestureSessionSpec, 0.2, lambda r: [(e.name, e.time) for e in r.events])
     s0, s1 = make_style(5, 0), make_style(5, 1)
     assert not np.allclose(s0.main, s1.main) and s0.rate != s1.rate
     assert not np.allclose(make_user(5, 0).hands[RIGHT].angle[:5], make_user(5, 1).hands[RIGHT].angle[:5])
@@ -215,14 +231,16 @@ def test_gestures_have_distinct_spatial_patterns():
 
 
 # -- the corpus -----------------------------------------------------------------------------------------
-def test_corpus_covers_files_and_holds_test_users_out(tiny):
-    parts = read_corpus(tiny / CORPUS_CSV)
-    files = {f.stem for f in _files(tiny)}
-    assert {p.dataset for p in parts} == files
+def assert_corpus_holds_users_out(root: Path, corpus: str, files: list[Path], cfg) -> None:
+    """A one-band task's corpus CSV covers every file without gaps, one split per file, test
+    users held out whole, the training users' last sessions in val."""
+    parts = read_corpus(root / corpus)
+    stems = {f.stem for f in files}
+    assert {p.dataset for p in parts} == stems
     split_of_user: dict[str, set] = {}
-    for stem in files:
+    for stem in stems:
         mine = sorted((p for p in parts if p.dataset == stem), key=lambda p: p.start)
-        with GniSession(tiny / f"{stem}.hdf5") as s:
+        with GniSession(root / f"{stem}.hdf5") as s:
             assert mine[0].start == pytest.approx(s.time[0], abs=1e-5)
             assert mine[-1].end == pytest.approx(s.time[-1], abs=1e-5)
             for a, b in zip(mine, mine[1:]):
@@ -235,11 +253,15 @@ def test_corpus_covers_files_and_holds_test_users_out(tiny):
         assert len({p.split for p in mine}) == 1
         split_of_user.setdefault(stem.split("_dataset_")[0], set()).add(mine[0].split)
     test_users = [u for u, splits in split_of_user.items() if "test" in splits]
-    assert len(test_users) == TINY.test_users
+    assert len(test_users) == cfg.test_users
     assert all(split_of_user[u] == {"test"} for u in test_users), "test users are held out whole"
     assert all(splits == {"train", "val"} for u, splits in split_of_user.items() if u not in test_users)
     last = {p.dataset for p in parts if p.split == "val"}
-    assert all(d.endswith(f"_dataset_{TINY.sessions - 1:03d}") for d in last)
+    assert all(d.endswith(f"_dataset_{cfg.sessions - 1:03d}") for d in last)
+
+
+def test_corpus_covers_files_and_holds_test_users_out(tiny):
+    assert_corpus_holds_users_out(tiny, CORPUS_CSV, _files(tiny), TINY)
     synth = json.loads((tiny / "synth.json").read_text())
     assert synth["task"] == "gestures" and synth["seed"] == TINY.seed
 
@@ -248,19 +270,26 @@ def test_corpus_covers_files_and_holds_test_users_out(tiny):
 from test_synth import cli  # noqa: E402, F401  (emgrt.cli.main with only synth registered)
 
 
-def test_cli_writes_gestures_and_summary(cli, tmp_path, capsys):
-    out = tmp_path / "g"
-    args = ["synth", str(out), "--task", "gestures", "--users", "2", "--sessions", "1", "--minutes", "0.1",
+def check_cli_writes(cli, capsys, out: Path, task: str, files, corpus: str) -> tuple[str, dict]:
+    """`emgrt synth OUT --task TASK` for two users of one session, then again with --json: the
+    shared summary lines, files and corpus; returns the text summary and the JSON one."""
+    args = ["synth", str(out), "--task", task, "--users", "2", "--sessions", "1", "--minutes", "0.1",
             "--test-users", "0", "--val-sessions", "0", "--workers", "1"]
     assert cli(args) == 0
     captured = capsys.readouterr()
-    assert "2 users" in captured.out and "2 sessions" in captured.out and "gestures" in captured.out
+    assert "2 users" in captured.out and "2 sessions" in captured.out
     assert "x real time" in captured.out and "synth: 2/2 sessions" in captured.err
-    assert len(_files(out)) == 2 and (out / CORPUS_CSV).exists()
+    assert len(files(out)) == 2 and (out / corpus).exists()
     assert cli(args + ["--json", "--seed", "1"]) == 0  # rewriting is allowed
     summary = json.loads(capsys.readouterr().out)
-    assert summary["task"] == "gestures" and summary["sessions"] == 2 and summary["gestures"] > 0
-    assert {p.split for p in read_corpus(out / CORPUS_CSV)} == {"train"}
+    assert summary["task"] == task and summary["sessions"] == 2
+    assert {p.split for p in read_corpus(out / corpus)} == {"train"}
+    return captured.out, summary
+
+
+def test_cli_writes_gestures_and_summary(cli, tmp_path, capsys):
+    text, summary = check_cli_writes(cli, capsys, tmp_path / "g", "gestures", _files, CORPUS_CSV)
+    assert "gestures" in text and summary["gestures"] > 0
 
 
 def test_cli_gestures_replace_a_typing_dataset(cli, tmp_path, capsys):
@@ -274,11 +303,15 @@ def test_cli_gestures_replace_a_typing_dataset(cli, tmp_path, capsys):
 
 @pytest.mark.parametrize(
     "extra, needle",
-    [(["--task", "handwriting"], "--task"), (["--users", "1"], "--test-users"), (["--sessions", "1"], "--sessions")],
+    [(["--task", "wrist"], "--task"), (["--users", "1"], "--test-users"), (["--sessions", "1"], "--sessions")],
 )
 def test_cli_bad_arguments(cli, tmp_path, capsys, extra, needle):
-    out = tmp_path / "g"
-    assert cli(["synth", str(out), "--task", "gestures", "--minutes", "0.1", *extra]) == 2
+    check_cli_rejects(cli, capsys, tmp_path / "g", ["--task", "gestures", "--minutes", "0.1", *extra], needle)
+
+
+def check_cli_rejects(cli, capsys, out: Path, args: list[str], needle: str) -> None:
+    """`emgrt synth OUT ARGS` fails with one line naming ``needle`` and writes nothing."""
+    assert cli(["synth", str(out), *args]) == 2
     err = capsys.readouterr().err.strip()
     assert needle in err and len(err.splitlines()) == 1 and "Traceback" not in err
     assert not out.exists() or not any(out.iterdir())
@@ -288,7 +321,7 @@ def test_cli_help_explains_task(cli, capsys):
     with pytest.raises(SystemExit):
         cli(["synth", "--help"])
     text = capsys.readouterr().out
-    assert "--task {typing,gestures}" in text and "discrete_gestures_corpus.csv" in text
+    assert "--task {typing,gestures,handwriting}" in text and "discrete_gestures_corpus.csv" in text
 
 
 def test_typing_path_unchanged_by_task_flag(cli, tmp_path):

@@ -1,4 +1,4 @@
-"""`emgrt synth`: write a synthetic dataset: typing in exact emg2qwerty format, or discrete gestures in the GNI layout."""
+"""`emgrt synth`: write a synthetic dataset: typing in exact emg2qwerty format, or discrete gestures or handwriting in the GNI layout."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 from emgrt.synth.difficulty import DEFAULT_DIFFICULTY, MAX_DIFFICULTY
 from emgrt.validate import Float, NonNegativeInt, PositiveFloat, PositiveInt, arg
 
-TASKS = ("typing", "gestures")
+TASKS = ("typing", "gestures", "handwriting")
 T = TypeVar("T")
 
 DESCRIPTION = """\
@@ -35,6 +35,15 @@ high-passed at 40 Hz, one discrete_gestures_user_UUU_dataset_SSS.hdf5 per
 session (prompts and stages tables) and discrete_gestures_corpus.csv
 (dataset, start, end, split).  Test users are held out whole; training users
 give their last --val-sessions sessions to val.  --test-sessions is typing only.
+
+--task handwriting writes that release's handwriting task the same way: the
+same people write words and short phrases of real English (lower case, digits,
+a few punctuation marks; a right arrow asks for an explicit space, a left arrow
+for a backspace) with their fingers, on the table and in the air, along the
+pen paths of a stroke font (Hershey, from the Hershey-Fonts package), each user
+with their own size, slant, speed, smoothness and pen-lift timing.  One
+handwriting_user_UUU_dataset_SSS.hdf5 per session (prompts table: prompt,
+start, end; stages table) and handwriting_corpus.csv, split as for gestures.
 """
 
 EPILOG = """\
@@ -42,10 +51,12 @@ difficulty: one knob (0 easy, 0.7 default, 2 very hard) that raises noise, the
 differences between users and sessions, the overlap between keys pressed by
 the same finger and the jitter of EMG onset before key presses together.
 For gestures the same formulas apply (key overlap becomes the overlap of the
-five thumb gestures); they are not yet calibrated against a gesture baseline.
+five thumb gestures), for handwriting too (the overlap of the muscle patterns
+of the four stroke directions); neither is calibrated against a baseline yet.
 
 example: emgrt synth data/synth --users 20 --sessions 4 --minutes 5 --workers 4
          emgrt synth data/gestures --task gestures --users 10 --minutes 5
+         emgrt synth data/handwriting --task handwriting --users 10 --minutes 5
 """
 
 
@@ -60,7 +71,7 @@ def _default_workers() -> int:
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "synth",
-        help="write a synthetic dataset (emg2qwerty typing, or GNI discrete gestures)",
+        help="write a synthetic dataset (emg2qwerty typing, or GNI discrete gestures or handwriting)",
         description=DESCRIPTION,
         epilog=EPILOG,
         formatter_class=_Formatter,
@@ -73,7 +84,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         choices=TASKS,
         default="typing",
         help="typing: emg2qwerty-format keystroke sessions (two bands); gestures: the GNI release's "
-        "nine discrete gestures (one band, its HDF5 layout and corpus CSV)",
+        "nine discrete gestures (one band, its HDF5 layout and corpus CSV); handwriting: its "
+        "handwriting task, words written with the fingers (same layout)",
     )
     p.add_argument("--users", type=arg(PositiveInt), default=6, help="number of synthetic people")
     p.add_argument("--sessions", type=arg(PositiveInt), default=3, help="sessions per user")
@@ -130,10 +142,16 @@ class _Progress:
 
 
 def run(args: argparse.Namespace) -> int:
-    if getattr(args, "task", "typing") == "gestures":
+    task = getattr(args, "task", "typing")
+    if task == "gestures":
         from emgrt.synth.gestures import GestureDatasetConfig, generate_gestures, plan_gestures
 
         _synth(args, _config(GestureDatasetConfig, args), plan_gestures, generate_gestures, "gestures")
+        return 0
+    if task == "handwriting":
+        from emgrt.synth.handwriting import HandwritingDatasetConfig, generate_handwriting, plan_handwriting
+
+        _synth(args, _config(HandwritingDatasetConfig, args), plan_handwriting, generate_handwriting, "prompts", "characters")
         return 0
     from emgrt.synth.dataset import DatasetConfig, generate_dataset, plan_dataset
 
@@ -153,11 +171,11 @@ def _config(cls: type[T], args: argparse.Namespace) -> T:
     return cls(**{f.name: getattr(args, f.name) for f in dataclasses.fields(cls)})
 
 
-def _synth(args: argparse.Namespace, cfg: Any, plan: Callable, generate: Callable, counted: str) -> None:
+def _synth(args: argparse.Namespace, cfg: Any, plan: Callable, generate: Callable, *counted: str) -> None:
     """Validate ``cfg``, generate its dataset with a progress bar and print the summary.
 
-    ``plan`` / ``generate``: the task's planner and generator; ``counted``: the summary field
-    that counts its labels (keystrokes, gestures), named so in the text summary.
+    ``plan`` / ``generate``: the task's planner and generator; ``counted``: the summary fields
+    that count its labels (keystrokes; gestures; prompts, characters), named so in the text summary.
     """
     cfg.validate()  # before touching the folder
     total = len(plan(cfg).specs)
@@ -169,7 +187,7 @@ def _synth(args: argparse.Namespace, cfg: Any, plan: Callable, generate: Callabl
     s = summary
     print(
         f"wrote {s.out_dir}: {s.users} users ({s.train_users} train, {s.test_users} test), "
-        f"{s.sessions} sessions, {s.hours:.2f} h, {getattr(s, counted):,} {counted}, {s.bytes / 1e6:.0f} MB"
+        f"{s.sessions} sessions, {s.hours:.2f} h, {''.join(f'{getattr(s, c):,} {c}, ' for c in counted)}{s.bytes / 1e6:.0f} MB"
     )
     print(
         f"took {s.seconds:.1f} s: {s.realtime_factor:.0f}x real time "

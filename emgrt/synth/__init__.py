@@ -1,4 +1,4 @@
-"""Synthetic sEMG data (`emgrt synth`): typing in exact emg2qwerty format, discrete gestures in the GNI layout.
+"""Synthetic sEMG data (`emgrt synth`): typing in exact emg2qwerty format, discrete gestures and handwriting in the GNI layout.
 
 Modules, one job each:
 
@@ -9,9 +9,14 @@ Modules, one job each:
 * :mod:`~emgrt.synth.difficulty` the single ``--difficulty`` knob and what it scales
 * :mod:`~emgrt.synth.session`    one session rendered to arrays and written via :mod:`emgrt.io`
 * :mod:`~emgrt.synth.dataset`    users, sessions and splits of a dataset, rendered in parallel
+* :mod:`~emgrt.synth.oneband`    what the one-band GNI tasks share: stages, the band rendered in
+  volts, the files (:mod:`emgrt.io.gni`), the corpus CSV and the dataset plan
 * :mod:`~emgrt.synth.gestures`   the nine GNI discrete gestures (``--task gestures``): gesture
-  primitives and schedules driving the same physiology and noise, one band in volts, written with
-  :mod:`emgrt.io.gni` with a corpus CSV (difficulty not yet calibrated for gestures)
+  primitives and schedules driving the same physiology and noise (difficulty not yet calibrated)
+* :mod:`~emgrt.synth.handwriting` GNI handwriting (``--task handwriting``): English words written
+  with the fingers along a stroke font's pen paths by per-user writers, the pen's motion driving
+  the same physiology and noise, the arm and wrist motion kept for the IMU (difficulty not yet
+  calibrated)
 
 Everything is deterministic for a seed and independent of the number of workers.
 """
@@ -26,6 +31,14 @@ from emgrt.synth.gestures import (
     plan_gestures,
     render_gesture_session,
 )
+from emgrt.synth.handwriting import (
+    HandwritingDatasetConfig,
+    HandwritingSessionSpec,
+    HandwritingSummary,
+    generate_handwriting,
+    plan_handwriting,
+    render_handwriting_session,
+)
 from emgrt.synth.session import RenderedSession, SessionSpec, make_user, render_session, write_rendered
 
 __all__ = [
@@ -35,14 +48,20 @@ __all__ = [
     "GestureDatasetConfig",
     "GestureSessionSpec",
     "GestureSummary",
+    "HandwritingDatasetConfig",
+    "HandwritingSessionSpec",
+    "HandwritingSummary",
     "RenderedSession",
     "SessionSpec",
     "generate_dataset",
     "generate_gestures",
+    "generate_handwriting",
     "make_user",
     "plan_dataset",
     "plan_gestures",
+    "plan_handwriting",
     "render_gesture_session",
+    "render_handwriting_session",
     "render_session",
     "write_rendered",
 ]

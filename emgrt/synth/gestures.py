@@ -31,18 +31,16 @@ release with nothing in between; rest gaps of 2-4 s are scattered through the st
 ``time`` is its mechanical moment (contact, lift, the middle of a swipe); the EMG starts the
 user's lead (30-120 ms) earlier, as for keystrokes.
 
-The signal.  One band on the right wrist, 16 electrodes at 2 kHz (the release's layout), with
-the same per-session re-placement as typing (rotation, electrode gains, one badly seated
-electrode now and then), then a causal 4th-order Butterworth high-pass at 40 Hz and scaling to
-volts (the synthetic units are microvolts), as the release's files are stored.
-
-Files: ``discrete_gestures_user_UUU_dataset_SSS.hdf5`` written with
-:func:`emgrt.io.gni.write_gni_session` (``prompts``: ``name``, ``time``; ``stages``: ``start``,
-``end``, ``name``, ``posture``) and ``discrete_gestures_corpus.csv`` (``dataset, start, end,
-split``; one partition per stage).  Held-out test users give all their sessions to ``test``;
-the other users give their last ``val_sessions`` sessions to ``val`` and the rest to ``train``.
-Every random draw comes from a per-(seed, user, session, tag) stream, so the files depend on
-the settings only, never on the number of workers.
+The signal, the files and the dataset are those of every one-band task (:mod:`emgrt.synth.oneband`):
+one band on the right wrist, 16 electrodes at 2 kHz (the release's layout), with the same
+per-session re-placement as typing, then a causal 4th-order Butterworth high-pass at 40 Hz and
+scaling to volts, as the release's files are stored.  Files:
+``discrete_gestures_user_UUU_dataset_SSS.hdf5`` (``prompts``: ``name``, ``time``; ``stages``:
+``start``, ``end``, ``name``, ``posture``) and ``discrete_gestures_corpus.csv`` (``dataset,
+start, end, split``; one partition per stage).  Held-out test users give all their sessions to
+``test``; the other users give their last ``val_sessions`` sessions to ``val`` and the rest to
+``train``.  Every random draw comes from a per-(seed, user, session, tag) stream, so the files
+depend on the settings only, never on the number of workers.
 
 Difficulty for gestures is NOT yet calibrated against a baseline: no gesture model exists yet.
 The default (0.7) is the one calibrated for typing; it sets noise, user/session spread, thumb
@@ -51,30 +49,33 @@ gesture overlap and onset jitter by the same formulas (:mod:`~emgrt.synth.diffic
 
 from __future__ import annotations
 
-import csv
-import json
-from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from functools import lru_cache
-from pathlib import Path
 
 import numpy as np
 
-from emgrt.constants import SAMPLE_RATE_HZ
-from emgrt.io.gni import CORPUS_COLUMNS, GESTURES, TASK_GESTURES
-from emgrt.synth.dataset import (
-    SYNTH_JSON,
-    DatasetConfig,
-    SynthConfig,
-    SynthSummary,
-    check_workers,
-    is_synth_dataset,
-    prepare_out_dir,
-    render_sessions,
+from emgrt.io.gni import GESTURES, TASK_GESTURES
+from emgrt.synth.difficulty import DEFAULT_DIFFICULTY
+from emgrt.synth.keyboard import INDEX, MIDDLE, THUMB
+from emgrt.synth.oneband import (
+    REST_STAGE,
+    BandSession,
+    GniDatasetConfig,
+    GniSessionSpec,
+    GniTask,
+    GniSummary,
+    RenderedGni,
+    Stage,
+    add_posture,
+    compartment,
+    corpus_name,
+    pull_together,
+    SessionTags,
+    user_style,
+    weight_vector,
 )
-from emgrt.synth.difficulty import DEFAULT_DIFFICULTY, Difficulty
-from emgrt.synth.keyboard import INDEX, MIDDLE, RIGHT, THUMB
+from emgrt.synth.oneband import plan_stages as plan_task_stages
 from emgrt.synth.physiology import (
     DEEP,
     DRIVE_HZ,
@@ -87,19 +88,11 @@ from emgrt.synth.physiology import (
     WRIST_RAD,
     WRIST_ULN,
     Activation,
-    drive_grid,
-    finish_drive,
-    render_drive,
 )
-from emgrt.synth.session import WrittenSession, make_user, place_bands, render_and_write, stream
 
-FS = SAMPLE_RATE_HZ
 TASK = "gestures"  # the `emgrt synth --task` name
-BAND = RIGHT  # the release records one band, on the right wrist
-CORPUS_CSV = f"{TASK_GESTURES}_corpus.csv"
+CORPUS_CSV = corpus_name(TASK_GESTURES)
 FILE_GLOB = f"{TASK_GESTURES}_user_*_dataset_*.hdf5"
-VOLTS_PER_UNIT = 1e-6  # the synthetic EMG is in microvolts
-HIGHPASS_HZ, HIGHPASS_ORDER = 40.0, 4
 
 # Stream tags, distinct from the typing ones (session.py, dataset.py) so the two tasks of one
 # user draw independent sessions; never 0.
@@ -108,16 +101,13 @@ TAG_SCHEDULE, TAG_PLACEMENT, TAG_NOISE, TAG_FIRING = 231, 232, 233, 234
 TAG_PLAN = 311
 _EPOCH_START = datetime(2023, 3, 1, tzinfo=timezone.utc).timestamp()
 
-REST_STAGE = "rest"
 STAGE_POSTURES = (("gestures_1", "arm_on_table", 0.85, 0.0), ("gestures_2", "arm_raised", 1.15, 0.06))
-REST_POSTURE = "arm_on_table"
 MIN_RATE, MAX_RATE = 0.5, 1.5  # gestures per second, stage pace bounds
 END_MARGIN_S = 0.5  # no event closer than this to a stage end (its EMG and label fit inside)
 MIN_INTERVAL_S = 0.3
 
 
-def _c(finger: int, kind: int) -> int:
-    return finger * N_KIND + kind
+_c = compartment
 
 
 @dataclass(frozen=True)
@@ -175,23 +165,15 @@ THUMB_GESTURES = ("thumb_click", "thumb_down", "thumb_in", "thumb_out", "thumb_u
 TRIALS = (("index_press", "index_release"), ("middle_press", "middle_release")) + tuple((g,) for g in THUMB_GESTURES)
 
 
-def _vector(weights: dict[int, float]) -> np.ndarray:
-    out = np.zeros(N_COMPARTMENTS)
-    for comp, w in weights.items():
-        out[comp] = w
-    return out
-
-
 def template_weights(overlap: float) -> tuple[np.ndarray, np.ndarray]:
     """Population main and antagonist weights, (9, N_COMPARTMENTS) each, in GESTURES order.
 
     ``overlap`` in [0, 1] pulls the thumb gestures' main patterns towards their mean.
     """
-    main = np.stack([_vector(PRIMITIVES[g].main) for g in GESTURES])
-    anti = np.stack([_vector(PRIMITIVES[g].anti) for g in GESTURES])
+    main = np.stack([weight_vector(PRIMITIVES[g].main) for g in GESTURES])
+    anti = np.stack([weight_vector(PRIMITIVES[g].anti) for g in GESTURES])
     thumb = [GESTURES.index(g) for g in THUMB_GESTURES]
-    mean = main[thumb].mean(axis=0)
-    main[thumb] = mean + (1.0 - overlap) * (main[thumb] - mean)
+    main[thumb] = pull_together(main[thumb], overlap)
     return main, anti
 
 
@@ -232,8 +214,7 @@ def sample_style(rng: np.random.Generator, variability: float, overlap: float) -
 @lru_cache(maxsize=8)
 def make_style(seed: int, user_index: int, difficulty: float = DEFAULT_DIFFICULTY) -> GestureStyle:
     """The gesture style of user ``user_index`` of the population seeded by ``seed``."""
-    diff = Difficulty.from_level(difficulty)
-    return sample_style(stream(seed, user_index, 0, TAG_STYLE), diff.user_variability, diff.key_overlap)
+    return user_style(sample_style, TAG_STYLE, seed, user_index, difficulty)
 
 
 # -- schedule --------------------------------------------------------------------------------------
@@ -244,28 +225,9 @@ class GestureEvent:
     until: float  # presses: the time of their release; otherwise == time
 
 
-@dataclass(frozen=True)
-class Stage:
-    name: str
-    start: float  # s from the start of the session
-    end: float
-    posture: str
-    pace: float = 1.0  # multiplies the user's gesture rate
-    tonic: float = 0.0  # extra extensor and wrist drive (holding the arm up)
-
-
 def plan_stages(duration_s: float, rng: np.random.Generator) -> list[Stage]:
-    """A short rest, then the gesture stages splitting the rest of the session, covering it all.
-
-    ``duration_s`` is the time of the last sample, so the last stage ends on it.
-    """
-    rest = min(float(rng.uniform(3.0, 5.0)), 0.1 * duration_s)
-    cut = rest + (duration_s - rest) * float(rng.uniform(0.4, 0.6))
-    bounds = (rest, cut, duration_s)
-    stages = [Stage(REST_STAGE, 0.0, rest, REST_POSTURE)]
-    for i, (name, posture, pace, tonic) in enumerate(STAGE_POSTURES):
-        stages.append(Stage(name, bounds[i], bounds[i + 1], posture, pace, tonic))
-    return stages
+    """A short rest, then the two gesture stages (a stage's ``pace`` multiplies the user's gesture rate)."""
+    return plan_task_stages(duration_s, rng, STAGE_POSTURES)
 
 
 def schedule_gestures(stages: list[Stage], style: GestureStyle, rng: np.random.Generator) -> list[GestureEvent]:
@@ -342,64 +304,23 @@ def gesture_drive(
         if prim.anti:
             back = np.exp(-0.5 * ((t - anti_at) / (0.03 * scale)) ** 2)
             drive[i0:i1] += amp * back[:, None] * style.anti[g][None, :]
-    # Posture: a raised arm holds the wrist and finger extensors a little (0.5 s ramps).
-    posture = np.zeros(n_grid)
-    for st in stages:
-        posture[int(st.start * DRIVE_HZ) : int(st.end * DRIVE_HZ) + 1] = st.tonic
-    if posture.any():
-        ramp = int(0.5 * DRIVE_HZ)
-        posture = np.convolve(np.pad(posture, ramp, mode="edge"), np.ones(ramp) / ramp, mode="same")[ramp:-ramp]
-        drive[:, [_c(f, EXT) for f in range(5)]] += posture[:, None]
-        drive[:, WRIST_RAD:] += posture[:, None]
-    return drive
+    return add_posture(drive, stages)
 
 
-# -- the signal ------------------------------------------------------------------------------------
-@lru_cache(maxsize=1)
-def _highpass() -> np.ndarray:
-    from scipy.signal import butter
-
-    return butter(HIGHPASS_ORDER, HIGHPASS_HZ, btype="highpass", fs=FS, output="sos")
+# -- sessions and the dataset ------------------------------------------------------------------------
+TAGS = SessionTags(TAG_SCHEDULE, TAG_PLACEMENT, TAG_FIRING, TAG_NOISE)
 
 
-def to_volts(emg_uv: np.ndarray) -> np.ndarray:
-    """Causal 40 Hz high-pass (started at the first sample's level) and microvolts -> volts, float32."""
-    from scipy.signal import sosfilt, sosfilt_zi
-
-    sos = _highpass()
-    x = np.asarray(emg_uv, dtype=np.float64)
-    zi = sosfilt_zi(sos)[:, :, None] * x[0][None, None, :]
-    y, _ = sosfilt(sos, x, axis=0, zi=zi)
-    return (y * VOLTS_PER_UNIT).astype(np.float32)
-
-
-@dataclass(frozen=True)
-class GestureSessionSpec:
+class GestureSessionSpec(GniSessionSpec, file_task=TASK_GESTURES):
     """Everything that determines one gesture session file."""
-
-    seed: int
-    user_index: int
-    session_index: int
-    start_unix: float  # first sample's time
-    minutes: float
-    difficulty: float = DEFAULT_DIFFICULTY
-
-    @property
-    def name(self) -> str:
-        return f"{TASK_GESTURES}_user_{self.user_index:03d}_dataset_{self.session_index:03d}"
 
 
 @dataclass
-class RenderedGestures:
-    spec: GestureSessionSpec
-    time: np.ndarray  # (T,) float64 unix seconds
-    emg: np.ndarray  # (T, 16) float32 volts, high-passed
-    events: list[GestureEvent]  # s from the start
-    stages: list[Stage]  # s from the start
+class RenderedGestures(RenderedGni):
+    events: list[GestureEvent] = field(default_factory=list)  # s from the start
 
-    @property
-    def duration_mins(self) -> float:
-        return len(self.time) / FS / 60.0
+    def counts(self) -> dict[str, int]:
+        return {"gestures": len(self.events)}
 
     def prompts(self):  # -> pandas.DataFrame
         import pandas as pd
@@ -408,161 +329,27 @@ class RenderedGestures:
         names = pd.Series([e.name for e in self.events], dtype=object)  # object, as the release's pandas writes
         return pd.DataFrame({"name": names, "time": np.array([t0 + e.time for e in self.events], dtype=np.float64)})
 
-    def stage_table(self):  # -> pandas.DataFrame
-        import pandas as pd
-
-        t0 = self.spec.start_unix
-        return pd.DataFrame(
-            {
-                "start": [t0 + s.start for s in self.stages],
-                "end": [t0 + s.end for s in self.stages],
-                "name": pd.Series([s.name for s in self.stages], dtype=object),  # one object block
-                "posture": pd.Series([s.posture for s in self.stages], dtype=object),
-            }
-        )
-
 
 def render_gesture_session(spec: GestureSessionSpec) -> RenderedGestures:
     """Schedule and EMG (one band, volts) of one gesture session."""
-    diff = Difficulty.from_level(spec.difficulty)
-    user = make_user(spec.seed, spec.user_index, spec.difficulty)  # the typing population's people
+    session = BandSession.start(spec, TAGS)
     style = make_style(spec.seed, spec.user_index, spec.difficulty)
-    n = int(round(spec.minutes * 60 * FS))
-    key = (spec.seed, spec.user_index, spec.session_index)
-    sched = stream(*key, TAG_SCHEDULE)
-    stages = plan_stages((n - 1) / FS, sched)
-    events = schedule_gestures(stages, style, sched)
+    stages = plan_stages(session.duration_s, session.schedule)
+    events = schedule_gestures(stages, style, session.schedule)
+    jitter = session.diff.onset_jitter_s
 
-    placement = place_bands(user, diff, stream(*key, TAG_PLACEMENT), (BAND,))  # as for typing, one band
-    act, band = placement.activation, placement.bands[0]
-    firing = stream(*key, TAG_FIRING)
-    n_grid = drive_grid(n)
-    drive = gesture_drive(events, stages, style, act, n_grid, firing, onset_jitter_s=diff.onset_jitter_s)
-    drive = finish_drive(drive, band.anatomy, act, firing)
-    emg = band.record(render_drive(drive, band.anatomy, n, firing, rotation=band.rotation), stream(*key, TAG_NOISE))
-    return RenderedGestures(
-        spec=spec,
-        time=spec.start_unix + np.arange(n, dtype=np.float64) / FS,
-        emg=to_volts(emg),
-        events=events,
-        stages=stages,
-    )
+    def voluntary(act: Activation, n_grid: int, rng: np.random.Generator) -> np.ndarray:
+        return gesture_drive(events, stages, style, act, n_grid, rng, onset_jitter_s=jitter)
 
-
-def write_gestures(session: RenderedGestures, out_dir: str | Path) -> Path:
-    """Write ``<out_dir>/discrete_gestures_user_UUU_dataset_SSS.hdf5`` in the GNI layout."""
-    from emgrt.io.gni import write_gni_session
-
-    return write_gni_session(
-        Path(out_dir) / f"{session.spec.name}.hdf5",
-        session.time,
-        session.emg,
-        TASK_GESTURES,
-        prompts=session.prompts(),
-        stages=session.stage_table(),
-    )
+    return RenderedGestures(spec=spec, emg=session.render(voluntary), stages=stages, events=events)
 
 
 @dataclass(frozen=True)
-class GestureSessionResult(WrittenSession):
-    spec: GestureSessionSpec
-    num_gestures: int
-    stages: tuple[tuple[float, float], ...]  # unix (start, end) of every stage
-
-
-def synth_gesture_session(spec: GestureSessionSpec, out_dir: str | Path) -> GestureSessionResult:
-    """Render and write one gesture session (the unit of work of the worker pool)."""
-    session, written = render_and_write(render_gesture_session, write_gestures, spec, out_dir)
-    t0 = spec.start_unix
-    stages = tuple((t0 + s.start, t0 + s.end) for s in session.stages)
-    return GestureSessionResult(**written, num_gestures=len(session.events), stages=stages)
-
-
-# -- the dataset -----------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class GestureDatasetConfig(SynthConfig):
-    """What `emgrt synth --task gestures` makes: test users are held out whole (all their
-    sessions are test), training users give their last ``val_sessions`` sessions to val."""
-
-    def validate(self) -> None:
-        """Raise ConfigError (one line naming the fix) for impossible settings (the typing rules)."""
-        DatasetConfig(**asdict(self), test_sessions=0).validate()  # test users give every session to test
-
-
-@dataclass(frozen=True)
-class GesturePlan:
-    config: GestureDatasetConfig
-    specs: list[GestureSessionSpec]  # user-major, chronological within a user
-    test_users: list[int]
-    split_of: dict[str, str]  # file stem -> train / val / test
-
-
-def plan_gestures(cfg: GestureDatasetConfig) -> GesturePlan:
-    """Session start times, held-out users and splits, all from ``cfg.seed``."""
-    cfg.validate()
-    rng = stream(cfg.seed, 0, 0, TAG_PLAN)
-    test = sorted(int(i) for i in rng.choice(cfg.users, size=cfg.test_users, replace=False))
-    specs, split_of = [], {}
-    for u in range(cfg.users):
-        start = _EPOCH_START + rng.uniform(0, 365) * 86400 + rng.uniform(9, 17) * 3600
-        for s in range(cfg.sessions):
-            spec = GestureSessionSpec(cfg.seed, u, s, round(start, 3), cfg.minutes, cfg.difficulty)
-            specs.append(spec)
-            if u in test:
-                split_of[spec.name] = "test"
-            else:
-                split_of[spec.name] = "val" if s >= cfg.sessions - cfg.val_sessions else "train"
-            start += cfg.minutes * 60 + rng.uniform(600, 3 * 86400)
-    return GesturePlan(cfg, specs, test, split_of)
-
-
-@dataclass(frozen=True)
-class GestureSummary(SynthSummary):
-    task: str
+class GestureSummary(GniSummary):
     gestures: int
 
 
-def prepare_gesture_dir(out_dir: str | Path, *, force: bool = False) -> Path:
-    """Like the typing synth: create ``out_dir``, replace a previous emgrt dataset, refuse others."""
-    path = Path(out_dir)
-    previous = path.is_dir() and is_synth_dataset(path)
-    path = prepare_out_dir(path, force=force)  # clears a previous typing dataset's sessions
-    if previous:
-        for f in path.glob(FILE_GLOB):
-            f.unlink()
-        for name in (CORPUS_CSV, "metadata.csv", "splits.json"):  # the latter two described removed sessions
-            (path / name).unlink(missing_ok=True)
-    return path
-
-
-def write_corpus(path: Path, results: list[GestureSessionResult], split_of: dict[str, str]) -> Path:
-    """``discrete_gestures_corpus.csv``: one partition per stage of every session."""
-    out = path / CORPUS_CSV
-    with open(out, "w", newline="", encoding="utf-8") as fh:
-        w = csv.writer(fh)
-        w.writerow(CORPUS_COLUMNS)
-        for r in results:
-            for start, end in r.stages:
-                w.writerow([r.spec.name, repr(float(start)), repr(float(end)), split_of[r.spec.name]])  # exact: the last sample is inside
-    return out
-
-
-def generate_gestures(
-    out_dir: str | Path,
-    cfg: GestureDatasetConfig,
-    *,
-    workers: int = 1,
-    force: bool = False,
-    on_session: Callable[[GestureSessionResult], None] | None = None,
-) -> GestureSummary:
-    """Render every gesture session of ``cfg`` into ``out_dir`` with the corpus CSV and synth.json."""
-    from emgrt.io.gni import _pandas
-
-    check_workers(workers)
-    plan = plan_gestures(cfg)
-    _pandas()  # the label tables need pandas + PyTables: fail before rendering anything
-    path = prepare_gesture_dir(out_dir, force=force)
-    (path / SYNTH_JSON).write_text(json.dumps({"generator": "emgrt synth", "task": TASK, **asdict(cfg)}, indent=2) + "\n")
-    run = render_sessions(synth_gesture_session, plan.specs, path, workers=workers, on_session=on_session)
-    write_corpus(path, run.results, plan.split_of)
-    return run.summary(GestureSummary, path, cfg, task=TASK, gestures=sum(r.num_gestures for r in run.results))
+GestureDatasetConfig = GniDatasetConfig  # the one-band tasks' settings and splits
+GESTURE_TASK = GniTask(TASK, GestureSessionSpec, render_gesture_session, GestureSummary, TAG_PLAN, _EPOCH_START)
+plan_gestures = GESTURE_TASK.plan
+generate_gestures = GESTURE_TASK.generate
