@@ -128,6 +128,11 @@ p999-h1 commit_prob=0.999 hypothesis_hold=1.0
 d4-p999-h1 commit_depth=4 commit_prob=0.999 hypothesis_hold=1.0
 d4-h2 commit_depth=4 hypothesis_hold=2.0
 d4-e6-h1 commit_depth=4 endpoint_frames=6 hypothesis_hold=1.0
+l16-h1 commit_lag=16 hypothesis_hold=1.0
+l20-h1 commit_lag=20 hypothesis_hold=1.0
+s12-h1 commit_stable=12 hypothesis_hold=1.0
+s16-h1 commit_stable=16 hypothesis_hold=1.0
+s20-h1 commit_stable=20 hypothesis_hold=1.0
 CANDIDATES
   ;;
 tune)  # the commit settings chosen on validation (`commit`) into the default bundle

@@ -94,6 +94,23 @@ def test_several_recordings_and_a_separate_held_out_session(tmp_path):
     assert abs(held_s - 20.0) < 1e-6 and abs(calib - (40.0 + 30.0 - 20.0)) < 0.01
 
 
+
+def test_minutes_a_sample_past_the_first_recording_still_have_a_val_piece(tmp_path):
+    """Asking for exactly a recording's length (its stamps span one period less) left a sliver of
+    the next recording as the last stretch, too short for the val piece: calibration failed."""
+    from test_data_fixtures import make_dataset
+
+    from emgrt.io.dataset import DatasetDir
+    from emgrt.train.calibrate import split_recordings
+
+    data = make_dataset(tmp_path / "d", (60_000, 60_000, 50_000))
+    a, b, c = sorted(data.glob("*.hdf5"))
+    out, _, calib, _ = split_recordings([a, b], tmp_path / "x", minutes=0.5, held_out=c)  # a spans 29.9995 s
+    pieces = DatasetDir(out)
+    assert len(pieces.sessions("val")) == 1 and len(pieces.sessions("train")) == 1
+    assert abs(calib - 30.0) < 1e-6
+
+
 @pytest.mark.slow
 def test_calibrate_from_a_band_records_then_calibrates(tiny_bundle, recording, tmp_path, capsys):
     import uuid

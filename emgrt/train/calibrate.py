@@ -108,14 +108,15 @@ def split_recordings(
     left = calib
     for rec, u in zip(recordings, usable):
         take = min(max(0.0, u), left)
-        if take > 0:
+        if take >= 1.0:  # a sliver (a recording a sample shorter than asked) is no piece
             stretches.append((rec, 0.0, take))
         left -= take
-    # the val piece is the calibration part's last val_s seconds (inside its last stretch)
-    rec, start, seconds = stretches[-1]
+    # The val piece is the last val_s seconds of the longest stretch (the last one can be short).
+    j = max(range(len(stretches)), key=lambda i: stretches[i][2])
+    rec, start, seconds = stretches[j]
     val_s = min(val_s, seconds - 1.0)
-    pieces = [(f"calib-train-{i}", r, a, b) for i, (r, a, b) in enumerate(stretches[:-1])]
-    pieces += [(f"calib-train-{len(stretches) - 1}", rec, start, seconds - val_s), ("calib-val", rec, start + seconds - val_s, val_s)]
+    pieces = [(f"calib-train-{i}", r, a, b) for i, (r, a, b) in enumerate(stretches) if i != j]
+    pieces += [(f"calib-train-{j}", rec, start, seconds - val_s), ("calib-val", rec, start + seconds - val_s, val_s)]
     infos, train = [], []
     user = sorted(users)[0] if users else "user"
     for name, r, a, b in pieces:
