@@ -44,6 +44,15 @@ pen paths of a stroke font (Hershey, from the Hershey-Fonts package), each user
 with their own size, slant, speed, smoothness and pen-lift timing.  One
 handwriting_user_UUU_dataset_SSS.hdf5 per session (prompts table: prompt,
 start, end; stages table) and handwriting_corpus.csv, split as for gestures.
+
+IMU: the band's 6-axis IMU (accelerometer m/s^2, gyroscope rad/s, 100 Hz, its
+own timestamps on the EMG clock, with the jitter, gaps, bias and noise of a
+real one) is written beside the EMG as the optional extension described in
+emgrt/io/imu.py: dataset imu in gesture and handwriting files (on by default),
+imu_left and imu_right in the emg2qwerty group of typing files (--imu; off by
+default, so typing files stay plain emg2qwerty).  Its motion comes from each
+task's movements: gestures' small forearm reactions, the writing arm, the
+keystrokes' jolts.  --no-imu leaves it out; the EMG is the same either way.
 """
 
 EPILOG = """\
@@ -97,6 +106,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--test-users", type=arg(NonNegativeInt), default=1, help="users held out of generic training")
     p.add_argument("--val-sessions", type=arg(NonNegativeInt), default=1, help="validation sessions per user")
     p.add_argument("--test-sessions", type=arg(NonNegativeInt), default=1, help="test sessions per test user (typing only)")
+    p.add_argument(
+        "--imu",
+        action=argparse.BooleanOptionalAction,
+        default=argparse.SUPPRESS,
+        help="write each band's 6-axis IMU stream (accelerometer + gyroscope, 100 Hz, its own timestamps on the "
+        "EMG clock: the optional extension of emgrt/io/imu.py) (default: on for gestures and handwriting, off for typing)",
+    )
     p.add_argument("--workers", type=arg(PositiveInt), default=_default_workers(), help="parallel render processes")
     p.add_argument("--force", action="store_true", help="write into a non-empty folder that is not an emgrt dataset")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
@@ -143,6 +159,8 @@ class _Progress:
 
 def run(args: argparse.Namespace) -> int:
     task = getattr(args, "task", "typing")
+    if getattr(args, "imu", None) is None:
+        args.imu = task != "typing"  # the one-band tasks carry the band's IMU by default
     if task == "gestures":
         from emgrt.synth.gestures import GestureDatasetConfig, generate_gestures, plan_gestures
 

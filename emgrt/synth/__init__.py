@@ -7,18 +7,22 @@ Modules, one job each:
 * :mod:`~emgrt.synth.physiology` per-user forearm anatomy, motor-unit firing, MUAPs on 16 electrodes
 * :mod:`~emgrt.synth.noise`      mains hum, drift, broadband noise, motion artifacts, electrode pops
 * :mod:`~emgrt.synth.difficulty` the single ``--difficulty`` knob and what it scales
+* :mod:`~emgrt.synth.imu`        the band's IMU: arm motion -> accelerometer and gyroscope samples on
+  the IMU's own clock (the optional extension of :mod:`emgrt.io.imu`)
 * :mod:`~emgrt.synth.session`    one session rendered to arrays and written via :mod:`emgrt.io`
 * :mod:`~emgrt.synth.dataset`    users, sessions and splits of a dataset, rendered in parallel
 * :mod:`~emgrt.synth.oneband`    what the one-band GNI tasks share: stages, the band rendered in
   volts, the files (:mod:`emgrt.io.gni`), the corpus CSV and the dataset plan
 * :mod:`~emgrt.synth.gestures`   the nine GNI discrete gestures (``--task gestures``): gesture
-  primitives and schedules driving the same physiology and noise (difficulty not yet calibrated)
+  primitives and schedules driving the same physiology and noise, each gesture's small forearm
+  motion for the IMU (difficulty not yet calibrated)
 * :mod:`~emgrt.synth.handwriting` GNI handwriting (``--task handwriting``): English words written
   with the fingers along a stroke font's pen paths by per-user writers, the pen's motion driving
-  the same physiology and noise, the arm and wrist motion kept for the IMU (difficulty not yet
+  the same physiology and noise, the arm and wrist motion the IMU senses (difficulty not yet
   calibrated)
 
-Everything is deterministic for a seed and independent of the number of workers.
+Everything is deterministic for a seed and independent of the number of workers; the IMU draws
+from streams of its own, so it leaves the EMG as it is without it.
 """
 
 from emgrt.synth.dataset import DatasetConfig, DatasetSummary, generate_dataset, plan_dataset

@@ -58,6 +58,7 @@ class DatasetConfig(SynthConfig):
     """What `emgrt synth` makes."""
 
     test_sessions: int = 1
+    imu: bool = False  # each band's IMU stream too (the optional extension, emgrt.io.imu)
 
     def validate(self) -> None:
         """Raise ConfigError (one line naming the fix) for impossible settings."""
@@ -130,7 +131,7 @@ def plan_dataset(cfg: DatasetConfig) -> DatasetPlan:
             day = datetime.fromtimestamp(start, tz=timezone.utc).strftime("%Y-%m-%d")
             tag = uuid.UUID(bytes=rng.bytes(16), version=4)
             name = f"{day}-{int(start)}-{SESSION_TAG}-{tag}"
-            specs.append(SessionSpec(cfg.seed, u, s, uid, name, round(start, 3), cfg.minutes, cfg.difficulty))
+            specs.append(SessionSpec(cfg.seed, u, s, uid, name, round(start, 3), cfg.minutes, cfg.difficulty, cfg.imu))
             names.append(name)
             start += cfg.minutes * 60 + rng.uniform(600, 3 * 86400)
         by_user[uid] = names

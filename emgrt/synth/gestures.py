@@ -31,6 +31,15 @@ release with nothing in between; rest gaps of 2-4 s are scattered through the st
 ``time`` is its mechanical moment (contact, lift, the middle of a swipe); the EMG starts the
 user's lead (30-120 ms) earlier, as for keystrokes.
 
+Motion (the band's IMU).  Every gesture moves the forearm a little (:data:`GESTURE_MOTION`): a
+press dips and rolls it until its release, a click briefly, the thumb's swipes turn (in, out)
+or roll it (down, up) by about a degree and back; each user has their own size per gesture and
+every repetition varies.  The stages' postures add the rest: the forearm on the table, then
+raised (pitched up by 35 deg, turned, trembling and swaying more), which the accelerometer sees
+as gravity moving onto the band's x axis.  The IMU stream is written as the ``imu`` dataset of
+the IMU extension (:mod:`emgrt.io.imu`, :mod:`emgrt.synth.imu`); ``--no-imu`` leaves it out,
+and the EMG is the same either way.
+
 The signal, the files and the dataset are those of every one-band task (:mod:`emgrt.synth.oneband`):
 one band on the right wrist, 16 electrodes at 2 kHz (the release's layout), with the same
 per-session re-placement as typing, then a causal 4th-order Butterworth high-pass at 40 Hz and
@@ -75,7 +84,9 @@ from emgrt.synth.oneband import (
     user_style,
     weight_vector,
 )
+from emgrt.synth.imu import add_move
 from emgrt.synth.oneband import plan_stages as plan_task_stages
+from emgrt.synth.session import stream
 from emgrt.synth.physiology import (
     DEEP,
     DRIVE_HZ,
@@ -98,6 +109,8 @@ FILE_GLOB = f"{TASK_GESTURES}_user_*_dataset_*.hdf5"
 # user draw independent sessions; never 0.
 TAG_STYLE = 121  # user level
 TAG_SCHEDULE, TAG_PLACEMENT, TAG_NOISE, TAG_FIRING = 231, 232, 233, 234
+TAG_MOTION, TAG_IMU, TAG_MOVES = 235, 236, 237  # the arm's motion, the IMU, the gestures' moves: EMG streams untouched
+TAG_MOTION_STYLE = 122  # user level: how much each gesture moves the forearm
 TAG_PLAN = 311
 _EPOCH_START = datetime(2023, 3, 1, tzinfo=timezone.utc).timestamp()
 
@@ -308,7 +321,44 @@ def gesture_drive(
 
 
 # -- sessions and the dataset ------------------------------------------------------------------------
-TAGS = SessionTags(TAG_SCHEDULE, TAG_PLACEMENT, TAG_FIRING, TAG_NOISE)
+# -- motion (what the band's IMU senses) --------------------------------------------------------------
+# The forearm's small reaction to each gesture, degrees of (yaw, pitch, roll), and how long it
+# lasts (s): a press holds its deflection until its release; the others move out and back.
+GESTURE_MOTION: dict[str, tuple[tuple[float, float, float], float]] = {
+    "index_press": ((0.1, -0.4, 0.3), 0.15),
+    "index_release": ((0.0, 0.2, 0.0), 0.15),
+    "middle_press": ((-0.1, -0.4, -0.2), 0.15),
+    "middle_release": ((0.0, 0.2, 0.0), 0.15),
+    "thumb_click": ((0.0, -0.3, 0.4), 0.15),
+    "thumb_down": ((0.2, -0.4, 1.0), 0.4),
+    "thumb_in": ((1.0, 0.0, 0.5), 0.4),
+    "thumb_out": ((-1.0, 0.0, -0.5), 0.4),
+    "thumb_up": ((-0.2, 0.4, -1.0), 0.4),
+}
+assert tuple(GESTURE_MOTION) == GESTURES
+
+
+def gesture_moves(events: list[GestureEvent], n_grid: int, gain: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """The forearm's (yaw, pitch, roll) deflection (rad) on the grid, (n_grid, 3): every event's
+    :data:`GESTURE_MOTION` scaled by the user's ``gain`` (9,) and a per-repetition factor."""
+    moves = np.zeros((n_grid, 3))
+    for ev in events:
+        g = GESTURES.index(ev.name)
+        delta, width = GESTURE_MOTION[ev.name]
+        amp = np.radians(delta) * gain[g] * float(rng.lognormal(0.0, 0.2))
+        if PRIMITIVES[ev.name].holds:
+            add_move(moves, amp, ev.time, ev.until, width)
+        else:
+            add_move(moves, amp, ev.time, ev.time, width * float(rng.lognormal(0.0, 0.15)))
+    return moves
+
+
+def motion_gain(seed: int, user_index: int) -> np.ndarray:
+    """How much each of the nine gestures moves this user's forearm (a lognormal factor each)."""
+    return stream(seed, user_index, 0, TAG_MOTION_STYLE).lognormal(0.0, 0.3, len(GESTURES))
+
+
+TAGS = SessionTags(TAG_SCHEDULE, TAG_PLACEMENT, TAG_FIRING, TAG_NOISE, TAG_MOTION, TAG_IMU)
 
 
 class GestureSessionSpec(GniSessionSpec, file_task=TASK_GESTURES):
@@ -331,7 +381,7 @@ class RenderedGestures(RenderedGni):
 
 
 def render_gesture_session(spec: GestureSessionSpec) -> RenderedGestures:
-    """Schedule and EMG (one band, volts) of one gesture session."""
+    """Schedule, EMG (one band, volts), arm motion and IMU of one gesture session."""
     session = BandSession.start(spec, TAGS)
     style = make_style(spec.seed, spec.user_index, spec.difficulty)
     stages = plan_stages(session.duration_s, session.schedule)
@@ -341,7 +391,10 @@ def render_gesture_session(spec: GestureSessionSpec) -> RenderedGestures:
     def voluntary(act: Activation, n_grid: int, rng: np.random.Generator) -> np.ndarray:
         return gesture_drive(events, stages, style, act, n_grid, rng, onset_jitter_s=jitter)
 
-    return RenderedGestures(spec=spec, emg=session.render(voluntary), stages=stages, events=events)
+    emg = session.render(voluntary)
+    moves = gesture_moves(events, session.n_grid, motion_gain(spec.seed, spec.user_index), stream(*spec.key, TAG_MOVES))
+    motion = session.motion(stages, moves=moves)
+    return RenderedGestures(spec=spec, emg=emg, stages=stages, motion=motion, imu=session.sense(motion), events=events)
 
 
 @dataclass(frozen=True)

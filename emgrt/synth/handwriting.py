@@ -54,6 +54,13 @@ stage end.  Files: ``handwriting_user_UUU_dataset_SSS.hdf5`` (``prompts``: ``pro
 ``end``; ``stages``: ``start``, ``end``, ``name``, ``posture``) and ``handwriting_corpus.csv``,
 split as for gestures (test users held out whole).
 
+The IMU.  The band (on the wrist) moves with the arm: at the hand's anchor, the forearm turning
+about the elbow as the hand travels along the line, pitched up when the wrist is raised to write
+in the air, and nudged by a tenth of the wrist angles the fingers' strokes imply
+(:func:`writing_motion`); each stage's posture adds its roll, tremor and sway.  Its stream is
+the ``imu`` dataset of the IMU extension (:mod:`emgrt.io.imu`, :mod:`emgrt.synth.imu`);
+``--no-imu`` leaves it out, and the EMG is the same either way.
+
 Difficulty for handwriting is NOT yet calibrated against a baseline: no handwriting model exists
 yet; the default (0.7) sets noise, user/session spread, direction overlap and onset jitter by the
 typing formulas (:mod:`~emgrt.synth.difficulty`).
@@ -76,6 +83,7 @@ from emgrt.synth.keyboard import INDEX, MIDDLE, THUMB
 from emgrt.synth.oneband import FS, REST_STAGE, BandSession, GniDatasetConfig, GniSessionSpec, GniSummary, GniTask
 from emgrt.synth.oneband import RenderedGni, Stage, add_posture, compartment, corpus_name, plan_stages, pull_together
 from emgrt.synth.oneband import SessionTags, user_style, weight_vector
+from emgrt.synth.imu import FOREARM_M, ArmMotion
 from emgrt.synth.physiology import DEEP, DRIVE_HZ, EXT, FLEX, RAD, ULN, WRIST_RAD, WRIST_ULN, Activation, drive_grid
 from emgrt.synth.text import make_prompt, prompt_table
 
@@ -94,8 +102,9 @@ PRINT, SCRIPT = FONTS = ("futural", "scripts")  # Hershey simplex roman (print),
 # Stream tags, distinct from typing's (session.py, dataset.py) and gestures' (gestures.py); never 0.
 TAG_STYLE = 131  # user level
 TAG_PROMPTS, TAG_PLACEMENT, TAG_NOISE, TAG_FIRING = 241, 242, 243, 244
+TAG_MOTION, TAG_IMU = 245, 246  # the arm's tremor and sway, the IMU: EMG streams untouched
 TAG_PLAN = 321
-TAGS = SessionTags(TAG_PROMPTS, TAG_PLACEMENT, TAG_FIRING, TAG_NOISE)
+TAGS = SessionTags(TAG_PROMPTS, TAG_PLACEMENT, TAG_FIRING, TAG_NOISE, TAG_MOTION, TAG_IMU)
 _EPOCH_START = datetime(2023, 9, 1, tzinfo=timezone.utc).timestamp()
 
 # name, posture, pace (pen speed factor), tonic (raised-arm drive)
@@ -111,6 +120,14 @@ MAX_SPEED = 3.0  # normalised finger speed is clipped here
 ARROW = 0.9  # length of an explicit-space stroke, letter heights
 ARROW_Y = 0.35  # height of the arrow strokes above the baseline, letter heights
 FINGER_LEVER_M = 0.1  # fingertip to wrist, for the wrist angles the fingers' motion implies
+# The band's motion (its IMU): the elbow turns the forearm as the hand moves along the line (the
+# forearm straight ahead at LINE_MIDDLE_M, the elbow sliding a forearm's length behind), the
+# raised wrist pitches it (arctan(height / RAISED_REACH_M): 30 deg in the air), and the
+# forearm takes WRIST_COUPLING of the wrist's angles.
+LINE_MIDDLE_M = 0.1
+RAISED_REACH_M = 0.45
+WRIST_COUPLING = 0.1
+ARM_RAISE_S = 0.2
 
 # The four direction patterns and the contact pattern, right hand (y up the page: away from the body).
 _c = compartment
@@ -413,11 +430,11 @@ def track(segments: Sequence[Segment], n_grid: int, style: WriterStyle, start: n
 # -- the arm and wrist the pen implies (for the IMU) -------------------------------------------------
 @dataclass(frozen=True)
 class Kinematics:
-    """Per EMG sample, the motion the pen implies: what a band's IMU would sense.
+    """Per EMG sample, the motion the pen implies (not written to the files).
 
-    Not written to the files yet: the optional IMU extension of the GNI layout (issue 15) will
-    derive its accelerometer and gyroscope streams from these arrays.  Axes: x along the writing
-    line (right), y across it (away from the body), z up; metres and radians, float32.
+    The band's motion and IMU stream (:func:`writing_motion`, the IMU extension) derive from the
+    same grid values (:func:`arm_on_grid`).  Axes: x along the writing line (right), y across it
+    (away from the body), z up; metres and radians, float32.
     """
 
     pen: np.ndarray  # (T, 2) pen tip on the page
@@ -426,11 +443,9 @@ class Kinematics:
     wrist_angles: np.ndarray  # (T, 2) flexion (+: towards the palm) and ulnar deviation the fingers' motion implies
 
 
-def kinematics(tr: PenTrack, stages: Sequence[Stage], n: int) -> Kinematics:
-    """The pen track on the grid -> per-sample arm and wrist motion."""
+def arm_on_grid(tr: PenTrack, stages: Sequence[Stage]) -> tuple[np.ndarray, np.ndarray]:
+    """The wrist's position (n_grid, 3) m and the wrist angles (n_grid, 2) rad on the grid."""
     n_grid = len(tr.down)
-    grid_t = np.arange(n_grid) / DRIVE_HZ
-    t = np.arange(n) / FS
     height = np.zeros(n_grid)
     for st in stages:
         if st.name != REST_STAGE:
@@ -439,13 +454,35 @@ def kinematics(tr: PenTrack, stages: Sequence[Stage], n: int) -> Kinematics:
     height = np.convolve(np.pad(height, ramp, mode="edge"), np.ones(ramp) / ramp, mode="same")[ramp:-ramp]
     fingers = tr.fingers / 100.0
     angles = np.stack([-np.arctan2(0.3 * fingers[:, 1], FINGER_LEVER_M), np.arctan2(0.5 * fingers[:, 0], FINGER_LEVER_M)], axis=1)
-    wrist = np.concatenate([tr.anchor / 100.0, height[:, None]], axis=1)
+    return np.concatenate([tr.anchor / 100.0, height[:, None]], axis=1), angles
+
+
+def kinematics(tr: PenTrack, stages: Sequence[Stage], n: int) -> Kinematics:
+    """The pen track on the grid -> per-sample arm and wrist motion."""
+    n_grid = len(tr.down)
+    grid_t = np.arange(n_grid) / DRIVE_HZ
+    t = np.arange(n) / FS
+    wrist, angles = arm_on_grid(tr, stages)
 
     def per_sample(a: np.ndarray) -> np.ndarray:
         return np.stack([np.interp(t, grid_t, col) for col in np.atleast_2d(a.T)], axis=1).astype(np.float32)
 
     down = tr.down[np.minimum(np.round(t * DRIVE_HZ).astype(np.int64), n_grid - 1)]
     return Kinematics(per_sample(tr.pen / 100.0), down, per_sample(wrist), per_sample(angles))
+
+
+def writing_motion(tr: PenTrack, stages: Sequence[Stage], session: BandSession) -> ArmMotion:
+    """The band's motion while writing: at the wrist, the forearm turning about the elbow as the
+    hand moves along the line, pitched up by the raised wrist in the air, and nudged by a tenth of
+    the wrist angles the fingers' strokes imply (the forearm reacts to the hand)."""
+    from scipy.ndimage import gaussian_filter1d
+
+    wrist, angles = arm_on_grid(tr, stages)
+    wrist[:, 2] = gaussian_filter1d(wrist[:, 2], ARM_RAISE_S * DRIVE_HZ, mode="nearest")  # a smooth raise, not a ramp
+    moves = np.zeros((len(wrist), 3))
+    moves[:, 0] = -np.arctan2(wrist[:, 0] - LINE_MIDDLE_M, 2 * FOREARM_M) - WRIST_COUPLING * angles[:, 1]
+    moves[:, 1] = np.arctan2(wrist[:, 2], RAISED_REACH_M) - WRIST_COUPLING * angles[:, 0]
+    return session.motion(stages, moves=moves, position=wrist)
 
 
 # -- the schedule ----------------------------------------------------------------------------------
@@ -534,8 +571,8 @@ class HandwritingSessionSpec(GniSessionSpec, file_task=TASK_HANDWRITING):
 @dataclass
 class RenderedHandwriting(RenderedGni):
     written: list[WrittenPrompt] = field(default_factory=list)  # s from the start
-    # The arm and wrist motion of the session, per EMG sample: kept for the IMU extension that
-    # comes next (issue 15), not written to the file yet.
+    # The arm and wrist motion of the session, per EMG sample (the band's pose and its IMU stream,
+    # derived from it, are RenderedGni.motion and .imu).
     kinematics: Kinematics | None = field(default=None, repr=False)
 
     def counts(self) -> dict[str, int]:
@@ -555,7 +592,7 @@ class RenderedHandwriting(RenderedGni):
 
 
 def render_handwriting_session(spec: HandwritingSessionSpec) -> RenderedHandwriting:
-    """Prompts, pen path, arm motion and EMG (one band, volts) of one handwriting session."""
+    """Prompts, pen path, arm motion, EMG (one band, volts) and IMU of one handwriting session."""
     session = BandSession.start(spec, TAGS)
     style = make_writer(spec.seed, spec.user_index, spec.difficulty)
     stages = plan_stages(session.duration_s, session.schedule, STAGE_POSTURES)
@@ -565,8 +602,10 @@ def render_handwriting_session(spec: HandwritingSessionSpec) -> RenderedHandwrit
     def voluntary(act: Activation, n_grid: int, rng: np.random.Generator) -> np.ndarray:
         return writing_drive(tr, written, stages, style, act, rng, onset_jitter_s=session.diff.onset_jitter_s)
 
+    emg = session.render(voluntary)
+    motion = writing_motion(tr, stages, session)
     return RenderedHandwriting(
-        spec=spec, emg=session.render(voluntary), stages=stages, written=written, kinematics=kinematics(tr, stages, session.n)
+        spec=spec, emg=emg, stages=stages, motion=motion, imu=session.sense(motion), written=written, kinematics=kinematics(tr, stages, session.n)
     )
 
 

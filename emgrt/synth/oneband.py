@@ -14,8 +14,13 @@ This module holds everything else, once:
   (:class:`BandSession`, :func:`to_volts`);
 * the files: ``<task>_user_UUU_dataset_SSS.hdf5`` written with
   :func:`emgrt.io.gni.write_gni_session` (a ``stages`` table with ``start, end, name,
-  posture``; each task's ``prompts``), and ``<task>_corpus.csv`` (``dataset, start, end,
-  split``; one partition per stage);
+  posture``; each task's ``prompts``) and, unless ``imu`` is off, the band's IMU stream
+  (:func:`emgrt.io.imu.write_imu`, dataset ``imu``) in the same atomic write; and
+  ``<task>_corpus.csv`` (``dataset, start, end, split``; one partition per stage);
+* the motion: each stage's posture and the task's movements give the band's pose
+  (:meth:`BandSession.motion`, rolled by the band's rotation on the wrist that the EMG sees),
+  sensed by the session's IMU (:meth:`BandSession.sense`, :mod:`emgrt.synth.imu`) from streams
+  of its own, so the EMG and labels do not depend on it;
 * the dataset: held-out test users give all their sessions to ``test``, the other users give
   their last ``val_sessions`` sessions to ``val`` and the rest to ``train``; session start
   times and test users come from the dataset seed, every session from its own streams, so the
@@ -27,7 +32,7 @@ from __future__ import annotations
 import csv
 import json
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from functools import lru_cache, partial
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
@@ -35,7 +40,9 @@ from typing import Any, ClassVar, TypeVar
 import numpy as np
 
 from emgrt.constants import SAMPLE_RATE_HZ
+from emgrt.io.atomic import atomic_path
 from emgrt.io.gni import CORPUS_COLUMNS, TASK_GESTURES, TASK_HANDWRITING
+from emgrt.io.imu import write_imu
 from emgrt.synth.dataset import (
     SYNTH_JSON,
     DatasetConfig,
@@ -49,7 +56,8 @@ from emgrt.synth.dataset import (
 from emgrt.synth.difficulty import DEFAULT_DIFFICULTY, Difficulty
 from emgrt.synth.keyboard import RIGHT
 from emgrt.synth.physiology import DRIVE_HZ, EXT, N_COMPARTMENTS, N_KIND, WRIST_RAD, Activation, drive_grid, finish_drive, render_drive
-from emgrt.synth.session import SynthUser, WrittenSession, make_user, place_bands, render_and_write, stream
+from emgrt.synth.imu import ArmMotion, ImuRecording, band_roll, posed, sense
+from emgrt.synth.session import SessionPlacement, SynthUser, WrittenSession, make_user, place_bands, render_and_write, stream
 
 FS = SAMPLE_RATE_HZ
 BAND = RIGHT  # the release records one band, on the right wrist
@@ -169,6 +177,8 @@ class SessionTags:
     placement: int
     firing: int
     noise: int
+    motion: int  # the arm's movements the IMU senses (tremor, sway, the task's own)
+    imu: int  # the IMU's errors, clock and noise
 
 
 @dataclass(frozen=True)
@@ -196,6 +206,10 @@ class BandSession:
         """The time of the last sample (where the last stage ends)."""
         return (self.n - 1) / FS
 
+    def placement(self) -> SessionPlacement:
+        """Where the band sits this session (the same every call: its own stream)."""
+        return place_bands(self.user, self.diff, stream(*self.spec.key, self.tags.placement), (BAND,))  # as for typing, one band
+
     def render(self, voluntary: Callable[[Activation, int, np.random.Generator], np.ndarray]) -> np.ndarray:
         """The session's band in volts, (n, 16) float32, from the task's voluntary drive.
 
@@ -203,12 +217,30 @@ class BandSession:
         movement, drawing from ``rng`` (the session's firing stream, then used for the firing).
         """
         key, tags = self.spec.key, self.tags
-        placement = place_bands(self.user, self.diff, stream(*key, tags.placement), (BAND,))  # as for typing, one band
+        placement = self.placement()
         act, band = placement.activation, placement.bands[0]
         firing = stream(*key, tags.firing)
         drive = finish_drive(voluntary(act, drive_grid(self.n), firing), band.anatomy, act, firing)
         emg = band.record(render_drive(drive, band.anatomy, self.n, firing, rotation=band.rotation), stream(*key, tags.noise))
         return to_volts(emg)
+
+    def motion(self, stages: Sequence[Stage], **task: Any) -> ArmMotion:
+        """The band's motion in the session's postures (:func:`emgrt.synth.imu.posed`, the task's
+        ``moves`` or ``position`` in ``task``), rolled by the band's rotation this session."""
+        roll = band_roll(self.placement().bands[0].rotation)
+        triples = [(s.start, s.end, s.posture) for s in stages]
+        return posed(triples, self.n_grid, stream(*self.spec.key, self.tags.motion), band_roll=roll, **task)
+
+    @property
+    def n_grid(self) -> int:
+        """Points of the DRIVE_HZ grid (the drive's and the motion's) over the session."""
+        return drive_grid(self.n)
+
+    def sense(self, motion: ArmMotion) -> ImuRecording | None:
+        """The band's IMU stream of ``motion`` (None when the spec asks for no IMU)."""
+        if not self.spec.imu:
+            return None
+        return sense(motion, self.duration_s, self.spec.start_unix, stream(*self.spec.key, self.tags.imu))
 
 
 # -- sessions --------------------------------------------------------------------------------------
@@ -225,6 +257,7 @@ class GniSessionSpec:
     start_unix: float  # first sample's time
     minutes: float
     difficulty: float = DEFAULT_DIFFICULTY
+    imu: bool = True  # write the band's IMU stream (the optional extension, emgrt.io.imu)
 
     def __init_subclass__(cls, file_task: str, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -251,6 +284,8 @@ class RenderedGni:
     spec: GniSessionSpec
     emg: np.ndarray  # (T, 16) float32 volts, high-passed
     stages: list[Stage]  # s from the start
+    motion: ArmMotion | None = field(default=None, repr=False)  # the band's pose: what its IMU senses
+    imu: ImuRecording | None = field(default=None, repr=False)  # written as the IMU extension
 
     @property
     def time(self) -> np.ndarray:
@@ -276,14 +311,12 @@ def write_gni(session: RenderedGni, out_dir: str | Path) -> Path:
     """Write ``<out_dir>/<task>_user_UUU_dataset_SSS.hdf5`` in the GNI layout."""
     from emgrt.io.gni import write_gni_session
 
-    return write_gni_session(
-        Path(out_dir) / f"{session.spec.name}.hdf5",
-        session.time,
-        session.emg,
-        session.spec.file_task,
-        prompts=session.prompts(),
-        stages=session.stage_table(),
-    )
+    path = Path(out_dir) / f"{session.spec.name}.hdf5"
+    with atomic_path(path) as tmp:  # the session and its IMU appear together
+        write_gni_session(tmp, session.time, session.emg, session.spec.file_task, prompts=session.prompts(), stages=session.stage_table())
+        if session.imu is not None:
+            write_imu(tmp, session.imu.time, session.imu.accel, session.imu.gyro, rate=session.imu.rate)
+    return path
 
 
 @dataclass(frozen=True)
@@ -307,7 +340,10 @@ def synth_gni_session(render: Callable[[Any], RenderedGni], spec: GniSessionSpec
 @dataclass(frozen=True)
 class GniDatasetConfig(SynthConfig):
     """What `emgrt synth --task gestures|handwriting` makes: test users are held out whole (all
-    their sessions are test), training users give their last ``val_sessions`` sessions to val."""
+    their sessions are test), training users give their last ``val_sessions`` sessions to val;
+    every session carries the band's IMU stream unless ``imu`` is off."""
+
+    imu: bool = True
 
     def validate(self) -> None:
         """Raise ConfigError (one line naming the fix) for impossible settings (the typing rules)."""
@@ -332,7 +368,7 @@ def plan_sessions(cfg: GniDatasetConfig, spec_cls: type[GniSessionSpec], tag: in
     for u in range(cfg.users):
         start = epoch_start + rng.uniform(0, 365) * 86400 + rng.uniform(9, 17) * 3600
         for s in range(cfg.sessions):
-            spec = spec_cls(cfg.seed, u, s, round(start, 3), cfg.minutes, cfg.difficulty)
+            spec = spec_cls(cfg.seed, u, s, round(start, 3), cfg.minutes, cfg.difficulty, cfg.imu)
             specs.append(spec)
             if u in test:
                 split_of[spec.name] = "test"

@@ -18,11 +18,12 @@ from typing import Any
 
 import numpy as np
 
-from emgrt.constants import CHANNELS_PER_BAND, SAMPLE_RATE_HZ
+from emgrt.constants import BANDS, CHANNELS_PER_BAND, SAMPLE_RATE_HZ
 from emgrt.synth.difficulty import DEFAULT_DIFFICULTY, Difficulty
 from emgrt.synth.keyboard import LEFT, RIGHT
 from emgrt.synth.noise import band_noise
-from emgrt.synth.physiology import Activation, HandAnatomy, render_hand, sample_activation, sample_hand
+from emgrt.synth.imu import FOREARM_M, ArmMotion, ImuRecording, add_move, band_roll, posed, sense
+from emgrt.synth.physiology import Activation, HandAnatomy, drive_grid, render_hand, sample_activation, sample_hand
 from emgrt.synth.text import KeyEvent, Typist, sample_typist, type_session
 
 FS = SAMPLE_RATE_HZ
@@ -32,6 +33,10 @@ N_EL = CHANNELS_PER_BAND
 TAG_TYPIST, TAG_ANATOMY = 101, 102
 TAG_TEXT, TAG_PLACEMENT, TAG_NOISE = 201, 202, 203
 TAG_FIRING = (211, 212)  # left, right
+# The optional IMU (`emgrt synth --imu`): tremor and sway, keystroke moves, the sensor; left, right.
+TAG_IMU_MOTION, TAG_IMU_MOVES, TAG_IMU = (204, 205), (206, 207), (208, 209)
+KEY_M = 0.019  # key pitch
+REACH_SHARE = 0.25  # of a reach to another key, the share the hand (and the band) moves
 
 
 def stream(seed: int, user_index: int, session_index: int, tag: int) -> np.random.Generator:
@@ -121,6 +126,7 @@ class SessionSpec:
     start_unix: float  # first sample's time
     minutes: float
     difficulty: float = DEFAULT_DIFFICULTY
+    imu: bool = False  # also write each band's IMU stream (the optional extension, emgrt.io.imu)
 
 
 @dataclass
@@ -132,6 +138,7 @@ class RenderedSession:
     keystrokes: list[dict]  # unix times, emg2qwerty format
     prompts: list[dict]
     events: list[KeyEvent] = field(repr=False)  # same keystrokes, s from the start, with fingers
+    imu: tuple[ImuRecording, ...] = field(default=(), repr=False)  # left, right: with spec.imu
 
     @property
     def duration_mins(self) -> float:
@@ -163,6 +170,12 @@ def render_session(spec: SessionSpec) -> RenderedSession:
         bands.append(band.record(emg, noise_rng))
 
     t0 = spec.start_unix
+    imu = ()
+    if spec.imu:
+        imu = tuple(
+            sense(typing_motion(events, hand, n, band.rotation, key), (n - 1) / FS, t0, stream(*key, TAG_IMU[hand]), band=BANDS[hand])
+            for hand, band in zip((LEFT, RIGHT), placement.bands)
+        )
     return RenderedSession(
         spec=spec,
         time=t0 + np.arange(n, dtype=np.float64) / FS,
@@ -171,25 +184,52 @@ def render_session(spec: SessionSpec) -> RenderedSession:
         keystrokes=[e.as_dict(t0) for e in events],
         prompts=[{**p, "start": t0 + p["start"], "end": t0 + p["end"]} for p in prompts],
         events=events,
+        imu=imu,
     )
+
+
+def typing_motion(events: list[KeyEvent], hand: int, n: int, rotation: float, key: tuple[int, int, int]) -> ArmMotion:
+    """One forearm's motion while typing (for its band's IMU): resting over the keyboard, each
+    keystroke of its hand a small jolt (the forearm dips as the finger strikes) and a turn of the
+    forearm that carries the hand part of the way towards a key off the home row."""
+    rng = stream(*key, TAG_IMU_MOVES[hand])
+    side = 1.0 if hand == RIGHT else -1.0  # the little-finger side is +x on the right hand
+    moves = np.zeros((drive_grid(n), 3))
+    for e in events:
+        if e.place.hand != hand:
+            continue
+        dip = np.radians(0.1) * float(rng.lognormal(0.0, 0.3))
+        add_move(moves, np.array([0.0, -dip, side * dip * (e.place.finger - 2) / 3]), e.start, e.start, 0.08)  # outer fingers roll it more
+        reach = -side * np.arctan2(REACH_SHARE * e.place.dx * KEY_M, FOREARM_M)
+        if reach:
+            add_move(moves, np.array([reach, 0.0, 0.0]), e.start - 0.1, max(e.end + 0.1, e.start), 0.2)
+    triples = [(0.0, (n - 1) / FS, "on_keyboard")]
+    return posed(triples, len(moves), stream(*key, TAG_IMU_MOTION[hand]), moves=moves, band_roll=band_roll(rotation), left=hand == LEFT)
 
 
 def write_rendered(session: RenderedSession, out_dir: str | Path) -> Path:
     """Write ``<out_dir>/<session_name>.hdf5`` through emgrt.io."""
+    from emgrt.io.atomic import atomic_path
+    from emgrt.io.imu import write_imu
     from emgrt.io.session import write_session
 
     s = session.spec
-    return write_session(
-        Path(out_dir) / f"{s.session_name}.hdf5",
-        time=session.time,
-        emg_left=session.emg_left,
-        emg_right=session.emg_right,
-        keystrokes=session.keystrokes,
-        prompts=session.prompts,
-        session_name=s.session_name,
-        user=s.user,
-        duration_mins=session.duration_mins,
-    )
+    path = Path(out_dir) / f"{s.session_name}.hdf5"
+    with atomic_path(path) as tmp:  # the session and its IMU streams appear together
+        write_session(
+            tmp,
+            time=session.time,
+            emg_left=session.emg_left,
+            emg_right=session.emg_right,
+            keystrokes=session.keystrokes,
+            prompts=session.prompts,
+            session_name=s.session_name,
+            user=s.user,
+            duration_mins=session.duration_mins,
+        )
+        for rec in session.imu:
+            write_imu(tmp, rec.time, rec.accel, rec.gyro, band=rec.band, rate=rec.rate)
+    return path
 
 
 @dataclass(frozen=True)
