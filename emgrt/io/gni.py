@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import csv
 import math
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -34,6 +33,7 @@ import numpy as np
 from emgrt.constants import CHANNELS_PER_BAND, SAMPLE_RATE_HZ
 from emgrt.errors import ConfigError, DataFileError
 from emgrt.io.atomic import atomic_path
+from emgrt.io.lazyfile import LazyH5File, open_h5
 from emgrt.io.session import RATE_TOLERANCE
 
 if TYPE_CHECKING:
@@ -90,13 +90,11 @@ def data_dtype(wrist: bool = False) -> np.dtype:
     return np.dtype(fields)
 
 
-class GniSession:
+class GniSession(LazyH5File):
     """Read-only, lazy view of one GNI session file; raises DataFileError on any layout problem."""
 
     def __init__(self, path: str | Path) -> None:
-        self.path = Path(path)
-        self._file: h5py.File | None = None
-        self._pid = -1
+        super().__init__(path)
         ds = self._data()
         self.task: str = self._check_task(ds)
         self._check_fields(ds)
@@ -105,23 +103,14 @@ class GniSession:
 
     # -- opening -------------------------------------------------------------
     def _data(self) -> h5py.Dataset:
-        if self._file is None or self._pid != os.getpid():
-            self._open()
-        return self._file[DATASET]  # type: ignore[index]
+        return self._h5()[DATASET]
 
-    def _open(self) -> None:
-        if not self.path.exists():
-            raise DataFileError(self.path, "no such file")
-        try:
-            f = h5py.File(self.path, "r")
-        except OSError:
-            raise DataFileError(
-                self.path, "not a readable HDF5 file", "is it a generic-neuromotor-interface .hdf5 session, fully copied?"
-            ) from None
+    def _open_h5(self) -> h5py.File:
+        f = open_h5(self.path, "is it a generic-neuromotor-interface .hdf5 session, fully copied?")
         if DATASET not in f or not isinstance(f[DATASET], h5py.Dataset):
             f.close()
             raise DataFileError(self.path, f"missing dataset '{DATASET}'", "not a generic-neuromotor-interface session file")
-        self._file, self._pid = f, os.getpid()
+        return f
 
     def _check_task(self, ds: h5py.Dataset) -> str:
         task = ds.attrs.get("task")
@@ -256,23 +245,6 @@ class GniSession:
         """The ``stages`` table (empty when the file has none)."""
         df = self._table(STAGES_KEY, STAGE_COLUMNS)
         return _pandas().DataFrame(columns=list(STAGE_COLUMNS)) if df is None else df
-
-    # -- lifetime ------------------------------------------------------------
-    def close(self) -> None:
-        if self._file is not None and self._pid == os.getpid():
-            self._file.close()
-        self._file = None
-
-    def __enter__(self) -> GniSession:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def __getstate__(self) -> dict:
-        state = self.__dict__.copy()
-        state["_file"], state["_pid"] = None, -1  # reopened lazily in the new process
-        return state
 
 
 def write_gni_session(

@@ -47,7 +47,6 @@ or :func:`emgrt.io.gni.write_gni_session`.  Every problem is one line: a
 from __future__ import annotations
 
 import math
-import os
 from pathlib import Path
 from typing import Any
 
@@ -57,6 +56,7 @@ import numpy as np
 from emgrt.constants import BANDS, HDF5_GROUP
 from emgrt.errors import DataFileError
 from emgrt.io.gni import DATASET as GNI_DATASET
+from emgrt.io.lazyfile import LazyH5File
 from emgrt.io.session import RATE_TOLERANCE
 
 DEFAULT_RATE_HZ = 100.0
@@ -86,7 +86,7 @@ def imu_key(f: h5py.File, band: str | None) -> str:
     raise DataFileError(where, f"neither an emg2qwerty ('{HDF5_GROUP}' group) nor a generic-neuromotor-interface ('{GNI_DATASET}') session file")
 
 
-def _h5(path: Path, mode: str = "r") -> h5py.File:
+def _open_file(path: Path, mode: str = "r") -> h5py.File:
     if not path.exists():
         raise DataFileError(path, "no such file")
     try:
@@ -98,7 +98,7 @@ def _h5(path: Path, mode: str = "r") -> h5py.File:
 def imu_bands(path: str | Path) -> list[str | None]:
     """The bands whose IMU stream the session file holds: a sublist of ``["left", "right"]`` for
     emg2qwerty files, ``[None]`` or ``[]`` for GNI files."""
-    with _h5(Path(path)) as f:
+    with _open_file(Path(path)) as f:
         bands = list(BANDS) if HDF5_GROUP in f else [None]
         return [b for b in bands if imu_key(f, b) in f]
 
@@ -140,7 +140,7 @@ def _check_rows(where: Path, key: str, fields: Any) -> None:
             raise DataFileError(where, f"IMU field '{name}' has shape {shape} per row, expected ({AXES},)", "a 6-axis IMU: x, y, z")
 
 
-class ImuStream:
+class ImuStream(LazyH5File):
     """Read-only, lazy view of one band's IMU stream; raises DataFileError on any problem.
 
     ``emg_span`` (first and last EMG time of the file) checks that the stream is on the EMG's
@@ -148,9 +148,8 @@ class ImuStream:
     """
 
     def __init__(self, path: str | Path, band: str | None = None, *, emg_span: tuple[float, float] | None = None) -> None:
-        self.path = Path(path)
+        super().__init__(path)
         self.band = band
-        self._handle: tuple[int, h5py.File] | None = None
         ds = self._dataset()
         where, key = self.path, self.key
         if "rate" not in ds.attrs:
@@ -181,15 +180,10 @@ class ImuStream:
 
     @property
     def key(self) -> str:
-        return imu_key(self._file(), self.band)
-
-    def _file(self) -> h5py.File:
-        if self._handle is None or self._handle[0] != os.getpid():
-            self._handle = (os.getpid(), _h5(self.path))
-        return self._handle[1]
+        return imu_key(self._h5(), self.band)
 
     def _dataset(self) -> h5py.Dataset:
-        f = self._file()
+        f = self._h5()
         key = imu_key(f, self.band)
         if key not in f or not isinstance(f[key], h5py.Dataset):
             raise DataFileError(self.path, f"no IMU stream '{key}'", "the file does not carry the optional IMU extension")
@@ -224,24 +218,11 @@ class ImuStream:
         """Indices [lo, hi) of the samples with start_t <= time <= end_t (e.g. an EMG window's span)."""
         return int(np.searchsorted(self.time, start_t, side="left")), int(np.searchsorted(self.time, end_t, side="right"))
 
-    def close(self) -> None:
-        if self._handle is not None and self._handle[0] == os.getpid():
-            self._handle[1].close()
-        self._handle = None
-
-    def __enter__(self) -> ImuStream:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def __getstate__(self) -> dict:
-        return {**self.__dict__, "_handle": None}  # reopened lazily in the new process
 
 
 def read_imu(path: str | Path, band: str | None = None, *, emg_span: tuple[float, float] | None = None) -> ImuStream | None:
     """The IMU stream of ``band`` (None in GNI files) or None when the file carries none."""
-    with _h5(Path(path)) as f:
+    with _open_file(Path(path)) as f:
         if imu_key(f, band) not in f:
             return None
     return ImuStream(path, band, emg_span=emg_span)
@@ -276,7 +257,7 @@ def write_imu(
         raise DataFileError(path, f"IMU: {bad[0]}", bad[1])
     rows = np.empty(n, dtype=IMU_DTYPE)
     rows[FIELD_TIME], rows[FIELD_ACCEL], rows[FIELD_GYRO] = time, accel, gyro
-    with _h5(path, "a") as f:
+    with _open_file(path, "a") as f:
         key = imu_key(f, band)
         if key in f:
             raise DataFileError(path, f"already has an IMU stream '{key}'", "write the session file again")

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -38,6 +37,7 @@ from emgrt.constants import (
 )
 from emgrt.errors import DataFileError
 from emgrt.io.atomic import atomic_path
+from emgrt.io.lazyfile import LazyH5File, open_h5
 
 # Keystrokes may precede the first / follow the last sample by this much (s)
 # before the file is rejected; those keys simply fall in no window.
@@ -92,16 +92,14 @@ def _parse_json_list(path: Path, name: str, raw: Any, fields: dict[str, tuple[Ca
     return items
 
 
-class SessionFile:
+class SessionFile(LazyH5File):
     """Read-only, lazy view of one session file; raises DataFileError on any layout problem."""
 
     def __init__(self, path: str | Path, charset: CharSet | None = None) -> None:
-        self.path = Path(path)
+        super().__init__(path)
         self.charset = charset or emg2qwerty_charset()
-        self._file: h5py.File | None = None
-        self._pid = -1
         ts = self._timeseries()
-        group = self._file[HDF5_GROUP]  # type: ignore[index]
+        group = self._h5()[HDF5_GROUP]
         self.metadata: dict[str, Any] = {}
         for key, val in group.attrs.items():
             self.metadata[key] = val.decode() if isinstance(val, bytes) else val
@@ -114,26 +112,17 @@ class SessionFile:
 
     # -- opening -------------------------------------------------------------
     def _timeseries(self) -> h5py.Dataset:
-        if self._file is None or self._pid != os.getpid():
-            self._open()
-        return self._file[HDF5_GROUP][TIMESERIES]  # type: ignore[index]
+        return self._h5()[HDF5_GROUP][TIMESERIES]
 
-    def _open(self) -> None:
-        if not self.path.exists():
-            raise DataFileError(self.path, "no such file")
-        try:
-            f = h5py.File(self.path, "r")
-        except OSError:
-            raise DataFileError(
-                self.path, "not a readable HDF5 file", "is it an emg2qwerty .hdf5 session, fully copied?"
-            ) from None
+    def _open_h5(self) -> h5py.File:
+        f = open_h5(self.path, "is it an emg2qwerty .hdf5 session, fully copied?")
         if HDF5_GROUP not in f or not isinstance(f[HDF5_GROUP], h5py.Group):
             f.close()
             raise DataFileError(self.path, f"missing group '{HDF5_GROUP}'", "not an emg2qwerty session file")
         if TIMESERIES not in f[HDF5_GROUP] or not isinstance(f[HDF5_GROUP][TIMESERIES], h5py.Dataset):
             f.close()
             raise DataFileError(self.path, f"missing dataset '{HDF5_GROUP}/{TIMESERIES}'")
-        self._file, self._pid = f, os.getpid()
+        return f
 
     def _check_fields(self, ts: h5py.Dataset) -> None:
         fields = ts.dtype.fields
@@ -258,23 +247,6 @@ class SessionFile:
     def text(self) -> str:
         """The whole session's key string (one character per in-vocabulary keystroke)."""
         return self.charset.labels_to_str(self.ground_truth()[0])
-
-    # -- lifetime ------------------------------------------------------------
-    def close(self) -> None:
-        if self._file is not None and self._pid == os.getpid():
-            self._file.close()
-        self._file = None
-
-    def __enter__(self) -> "SessionFile":
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def __getstate__(self) -> dict:
-        state = self.__dict__.copy()
-        state["_file"], state["_pid"] = None, -1  # reopened lazily in the new process
-        return state
 
 
 def write_session(
