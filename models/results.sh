@@ -12,7 +12,7 @@
 #   bash models/results.sh bundle      # the default bundle: export, adaptation statistics, demo recording
 #   bash models/results.sh lookahead   # what a person sees at lookahead 0 / 64 / 96 ms (the students)
 #   bash models/results.sh commit      # char-lm commit settings tried on validation sessions (default bundle)
-#   TUNE="k=v ..." bash models/results.sh tune   # the chosen ones into the default bundle
+#   bash models/results.sh tune        # the chosen ones into the default bundle (TUNE="k=v ..." for others)
 #   bash models/results.sh latency     # what a person sees: decoders x commit settings (default bundle)
 #   bash models/results.sh adapt       # label-free adaptation on / off, held-out users
 #   bash models/results.sh personal    # finetune per held-out user; calibration curve
@@ -133,10 +133,14 @@ l20-h1 commit_lag=20 hypothesis_hold=1.0
 s12-h1 commit_stable=12 hypothesis_hold=1.0
 s16-h1 commit_stable=16 hypothesis_hold=1.0
 s20-h1 commit_stable=20 hypothesis_hold=1.0
+d5-p99-h1 commit_depth=5 commit_prob=0.99 hypothesis_hold=1.0
+d5-p999-h1 commit_depth=5 commit_prob=0.999 hypothesis_hold=1.0
 CANDIDATES
   ;;
 tune)  # the commit settings chosen on validation (`commit`) into the default bundle
-  "$E" export tune models/default --decoder char-lm $(for O in ${TUNE:?set TUNE to the chosen options}; do echo --decoder-option "$O"; done) ;;
+  # chosen on validation (models/README.md, "Commit settings"): within 0.5 CER of the defaults at the lowest commit p50
+  TUNE=${TUNE:-"commit_depth=5 commit_prob=0.99 hypothesis_hold=1.0"}
+  "$E" export tune models/default --decoder char-lm $(for O in $TUNE; do echo --decoder-option "$O"; done) ;;
 latency)
   L="$E latency $DATA --split test --json --bundle models/default"
   json "$OUT/latency-greedy.json" $L --decoder greedy
@@ -150,17 +154,24 @@ adapt)
     json "$OUT/adapt-$A-char-lm.json" "$E" latency "$DATA" --split test --json --bundle models/default --decoder char-lm --adapt $A
   done ;;
 personal)
-  for U in $USERS; do
+  # The calibration curve starts from models/default's weights with char-lm decoded offline without
+  # the bundle's commit rules (the accuracy reference), so every point is comparable.
+  B=runs/bundle-calib
+  [ -d "$B" ] || { cp -r models/default "$B" && "$E" export tune "$B" --decoder char-lm --decoder-option commit_depth=off \
+      --decoder-option commit_prob=off --decoder-option hypothesis_hold=off; }
+  for U in $USERS; do  # all of each user's training typing, the finetune recipe
     train "student-kd-$U" finetune --from runs/student-kd --user "$U" --recipe models/recipes/finetune.toml
     json "$OUT/personal-$U-greedy.json" "$E" eval "runs/student-kd-$U" --data "$DATA" --split test --user "$U" --json
     json "$OUT/personal-$U-char-lm.json" "$E" eval "runs/student-kd-$U" --data "$DATA" --split test --user "$U" --decoder char-lm --json
-    TRAIN=$(python3 -c "import json; s=json.load(open('$DATA/splits.json'))['personal']['$U']; print(' '.join('$DATA/'+n+'.hdf5' for n in s['train']))")
-    TEST=$(python3 -c "import json; s=json.load(open('$DATA/splits.json'))['personal']['$U']; print('$DATA/'+s['test'][0]+'.hdf5')")
-    for M in 0.5 1 2 3 6; do
+  done
+  for M in 3 6 1 0.5 2; do  # the target's point (3 min) first for every user, then the rest of the curve
+    for U in $USERS; do
       [ -s "$OUT/calibrate-$U-$M.json" ] && continue
+      TRAIN=$(python3 -c "import json; s=json.load(open('$DATA/splits.json'))['personal']['$U']; print(' '.join('$DATA/'+n+'.hdf5' for n in s['train']))")
+      TEST=$(python3 -c "import json; s=json.load(open('$DATA/splits.json'))['personal']['$U']; print('$DATA/'+s['test'][0]+'.hdf5')")
       rm -rf "runs/calib-$U-$M"
       json "$OUT/calibrate-$U-$M.json" "$E" calibrate --from-recording $TRAIN --held-out "$TEST" --minutes $M \
-          --bundle models/default --out "runs/calib-$U-$M" --threads 2 --json
+          --bundle "$B" --out "runs/calib-$U-$M" --threads 2 --json
     done
   done
   # The demo's personal bundle (`emgrt demo --compare`): the demo user's own training typing, never

@@ -153,6 +153,11 @@ def test_declared_shapes_must_match_the_real_graph(bundle):
         g = m["step_graph"]
         for t in g["inputs"][2], g["outputs"][2], g["state"][1]:
             t["shape"] = [7, 128]
+        b = m.get("batched_step_graph")  # the batched graph's state must match the step graph's
+        if b:
+            b["state"][1]["shape"] = [7, 128]
+            for t in b["inputs"][2], b["outputs"][2]:
+                t["shape"] = ["batch", 7, 128]
 
     edit(bundle, change, redigest=True)
     refused(bundle, "step.onnx", "conv_buf", "[6, 128]", "[7, 128]")
