@@ -198,5 +198,5 @@ restore)  # runs/ from models/checkpoints/ (evaluation and distillation read bes
     [ -e "runs/$RUN" ] || { mkdir -p "runs/$RUN" && cp "$D"/* "runs/$RUN/"; }
   done ;;
 *)
-  sed -n '2,21p' "$0"; exit 2 ;;
+  sed -n '2,20p' "$0"; exit 2 ;;
 esac
