@@ -6,7 +6,9 @@
 #   bash models/results.sh lm          # text split (needs Debian's wordnet-base), LMs, perplexities
 #   bash models/results.sh teacher     # the teacher, 1500 updates in bfloat16 (resumable: run it again to go on)
 #   bash models/results.sh students    # students from scratch, 1500 updates: lookahead 96 ms (the baseline), 0 and 64 ms
+#   bash models/results.sh scratch     # only the baseline student from scratch (the first run of `students`)
 #   bash models/results.sh distill     # the student distilled from the teacher (after `teacher`)
+#                                      # STEPS=3000 ... scratch / distill: the doubled schedule, runs named *-s3000
 #   bash models/results.sh eval        # cross-user CER of every run (greedy, char-lm, beam-lm)
 #   bash models/results.sh lmgain [RUN] # CER of each LM on RUN (default student-kd): new vs the wordfreq LMs
 #   bash models/results.sh bundle      # the default bundle: export, adaptation statistics, demo recording
@@ -31,6 +33,7 @@ OUT=models/results
 mkdir -p "$OUT" runs
 USERS="41701629 54615211 81359837 12347728"
 STEPS=${STEPS:-1500}
+SUF=""; [ "$STEPS" = 1500 ] || SUF="-s$STEPS"  # a longer schedule is another run, never a resume of this one
 THREADS=${THREADS:-1}
 
 json() {  # json FILE CMD...: run CMD (its stdout is JSON) into FILE unless FILE exists
@@ -65,15 +68,17 @@ lm)
 teacher)
   train teacher train --recipe models/recipes/calib-small.toml --set train.max_steps=$STEPS --set train.max_minutes=0 \
       --set train.precision=bf16 ;;
+scratch)
+  train "student-scratch$SUF" train --recipe models/recipes/student.toml --set train.max_steps=$STEPS ;;
 students)
-  train student-scratch train --recipe models/recipes/student.toml --set train.max_steps=$STEPS
+  train "student-scratch$SUF" train --recipe models/recipes/student.toml --set train.max_steps=$STEPS
   for LA in 0 8; do
     train "student-la$LA" train --recipe models/recipes/student.toml --set train.max_steps=$STEPS --set model.lookahead=$LA
   done ;;
 distill)
-  train student-kd distill --recipe models/recipes/student.toml --teacher runs/teacher --set train.max_steps=$STEPS ;;
+  train "student-kd$SUF" distill --recipe models/recipes/student.toml --teacher runs/teacher --set train.max_steps=$STEPS ;;
 eval)
-  for RUN in teacher student-scratch student-kd student-la0 student-la8; do
+  for RUN in teacher student-scratch student-kd student-la0 student-la8 student-scratch-s3000 student-kd-s3000; do
     finished "$RUN" || { echo "runs/$RUN: not finished, skipped"; continue; }
     json "$OUT/eval-$RUN-greedy.json" "$E" eval "runs/$RUN" --data "$DATA" --split test --json
     json "$OUT/eval-$RUN-char-lm.json" "$E" eval "runs/$RUN" --data "$DATA" --split test --decoder char-lm --json
@@ -183,7 +188,7 @@ personal)
       --bundle models/default --out models/personal --threads 2 --json ;;
 keep)  # the teacher and the scratch baseline, without optimizer state, so a later session (this
        # machine keeps nothing between sessions) distills and compares without retraining them
-  for RUN in teacher student-scratch; do
+  for RUN in teacher student-scratch student-scratch-s3000 student-kd-s3000; do
     finished "$RUN" || { echo "runs/$RUN: not finished, not kept"; continue; }
     mkdir -p "models/checkpoints/$RUN"
     cp "runs/$RUN/run.json" "runs/$RUN/metrics.jsonl" "models/checkpoints/$RUN/"
