@@ -185,7 +185,8 @@ personal)
   TRAIN=$(python3 -c "import json; s=json.load(open('$DATA/splits.json'))['personal']['$U']; print(' '.join('$DATA/'+n+'.hdf5' for n in s['train']))")
   TEST=$(python3 -c "import json; s=json.load(open('$DATA/splits.json'))['personal']['$U']; print('$DATA/'+s['test'][0]+'.hdf5')")
   [ -d models/personal ] || json "$OUT/calibrate-demo-user.json" "$E" calibrate --from-recording $TRAIN --held-out "$TEST" \
-      --bundle models/default --out models/personal --threads 2 --json ;;
+      --bundle models/default --out models/personal --threads 2 --json
+  "${PY:-.venv/bin/python}" -m emgrt.viz.calibration_plot "$OUT" --out "$OUT/calibration-curve.png" ;;
 keep)  # the teacher and the scratch baseline, without optimizer state, so a later session (this
        # machine keeps nothing between sessions) distills and compares without retraining them
   for RUN in teacher student-scratch student-scratch-s3000 student-kd-s3000; do
