@@ -206,3 +206,45 @@ def test_jittered_band_over_lsl_decodes_like_offline_with_nothing_invented(tiny_
     assert e["received"] == e["processed"] == 8000
     assert e["filled"] == e["gaps_filled"] == e["lost"] == e["resets"] == 0
     assert live.keys() == expected
+
+
+def test_imu_streams_carry_each_bands_imu_aligned_with_the_emg(session4s):
+    """A session with the IMU extension: NAME-imu-left/right carry every IMU sample of the replayed
+    stretch, values as stored, stamped on the EMG's timeline; imu=False leaves them out."""
+    from emgrt.io.imu import write_imu
+
+    with SessionFile(session4s) as s:
+        t_emg = s.time.copy()
+    rng = np.random.default_rng(3)
+    imu = {}
+    for band, start in (("left", -0.013), ("right", 0.0071)):  # each its own clock phase
+        t = t_emg[0] + start + np.arange(400) / 100.0  # 4 s at 100 Hz, the first one before the EMG
+        acc, gyr = rng.standard_normal((400, 3)).astype(np.float32), rng.standard_normal((400, 3)).astype(np.float32)
+        write_imu(session4s, t, acc, gyr, band=band)
+        imu[band] = (t, np.hstack([acc, gyr]))
+    assert SessionReplayer(session4s, unique(), imu=False).imu_stream_names == []
+    name = unique()
+    rep = SessionReplayer(session4s, name, speed=SPEED, wait_for_consumer=10)
+    assert rep.imu_stream_names == [f"{name}-imu-left", f"{name}-imu-right"]
+    assert rep.stream_names[-2:] == rep.imu_stream_names
+    rep.start()
+    inlets = {}
+    for band in ("left", "right"):
+        found = pylsl.resolve_byprop("name", f"{name}-imu-{band}", 1, 5.0)
+        assert found and found[0].type() == "IMU" and found[0].channel_count() == 6
+        assert found[0].nominal_srate() == 100.0
+        inlets[band] = pylsl.StreamInlet(found[0])
+        inlets[band].open_stream(timeout=5)
+    emg = BandInlet(Expect(), stream=name)
+    emg.connect()  # lets the replay start
+    assert rep.wait(20)
+    time.sleep(0.2)
+    for band, inlet in inlets.items():
+        x, stamps = inlet.pull_chunk(timeout=1.0, max_samples=1000)
+        t, rows = imu[band]
+        sent = t < t_emg[-1] + 1 / 2000.0  # IMU samples a period past the EMG's last are not replayed
+        assert rep.imu_sent[band] == len(x) == int(sent.sum())
+        np.testing.assert_array_equal(np.asarray(x, dtype=np.float32), rows[sent])
+        np.testing.assert_allclose(stamps, rep.t0 + (t[sent] - t_emg[0]), atol=1e-6)
+    emg.close()
+    rep.stop()

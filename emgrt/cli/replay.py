@@ -14,13 +14,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="publish a recorded session as a live LSL band",
         description="Publish SESSION (emg2qwerty .hdf5) as a live LSL EMG stream -- one 32-channel stream NAME, "
         "or with --split-bands two 16-channel streams NAME-left and NAME-right -- at the nominal 2 kHz in "
-        "band-sized chunks stamped on the LSL clock, plus the keystrokes on the marker stream NAME-keys, "
-        "until the session ends (or Ctrl-C with --loop). Anything that reads LSL sees a band.",
+        "band-sized chunks stamped on the LSL clock, plus the keystrokes on the marker stream NAME-keys "
+        "and, when the session carries the IMU extension (emgrt synth --imu), each band's IMU on NAME-imu-left / "
+        "NAME-imu-right (6 channels: accel, gyro), until the session ends (or Ctrl-C with --loop). Anything that "
+        "reads LSL sees a band.",
     )
     p.add_argument("session", type=Path, metavar="SESSION", help="recorded session file (.hdf5)")
     p.add_argument("--name", default="emgrt-replay", help="LSL stream name (default emgrt-replay)")
     p.add_argument("--speed", type=arg(PositiveFloat), default=1.0, help="replay speed; 2 = twice real time (default 1)")
     p.add_argument("--split-bands", action="store_true", help="two 16-channel streams NAME-left/NAME-right")
+    p.add_argument("--no-imu", dest="imu", action="store_false", help="do not publish the session's IMU streams")
     p.add_argument("--loop", action="store_true", help="start over at the end, until Ctrl-C")
     p.add_argument("--max-seconds", type=arg(PositiveFloat), default=None, help="send only the session's first this-many seconds")
     p.add_argument(
@@ -46,6 +49,7 @@ def _run(args: argparse.Namespace) -> int:
     rep = SessionReplayer(
         args.session, args.name, speed=args.speed, split_bands=args.split_bands, loop=args.loop,
         max_seconds=args.max_seconds, wait_for_consumer=args.wait, stamp_jitter=args.stamp_jitter / 1000.0,
+        imu=args.imu,
     )
     stop = threading.Event()
     handlers = {s: signal.signal(s, lambda *_: stop.set()) for s in (signal.SIGINT, signal.SIGTERM)}
@@ -67,5 +71,6 @@ def _run(args: argparse.Namespace) -> int:
         rep.stop()
         for s, h in handlers.items():
             signal.signal(s, h)
-    print(f"emgrt replay: sent {rep.samples_sent} samples and {rep.keys_sent} keystrokes", file=sys.stderr)
+    imu = "".join(f", {n} {band} IMU samples" for band, n in rep.imu_sent.items())
+    print(f"emgrt replay: sent {rep.samples_sent} samples and {rep.keys_sent} keystrokes{imu}", file=sys.stderr)
     return 0

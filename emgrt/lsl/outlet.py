@@ -5,7 +5,10 @@ nominal 2 kHz in chunks of 20-40 samples (like a band's radio packets), either a
 one 32-channel stream ``NAME`` (left band channels 0-15, right 16-31) or as two
 16-channel streams ``NAME-left`` and ``NAME-right`` (``split_bands``), and the
 session's in-vocabulary keystrokes as strings (charset characters, e.g. "a", "⌫")
-on the marker stream ``NAME-keys``.
+on the marker stream ``NAME-keys``.  A session carrying the IMU extension
+(:mod:`emgrt.io.imu`) also gets one 6-channel stream per band that has one,
+``NAME-imu-left`` / ``NAME-imu-right`` (type ``IMU``: accel x y z in m/s^2, gyro x y z
+in rad/s, at the IMU's own rate), unless ``imu=False``.
 
 Clock: sample ``i`` (counted from the start of the replay, across loops) is
 stamped ``t0 + i / 2000`` on the LSL clock, ``t0`` being ``pylsl.local_clock()``
@@ -14,7 +17,8 @@ At speed 1 the stamps are the LSL clock at publication, as from a real band;
 faster, the stamps keep the recording's spacing, so gap detection and latency
 matching downstream work in recording seconds.  A keystroke is stamped on the
 same timeline (its position between the session's sample times) and sent with
-the chunk that covers it.
+the chunk that covers it; so is every IMU sample (its own time stamps mapped onto the
+EMG's sample positions), so IMU and EMG stay aligned by time stamp as in the file.
 """
 
 from __future__ import annotations
@@ -26,14 +30,34 @@ from pathlib import Path
 import numpy as np
 
 from emgrt.charset import emg2qwerty_charset
-from emgrt.constants import CHANNELS_PER_BAND, SAMPLE_RATE_HZ
+from emgrt.constants import BANDS, CHANNELS_PER_BAND, SAMPLE_RATE_HZ
 from emgrt.errors import ConfigError
+from emgrt.io.imu import AXES, read_imu
 from emgrt.io.session import SessionFile
 from emgrt.logs import logger
 from emgrt.lsl import pylsl_quiet
 
 CHUNK_RANGE = (20, 40)  # samples per pushed chunk, drawn uniformly (inclusive)
 READ_BLOCK = 20_000  # samples read from the file at a time (10 s)
+IMU_CHANNELS = ("accel_x", "accel_y", "accel_z", "gyro_x", "gyro_y", "gyro_z")
+IMU_UNITS = ("m/s^2",) * AXES + ("rad/s",) * AXES
+
+
+class _ImuTrack:
+    """One band's IMU samples, (n, 6) accel + gyro, at their positions on the EMG's sample axis."""
+
+    def __init__(self, band: str, stream, emg_time: np.ndarray) -> None:
+        self.band, self.rate = band, stream.rate
+        self.samples = np.ascontiguousarray(np.hstack([stream.accel(), stream.gyro()]), dtype=np.float32)
+        # Position in (fractional) EMG samples: interpolated inside the EMG's span, on the nominal
+        # rate outside it (an IMU may start a little before or end after the EMG).
+        idx = np.arange(len(emg_time), dtype=np.float64)
+        t = stream.time
+        pos = np.interp(t, emg_time, idx)
+        before, after = t < emg_time[0], t > emg_time[-1]
+        pos[before] = (t[before] - emg_time[0]) * SAMPLE_RATE_HZ
+        pos[after] = idx[-1] + (t[after] - emg_time[-1]) * SAMPLE_RATE_HZ
+        self.pos = pos
 
 
 class SessionReplayer:
@@ -45,7 +69,8 @@ class SessionReplayer:
     sample off its nominal time by up to that many seconds (uniform), as a band stamping at push time does.  ``wait_for_consumer`` > 0: wait up to that many seconds for a
     receiver on every EMG stream before sending (LSL sends nothing to late joiners); ``gate``, an
     Event, holds the sending until it is set as well (within the same wait), for several receivers:
-    have_consumers() cannot count them.  ``samples_sent`` and ``keys_sent`` count what went out.
+    have_consumers() cannot count them.  ``imu`` False leaves a session's IMU streams out.
+    ``samples_sent``, ``keys_sent`` and ``imu_sent`` (per band) count what went out.
     """
 
     def __init__(
@@ -61,6 +86,7 @@ class SessionReplayer:
         max_seconds: float | None = None,
         stamp_jitter: float = 0.0,
         gate: threading.Event | None = None,
+        imu: bool = True,
     ) -> None:
         if not speed > 0:
             raise ConfigError(f"replay speed must be > 0, got {speed}")
@@ -84,6 +110,13 @@ class SessionReplayer:
         self._key_pos = np.interp(self.session.key_times, times, np.arange(len(times), dtype=np.float64))
         chars = emg2qwerty_charset().chars
         self._key_chars = [chars[int(lab)] for lab in self.session.key_labels]
+        self._imu: list[_ImuTrack] = []
+        for band in BANDS if imu else ():
+            stream = read_imu(session_path, band, emg_span=(float(times[0]), float(times[-1])))
+            if stream is not None:
+                self._imu.append(_ImuTrack(band, stream, times))
+                stream.close()
+        self.imu_sent = {t.band: 0 for t in self._imu}
         self.t0: float | None = None  # LSL time stamp of sample 0, set when the thread starts
         self.samples_sent = 0
         self.keys_sent = 0
@@ -135,9 +168,14 @@ class SessionReplayer:
 
     @property
     def stream_names(self) -> list[str]:
-        """EMG stream names (one, or left and right) followed by the marker stream name."""
+        """EMG stream names (one, or left and right), then the marker stream's, then the IMU
+        streams' (one per band whose IMU the session carries)."""
         emg = [f"{self.name}-left", f"{self.name}-right"] if self.split_bands else [self.name]
-        return [*emg, f"{self.name}-keys"]
+        return [*emg, f"{self.name}-keys", *self.imu_stream_names]
+
+    @property
+    def imu_stream_names(self) -> list[str]:
+        return [f"{self.name}-imu-{t.band}" for t in self._imu]
 
     def key_stamp(self, i: int) -> float:
         """LSL stamp of keystroke ``i`` of the session in the first pass (needs ``t0``)."""
@@ -165,12 +203,24 @@ class SessionReplayer:
         kinfo = pylsl.StreamInfo(
             f"{self.name}-keys", "Markers", 1, pylsl.IRREGULAR_RATE, "string", f"emgrt-replay-{self.name}-keys"
         )
-        return emg, pylsl.StreamOutlet(kinfo)
+        return emg, pylsl.StreamOutlet(kinfo), [self._imu_outlet(pylsl, t) for t in self._imu]
+
+    def _imu_outlet(self, pylsl, track: _ImuTrack):
+        name = f"{self.name}-imu-{track.band}"
+        info = pylsl.StreamInfo(name, "IMU", len(IMU_CHANNELS), track.rate, "float32", f"emgrt-replay-{name}")
+        chans = info.desc().append_child("channels")
+        for label, unit in zip(IMU_CHANNELS, IMU_UNITS):
+            ch = chans.append_child("channel")
+            ch.append_child_value("label", label)
+            ch.append_child_value("unit", unit)
+        info.desc().append_child_value("band", track.band)
+        info.desc().append_child_value("frame", "emgrt/io/imu.py")
+        return pylsl.StreamOutlet(info, chunk_size=0, max_buffered=60)
 
     def _run(self) -> None:
         try:
             pylsl = pylsl_quiet()
-            emg_outlets, key_outlet = self._outlets(pylsl)
+            emg_outlets, key_outlet, imu_outlets = self._outlets(pylsl)
         except BaseException as exc:  # reported by start()
             self.error = exc
             self._ready.set()
@@ -190,7 +240,7 @@ class SessionReplayer:
                     if not self.gate.is_set() and not self._stop.is_set():
                         logger.warning("emgrt replay: not every receiver ready after %g s; sending anyway", self.wait_for_consumer)
             self.t0 = pylsl.local_clock()
-            self._send(pylsl, emg_outlets, key_outlet)
+            self._send(pylsl, emg_outlets, key_outlet, imu_outlets)
             self._finished.set()
             # Keep the outlets (and what receivers have not pulled yet) until stop().
             self._stop.wait()
@@ -198,15 +248,16 @@ class SessionReplayer:
             self.error = exc
             self._finished.set()
         finally:
-            del emg_outlets, key_outlet  # destroying the outlets makes the streams vanish
+            del emg_outlets, key_outlet, imu_outlets  # destroying the outlets makes the streams vanish
 
-    def _send(self, pylsl, emg_outlets, key_outlet) -> None:
+    def _send(self, pylsl, emg_outlets, key_outlet, imu_outlets) -> None:
         assert self.t0 is not None
         n = self.n_samples
         lo, hi = self.chunk_range
         base = 0  # stream sample index of the session's sample 0 in this pass
         while not self._stop.is_set() and not self._halt.is_set():
             next_key = 0
+            next_imu = [0] * len(self._imu)
             for block_start in range(0, n, READ_BLOCK):
                 block = self.session.emg(block_start, min(n, block_start + READ_BLOCK)).reshape(-1, 32)
                 pos = 0
@@ -239,6 +290,14 @@ class SessionReplayer:
                         key_outlet.push_sample([self._key_chars[next_key]], self.t0 + (base + self._key_pos[next_key]) / self.rate)
                         self.keys_sent += 1
                         next_key += 1
+                    for j, (track, outlet) in enumerate(zip(self._imu, imu_outlets)):
+                        # this pass's IMU samples up to here (those after the replayed stretch never)
+                        k = int(np.searchsorted(track.pos, min(session_pos, n), side="left"))
+                        if k > next_imu[j]:
+                            stamps_imu = (self.t0 + (base + track.pos[next_imu[j] : k]) / self.rate).tolist()
+                            outlet.push_chunk(track.samples[next_imu[j] : k], stamps_imu)
+                            self.imu_sent[track.band] += k - next_imu[j]
+                            next_imu[j] = k
             if not self.loop:
                 return
             base += n
