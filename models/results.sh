@@ -18,7 +18,8 @@
 #   bash models/results.sh latency     # what a person sees: decoders x commit settings (default bundle)
 #   bash models/results.sh adapt       # label-free adaptation on / off, held-out users
 #   bash models/results.sh personal    # finetune per held-out user; calibration curve
-#   bash models/results.sh keep        # teacher + scratch student (weights only) into models/checkpoints/
+#   bash models/results.sh keep        # teacher + scratch student (weights only) into models/checkpoints/;
+#                                      # an unfinished run whole (optimizer too), to resume next session
 #   bash models/results.sh restore     # runs/ from models/checkpoints/ on a new machine
 #
 # JSON results land in models/results/ (committed: every table row names its file).  Runs go to
@@ -190,7 +191,14 @@ personal)
 keep)  # the teacher and the scratch baseline, without optimizer state, so a later session (this
        # machine keeps nothing between sessions) distills and compares without retraining them
   for RUN in teacher student-scratch student-scratch-s3000 student-kd-s3000; do
-    finished "$RUN" || { echo "runs/$RUN: not finished, not kept"; continue; }
+    [ -d "runs/$RUN" ] || continue
+    if ! finished "$RUN"; then  # unfinished: its last checkpoint whole (optimizer too), so the next session resumes it
+      [ -f "runs/$RUN/last.pt" ] || { echo "runs/$RUN: no checkpoint yet, not kept"; continue; }
+      mkdir -p "models/checkpoints/$RUN"
+      cp "runs/$RUN/run.json" "runs/$RUN/metrics.jsonl" "runs/$RUN/last.pt" "runs/$RUN/best.pt" "models/checkpoints/$RUN/"
+      echo "runs/$RUN: unfinished, kept to resume (restore, then its stage again)"; continue
+    fi
+    rm -f "models/checkpoints/$RUN/last.pt"
     mkdir -p "models/checkpoints/$RUN"
     cp "runs/$RUN/run.json" "runs/$RUN/metrics.jsonl" "models/checkpoints/$RUN/"
     .venv/bin/python -c "import sys, torch
@@ -198,7 +206,7 @@ c = torch.load(sys.argv[1], weights_only=True)
 torch.save({k: v for k, v in c.items() if k not in ('optimizer', 'scheduler', 'rng', 'epoch_rng')}, sys.argv[2])" \
         "runs/$RUN/best.pt" "models/checkpoints/$RUN/best.pt"
   done ;;
-restore)  # runs/ from models/checkpoints/ (evaluation and distillation read best.pt; nothing resumes)
+restore)  # runs/ from models/checkpoints/ (evaluation and distillation read best.pt; a kept last.pt resumes)
   for D in models/checkpoints/*/; do
     RUN=$(basename "$D")
     [ -e "runs/$RUN" ] || { mkdir -p "runs/$RUN" && cp "$D"/* "runs/$RUN/"; }
