@@ -141,6 +141,11 @@ s16-h1 commit_stable=16 hypothesis_hold=1.0
 s20-h1 commit_stable=20 hypothesis_hold=1.0
 d5-p99-h1 commit_depth=5 commit_prob=0.99 hypothesis_hold=1.0
 d5-p999-h1 commit_depth=5 commit_prob=0.999 hypothesis_hold=1.0
+d5-p98-h1 commit_depth=5 commit_prob=0.98 hypothesis_hold=1.0
+d5-p97-h1 commit_depth=5 commit_prob=0.97 hypothesis_hold=1.0
+d5-p95-h1 commit_depth=5 commit_prob=0.95 hypothesis_hold=1.0
+d5-p9-h1 commit_depth=5 commit_prob=0.9 hypothesis_hold=1.0
+d5-p99-l30-h1 commit_depth=5 commit_prob=0.99 commit_lag=30 hypothesis_hold=1.0
 CANDIDATES
   ;;
 tune)  # the commit settings chosen on validation (`commit`) into the default bundle
