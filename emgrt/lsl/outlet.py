@@ -175,7 +175,10 @@ class SessionReplayer:
 
     @property
     def imu_stream_names(self) -> list[str]:
-        return [f"{self.name}-imu-{t.band}" for t in self._imu]
+        return [self._imu_name(t.band) for t in self._imu]
+
+    def _imu_name(self, band: str) -> str:
+        return f"{self.name}-imu-{band}"
 
     def key_stamp(self, i: int) -> float:
         """LSL stamp of keystroke ``i`` of the session in the first pass (needs ``t0``)."""
@@ -206,7 +209,7 @@ class SessionReplayer:
         return emg, pylsl.StreamOutlet(kinfo), [self._imu_outlet(pylsl, t) for t in self._imu]
 
     def _imu_outlet(self, pylsl, track: _ImuTrack):
-        name = f"{self.name}-imu-{track.band}"
+        name = self._imu_name(track.band)
         info = pylsl.StreamInfo(name, "IMU", len(IMU_CHANNELS), track.rate, "float32", f"emgrt-replay-{name}")
         chans = info.desc().append_child("channels")
         for label, unit in zip(IMU_CHANNELS, IMU_UNITS):
