@@ -44,8 +44,31 @@ _SUBSTITUTIONS = {
 }
 
 
+class ClassesThenBlank:
+    """The output layout of every head here: the classes in label order, then one more output,
+    the blank (the CTC blank, or a framewise head's no-gesture class)."""
+
+    def _class_labels(self) -> Sequence[str]:
+        raise NotImplementedError
+
+    @property
+    def num_classes(self) -> int:
+        """Number of classes, blank excluded (98 keys for emg2qwerty)."""
+        return len(self._class_labels())
+
+    @property
+    def blank(self) -> int:
+        """Label of the blank: the last output."""
+        return self.num_classes
+
+    @property
+    def num_outputs(self) -> int:
+        """Model output size: the classes plus the blank."""
+        return self.num_classes + 1
+
+
 @dataclass(frozen=True)
-class CharSet:
+class CharSet(ClassesThenBlank):
     """Key vocabulary and label mapping.  Immutable; ships in model bundles as JSON."""
 
     keys: tuple[str, ...] = field(
@@ -62,21 +85,8 @@ class CharSet:
         object.__setattr__(self, "_key_index", {k: i for i, k in enumerate(self.keys)})
         object.__setattr__(self, "_char_index", {c: i for i, c in enumerate(self.chars)})
 
-    # -- sizes ---------------------------------------------------------------
-    @property
-    def num_classes(self) -> int:
-        """Number of key classes (98 for emg2qwerty), blank excluded."""
-        return len(self.keys)
-
-    @property
-    def blank(self) -> int:
-        """Label of the CTC blank: the last output."""
-        return len(self.keys)
-
-    @property
-    def num_outputs(self) -> int:
-        """Model output size: key classes plus blank."""
-        return len(self.keys) + 1
+    def _class_labels(self) -> Sequence[str]:
+        return self.keys
 
     # -- keys ----------------------------------------------------------------
     def normalize_char(self, c: str) -> str | None:

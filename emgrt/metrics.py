@@ -7,13 +7,22 @@ utterance), on key strings (backspace, enter and shift count as characters).
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 
 from rapidfuzz.distance import Levenshtein
 
 
+class AdditiveCounts:
+    """A dataclass of corpus counts that add up field by field with ``+`` (summed over items)."""
+
+    def __add__(self, other):
+        if type(other) is not type(self):
+            return NotImplemented
+        return type(self)(**{f.name: getattr(self, f.name) + getattr(other, f.name) for f in fields(self)})
+
+
 @dataclass
-class ErrorCounts:
+class ErrorCounts(AdditiveCounts):
     """Corpus-level edit-operation counts; add references/hypotheses with ``update``."""
 
     insertions: int = 0
@@ -31,14 +40,6 @@ class ErrorCounts:
                 self.substitutions += 1
         self.reference_length += len(reference)
         return self
-
-    def __add__(self, other: "ErrorCounts") -> "ErrorCounts":
-        return ErrorCounts(
-            self.insertions + other.insertions,
-            self.deletions + other.deletions,
-            self.substitutions + other.substitutions,
-            self.reference_length + other.reference_length,
-        )
 
     @property
     def edits(self) -> int:
