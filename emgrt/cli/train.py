@@ -8,9 +8,12 @@ import json
 from emgrt.validate import NonNegativeInt, PositiveFloat, PositiveInt, arg
 
 DESCRIPTION = """\
-Train a streaming transformer-CTC model from a recipe (models/recipes/NAME.toml:
-[model], [optim], [train], [data]).  Writes into RUN_DIR: metrics.jsonl (train
-loss/CER/lr/sec-per-step/data-wait, val loss/greedy CER), last.pt and best.pt
+Train a streaming transformer model from a recipe (models/recipes/NAME.toml:
+task, [model], [optim], [train], [data]).  The task is typing (CTC, CER; the
+default), handwriting (CTC, CER) or gestures (framewise, CLER); --data is an
+emg2qwerty folder for typing, an `emgrt synth --task ...` (GNI layout) folder
+otherwise.  Writes into RUN_DIR: metrics.jsonl (train loss/metric/lr/sec-per-step/
+data-wait, val loss/metric), last.pt and best.pt
 (atomic; model config, recipe, weights, optimizer, schedule, RNG states),
 run.json and curves.png.  --resume continues from RUN_DIR/last.pt exactly.
 """
@@ -109,9 +112,10 @@ def launch(recipe, args: argparse.Namespace, out, **kwargs) -> int:
     if args.json:
         print(json.dumps(summary, indent=2))
     else:
+        metric = recipe.spec.metric
         print(
             f"{summary['stopped']} at step {summary['step']}/{summary['total_steps']} "
-            f"({summary['minutes']:.1f} min); best val CER {summary['best_val_cer']:.2f}; run in {out}"
+            f"({summary['minutes']:.1f} min); best val {metric.upper()} {summary[f'best_val_{metric}']:.2f}; run in {out}"
         )
     return 0
 

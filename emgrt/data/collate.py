@@ -8,6 +8,8 @@
     targets          (N, L_max) int64, padded with the blank label
     target_lengths   (N,) int64
     target_mask      (N, L_max) bool, True = valid label
+    target_times     (N, L_max) float64 samples after the item's start, NaN-padded (only when
+                     the items carry label times: framewise tasks)
     sessions, offsets, starts, stops   lists, one entry per item
 """
 
@@ -54,7 +56,7 @@ def collate(
         features[i, : f_len[i]] = it.features
         features[i, f_len[i] :] = 0.0
         targets[i, : l_len[i]] = it.labels
-    return {
+    out = {
         "features": features,
         "feature_lengths": f_len,
         "feature_mask": np.arange(t_max)[None, :] < f_len[:, None],
@@ -66,6 +68,12 @@ def collate(
         "starts": [int(it.start) for it in items],
         "stops": [int(it.stop) for it in items],
     }
+    if getattr(items[0], "label_times", None) is not None:
+        times = np.full((n, l_max), np.nan)
+        for i, it in enumerate(items):
+            times[i, : l_len[i]] = it.label_times  # type: ignore[attr-defined]
+        out["target_times"] = times
+    return out
 
 
 def padding_waste(lengths: np.ndarray, batches: Sequence[Sequence[int]]) -> float:

@@ -22,7 +22,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BeforeValidator
 
@@ -248,6 +248,9 @@ class DataConfig:
     makes one item per whole session (evaluation).  ``padding`` is (past, future)
     context in samples, clamped at the session edges.  ``stride`` absent = the
     window length (no overlap).  ``jitter`` randomises window starts when training.
+    ``windows = "prompts"`` makes one window per prompt instead (its own span, plus the
+    padding; ``window_length``, ``stride`` and ``jitter`` then do not apply), as the
+    handwriting task of the generic-neuromotor-interface release trains and tests.
     ``overrides`` holds the raw ``train``/``eval``/``val``/``test`` sub-tables.
     """
 
@@ -255,6 +258,7 @@ class DataConfig:
     padding: Padding = (PAD_PAST, PAD_FUTURE)
     stride: Stride = None
     jitter: Bool = True
+    windows: Literal["fixed", "prompts"] = "fixed"
     filters: tuple[Filter, ...] = ()
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     labels: LabelConfig = field(default_factory=LabelConfig)
@@ -299,6 +303,7 @@ class DataConfig:
         if self.stride is not None:
             d["stride"] = self.stride
         d["jitter"] = self.jitter
+        d["windows"] = self.windows
         d["filters"] = [f.to_dict() for f in self.filters]
         d["augment"] = self.augment.to_dict()
         d["labels"] = self.labels.to_dict()
@@ -335,7 +340,11 @@ class DataConfig:
     # -- derived -------------------------------------------------------------------
     @property
     def whole_session(self) -> bool:
-        return self.window_length == 0
+        return self.window_length == 0 and self.windows == "fixed"
+
+    @property
+    def prompt_windows(self) -> bool:
+        return self.windows == "prompts"
 
     def with_loader(self, **changes: Any) -> DataConfig:
         """A copy with some loader settings changed (validated)."""

@@ -4,8 +4,11 @@
 sampler passes so persistent workers follow the epoch) returns an :class:`Item`::
 
     read padded EMG slice (session cache or HDF5) -> labels of the unpadded window
-    -> WindowTransform (filters, augmentations, LogSpectrogram, SpecAugment)
+    (or of the whole slice, for framewise tasks) -> WindowTransform (filters, augmentations,
+    LogSpectrogram, SpecAugment)
 
+Sessions are :mod:`~emgrt.data.sources` (emg2qwerty files, GNI partitions); the task
+(:class:`emgrt.tasks.TaskSpec`, default typing) gives the charset and the label span.
 torch-free; the DataLoader wrapper is :mod:`emgrt.train.loader`.
 """
 
@@ -18,34 +21,38 @@ from pathlib import Path
 import numpy as np
 
 from emgrt.charset import CharSet
-from emgrt.data.cache import MB, LruCache, read_session_emg, session_nbytes
+from emgrt.data.cache import MB, LruCache
 from emgrt.data.config import DataConfig
 from emgrt.data.pipeline import ItemRngs, WindowTransform, item_rngs
 from emgrt.data.select import LabelSelector
+from emgrt.data.sources import SessionSource, as_source, source_nbytes
 from emgrt.data.windows import WindowGeometry, WindowIndex, build_window_index
 from emgrt.dsp.features import FrontEndConfig
 from emgrt.io.session import SessionFile
+from emgrt.tasks import TaskSpec, task_spec
 
 
 @dataclass(frozen=True)
 class Item:
     """One window, ready to collate."""
 
-    features: np.ndarray  # (F, 2, 16, n_freq) float32
+    features: np.ndarray  # (F, bands, 16, n_freq) float32
     labels: np.ndarray  # (L,) int64 class labels
     session: str  # session name
     offset: int  # start of the unpadded window (samples, after jitter)
     start: int  # padded slice [start, stop) read from the session (samples)
     stop: int
     n_frames: int  # F
+    label_times: np.ndarray | None = None  # (L,) float64 samples after ``start``; NaN = untimed
 
     @property
     def nbytes(self) -> int:
-        return self.features.nbytes + self.labels.nbytes
+        return self.features.nbytes + self.labels.nbytes + (0 if self.label_times is None else self.label_times.nbytes)
 
 
 class WindowedDataset:
-    """Map-style dataset of windows over ``sessions`` (paths or open :class:`SessionFile`).
+    """Map-style dataset of windows over ``sessions`` (sources, or emg2qwerty paths or open
+    :class:`SessionFile`).
 
     ``cfg`` should be resolved for its use (:meth:`DataConfig.resolve`); a config
     that still carries override tables is resolved here for ``train`` (the
@@ -55,13 +62,14 @@ class WindowedDataset:
 
     def __init__(
         self,
-        sessions: Sequence[str | Path | SessionFile],
+        sessions: Sequence[str | Path | SessionFile | SessionSource],
         cfg: DataConfig | None = None,
         *,
         train: bool,
         seed: int = 0,
         charset: CharSet | None = None,
         frontend: FrontEndConfig | None = None,
+        task: TaskSpec | None = None,
     ) -> None:
         cfg = cfg or DataConfig()
         cfg.validate()
@@ -73,14 +81,21 @@ class WindowedDataset:
         self.train = train
         self.seed = int(seed)
         self.epoch = 0
-        self.sessions = [s if isinstance(s, SessionFile) else SessionFile(s, charset) for s in sessions]
+        self.task = task or task_spec("typing")
+        charset = charset or self.task.charset
+        self.sessions = [as_source(s, charset) for s in sessions]
         self.geometry = WindowGeometry(cfg.window_length, cfg.stride, cfg.padding[0], cfg.padding[1])
         self.selector = LabelSelector(cfg.labels, charset)
         self.transform = WindowTransform(cfg, train=train, frontend=frontend)
         self.index: WindowIndex = build_window_index(
-            self.sessions, self.geometry, self.selector, self.selector.keep, self.transform.spectrogram.cfg
+            self.sessions,
+            self.geometry,
+            self.selector,
+            self.selector.keep,
+            self.transform.spectrogram.cfg,
+            prompts=cfg.prompt_windows,
         )
-        self.jitters = train and cfg.jitter and not cfg.whole_session
+        self.jitters = train and cfg.jitter and not cfg.whole_session and not cfg.prompt_windows
         # Items depend on no random draw: cache them (eval) and skip the RNG.
         self.deterministic = self.transform.deterministic and not self.jitters
         self._emg = LruCache(cfg.loader.cache_mb * MB)
@@ -119,11 +134,16 @@ class WindowedDataset:
                 return cached
         rngs = None if self.deterministic else item_rngs(self.seed, epoch, index)
         raw, labels, s, offset, start, stop = self.window(index, rngs)
+        times = None
+        if self.task.label_span == "slice":  # framewise targets: every event of the slice, timed
+            labels, times = self.label_times(s, start, stop)
         feats = self.transform(raw, rngs)
-        item = Item(feats, labels, self.sessions[s].session_name, offset, start, stop, len(feats))
+        item = Item(feats, labels, self.sessions[s].session_name, offset, start, stop, len(feats), times)
         if self.deterministic and self._items.fits(item.nbytes, evict=False):
             feats.flags.writeable = False
             labels.flags.writeable = False
+            if times is not None:
+                times.flags.writeable = False
             self._items.put(index, item, item.nbytes, evict=False)
         return item
 
@@ -132,23 +152,32 @@ class WindowedDataset:
         s = int(self.index.session[index])
         sf = self.sessions[s]
         n = len(sf.time)
-        offset = int(self.index.offset[index])
+        offset, length = int(self.index.offset[index]), int(self.index.length[index])
         if self.jitters and rngs is not None:
             offset = self.geometry.jitter(offset, n, rngs.window)
-        start, stop = self.geometry.bounds(offset, n)
-        t0, t1 = self.geometry.label_span(sf.time, offset)
-        labels = self.selector(sf.ground_truth(t0, t1)[0]).copy()  # not a view of the session's labels
+        start, stop = self.geometry.bounds(offset, n, length)
+        t0, t1 = self.geometry.label_span(sf.time, offset, length)
+        labels = self.selector(sf.labels(t0, t1)[0]).copy()  # not a view of the session's labels
         return self.read(s, start, stop), labels, s, offset, start, stop
 
+    def label_times(self, s: int, start: int, stop: int) -> tuple[np.ndarray, np.ndarray]:
+        """The kept labels of the padded slice [start, stop) of session ``s`` and their times in
+        samples after ``start`` (the first sample at or after each label's time)."""
+        sf = self.sessions[s]
+        labels, times = sf.labels(float(sf.time[start]), float(sf.time[stop - 1]))
+        keep = self.selector.mask(labels)
+        at = np.searchsorted(sf.time, times[keep], side="left").astype(np.float64) - start
+        return labels[keep].copy(), np.where(np.isfinite(times[keep]), at, np.nan)
+
     def read(self, s: int, start: int, stop: int) -> np.ndarray:
-        """EMG samples [start, stop) of session ``s``: (n, 2, 16) float32, read-only."""
+        """EMG samples [start, stop) of session ``s``: (n, bands, 16) float32, read-only."""
         emg = self._emg.get(s)
         if emg is None:
             sf = self.sessions[s]
-            nbytes = session_nbytes(sf)
+            nbytes = source_nbytes(sf)
             if not self._emg.fits(nbytes, evict=False):
                 return sf.emg(start, stop)
-            emg = read_session_emg(sf)
+            emg = sf.emg_all()
             self._emg.put(s, emg, nbytes, evict=False)
         return emg[start:stop]
 
@@ -161,9 +190,9 @@ class WindowedDataset:
         for s, sf in enumerate(self.sessions):
             if s in self._emg:
                 continue
-            nbytes = session_nbytes(sf)
+            nbytes = source_nbytes(sf)
             if self._emg.fits(nbytes, evict=False):
-                self._emg.put(s, read_session_emg(sf), nbytes, evict=False)
+                self._emg.put(s, sf.emg_all(), nbytes, evict=False)
                 sf.close()  # no HDF5 handle crosses a fork
         return len(self._emg)
 

@@ -26,11 +26,17 @@ class LabelSelector:
     def __call__(self, labels: np.ndarray) -> np.ndarray:
         """The labels whose class is kept, in order (int64)."""
         labels = np.asarray(labels, dtype=np.int64)
+        return labels[self.mask(labels)] if self.filters_classes else labels
+
+    def mask(self, labels: np.ndarray) -> np.ndarray:
+        """Which of ``labels`` are kept (bool, same length)."""
+        labels = np.asarray(labels, dtype=np.int64)
+        keep = np.ones(len(labels), dtype=bool)
         if self.include is not None:
-            labels = labels[np.isin(labels, self.include)]
+            keep &= np.isin(labels, self.include)
         if self.exclude is not None:
-            labels = labels[~np.isin(labels, self.exclude)]
-        return labels
+            keep &= ~np.isin(labels, self.exclude)
+        return keep
 
     def keep(self, n_labels: int) -> bool:
         """Whether a window with ``n_labels`` (filtered) labels is used."""

@@ -11,6 +11,10 @@ Training jitters the start by ``r`` in ``[0, min(stride, leftover))`` where
 so the first windows of a session are shorter.  The labels are the keystrokes
 pressed inside the *unpadded* window: ``time[offset] <= t <= time[offset + W - 1]``.
 ``W = 0`` means the whole session: one window, ``offset = 0``, ``W = n``.
+
+Prompt-aligned windows (``[data] windows = "prompts"``) instead take each prompt's own span as
+the unpadded window (its start and length, from the source's ``prompt_windows``); padding,
+clamping and the label span follow the same rules, with ``length`` passed explicitly.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from emgrt.dsp.features import FrontEndConfig
-from emgrt.io.session import SessionFile
+from emgrt.data.sources import SessionSource
 
 
 @dataclass(frozen=True)
@@ -54,14 +58,15 @@ class WindowGeometry:
             return int(offset)
         return int(offset) + int(rng.integers(0, min(self.step(n_samples), leftover)))
 
-    def bounds(self, offset: int, n_samples: int) -> tuple[int, int]:
-        """Padded slice [start, stop) of the window starting at ``offset``."""
-        w = self.length(n_samples)
+    def bounds(self, offset: int, n_samples: int, length: int | None = None) -> tuple[int, int]:
+        """Padded slice [start, stop) of the window starting at ``offset`` (of ``length`` samples
+        when given, else the geometry's)."""
+        w = self.length(n_samples) if length is None else int(length)
         return max(int(offset) - self.pad_past, 0), min(int(offset) + w + self.pad_future, n_samples)
 
-    def label_span(self, time: np.ndarray, offset: int) -> tuple[float, float]:
+    def label_span(self, time: np.ndarray, offset: int, length: int | None = None) -> tuple[float, float]:
         """Press-time span (inclusive) of the unpadded window."""
-        w = self.length(len(time))
+        w = self.length(len(time)) if length is None else int(length)
         return float(time[offset]), float(time[offset + w - 1])
 
 
@@ -73,34 +78,43 @@ class WindowIndex:
     offset: np.ndarray  # (N,) int64, nominal window start (samples)
     n_labels: np.ndarray  # (N,) int64, labels after class filtering
     n_frames: np.ndarray  # (N,) int64, feature frames of the nominal padded window
+    length: np.ndarray  # (N,) int64, unpadded window length (samples)
 
     def __len__(self) -> int:
         return len(self.offset)
 
 
 def build_window_index(
-    sessions: Sequence[SessionFile],
+    sessions: Sequence[SessionSource],
     geometry: WindowGeometry,
     labels_of: Callable[[np.ndarray], np.ndarray] = lambda lab: lab,
     keep: Callable[[int], bool] = lambda n: True,
     frontend: FrontEndConfig | None = None,
+    prompts: bool = False,
 ) -> WindowIndex:
-    """Index every window of ``sessions``; drop those whose filtered label count ``keep`` rejects.
+    """Index every window of ``sessions`` (fixed windows, or each prompt's span when
+    ``prompts``); drop those whose filtered label count ``keep`` rejects.
 
     Label counts use the nominal window (training jitter moves it by less than a stride).
     """
     fe = frontend or FrontEndConfig()
-    cols: dict[str, list[int]] = {"session": [], "offset": [], "n_labels": [], "n_frames": []}
+    cols: dict[str, list[int]] = {"session": [], "offset": [], "n_labels": [], "n_frames": [], "length": []}
     for s, sf in enumerate(sessions):
         n = len(sf.time)
-        for off in geometry.offsets(n):
-            t0, t1 = geometry.label_span(sf.time, int(off))
-            n_lab = len(labels_of(sf.ground_truth(t0, t1)[0]))
+        if prompts:
+            offsets, lengths = sf.prompt_windows()
+        else:
+            offsets = geometry.offsets(n)
+            lengths = np.full(len(offsets), geometry.length(n), dtype=np.int64)
+        for off, w in zip(offsets, lengths):
+            t0, t1 = geometry.label_span(sf.time, int(off), int(w))
+            n_lab = len(labels_of(sf.labels(t0, t1)[0]))
             if not keep(n_lab):
                 continue
-            start, stop = geometry.bounds(int(off), n)
+            start, stop = geometry.bounds(int(off), n, int(w))
             cols["session"].append(s)
             cols["offset"].append(int(off))
             cols["n_labels"].append(n_lab)
             cols["n_frames"].append(fe.num_frames(stop - start))
+            cols["length"].append(int(w))
     return WindowIndex(**{k: np.asarray(v, dtype=np.int64) for k, v in cols.items()})

@@ -229,7 +229,7 @@ def export_bundle(source: str | Path, out: str | Path, **options) -> Path:
         raise ConfigError(f"{source}: only streaming transformer models export to a streaming bundle (this is {type(model).__name__})")
     src = Path(source)
     info = _run_info(source)
-    best = ckpt.get("best_cer")
+    best = ckpt.get("best_metric", ckpt.get("best_cer")) if ckpt.get("metric", "cer") == "cer" else None
     provenance = {
         "run": str(src if src.is_dir() else src.parent) if info else None,
         "checkpoint": str(src),

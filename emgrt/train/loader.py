@@ -25,7 +25,9 @@ from emgrt.data.collate import BLANK, collate
 from emgrt.data.config import DataConfig
 from emgrt.data.dataset import WindowedDataset
 from emgrt.data.sampler import LengthBucketSampler
-from emgrt.io.dataset import DatasetDir
+from emgrt.data.sources import split_sources
+from emgrt.errors import ConfigError
+from emgrt.tasks import TaskSpec, task_spec
 
 
 class EpochKeyedBatches:
@@ -154,7 +156,7 @@ def make_loader(
         dataset,
         batch_sampler=EpochKeyedBatches(sampler),
         num_workers=workers,
-        collate_fn=TorchCollate(BLANK),
+        collate_fn=TorchCollate(dataset.task.blank),
         pin_memory=torch.cuda.is_available(),
         worker_init_fn=worker_init if workers else None,
         prefetch_factor=lc.prefetch_factor if workers else None,
@@ -173,14 +175,26 @@ def build_loader(
     rank: int = 0,
     world_size: int = 1,
     seed: int = 0,
+    task: TaskSpec | None = None,
 ) -> EmgLoader:
     """Loader over one split (generic, or ``user``'s personal split) of a dataset folder.
 
     ``cfg`` is the whole [data] table; its [train] / [eval] / [val] / [test]
     overrides are applied here.  ``train`` turns on shuffling, start jitter and
-    augmentation.  Batches are dicts of tensors (see :mod:`emgrt.data.collate`).
+    augmentation.  ``task`` (default typing) says which sessions the folder holds
+    (:func:`emgrt.data.sources.split_sources`) and how they are labelled.  Batches are
+    dicts of tensors (see :mod:`emgrt.data.collate`).
     """
+    task = task or task_spec("typing")
     resolved = cfg.resolve(split, train=train)
-    paths = DatasetDir(dataset_dir).sessions(split, user)
-    dataset = WindowedDataset(paths, resolved, train=train, seed=seed)
+    sources = split_sources(task, dataset_dir, split, user)
+    dataset = WindowedDataset(sources, resolved, train=train, seed=seed, task=task)
+    if train and len(dataset) == 0:
+        longest = max(len(s.time) for s in sources)
+        windows = "prompt spans" if resolved.prompt_windows else f"window_length {resolved.window_length}"
+        raise ConfigError(
+            f"data: the {split} split of {dataset_dir} gives no training windows ({len(sources)} recordings, the longest "
+            f"{longest} samples; {windows}, labels.min_labels {resolved.labels.min_labels}): "
+            "lower data.window_length or data.labels.min_labels, or use a larger dataset"
+        )
     return make_loader(dataset, train=train, rank=rank, world_size=world_size, seed=seed)

@@ -42,7 +42,7 @@ from torch import Tensor, nn
 from emgrt.constants import CHANNELS_PER_BAND, N_FREQ
 from emgrt.errors import ConfigError
 
-N_BANDS = 2
+N_BANDS = 2  # emg2qwerty's two bands: the TDS baseline's input (the transformer takes cfg.bands)
 
 # ----------------------------------------------------------------------------------------------
 # 1. Normalisation
@@ -180,8 +180,9 @@ class ModelConfig:
     conv_past: int = 12  # past input frames of the input block's temporal convolution
     dropout: float = 0.1
     rotations: tuple[int, ...] = (-1, 0, 1)
-    num_outputs: int = 99  # 98 keys + CTC blank
+    num_outputs: int = 99  # 98 keys + CTC blank (the task's classes + blank / no-gesture)
     blank: int = 98
+    bands: int = 2  # EMG bands in the input: 2 (emg2qwerty), 1 (the GNI band)
     name: str = ""
 
     def __post_init__(self) -> None:
@@ -207,6 +208,8 @@ class ModelConfig:
             problems.append(f"left_context must be >= subsample ({k}), got {self.left_context}")
         if not 0.0 <= self.dropout < 1.0:
             problems.append(f"dropout must be in [0, 1), got {self.dropout}")
+        if self.bands not in (1, 2):
+            problems.append(f"bands must be 1 or 2, got {self.bands}")
         if not 0 <= self.blank < self.num_outputs:
             problems.append(f"blank {self.blank} outside [0, {self.num_outputs})")
         if problems:
@@ -288,19 +291,19 @@ class InputBlock(nn.Module):
     def __init__(self, cfg: ModelConfig) -> None:
         super().__init__()
         self.cfg = cfg
-        self.norm = MaskedBatchNorm(N_BANDS * CHANNELS_PER_BAND * N_FREQ)
+        self.norm = MaskedBatchNorm(cfg.bands * CHANNELS_PER_BAND * N_FREQ)
         self.bands = nn.ModuleList(
-            RotationMLP(CHANNELS_PER_BAND, N_FREQ, cfg.band_width, cfg.rotations) for _ in range(N_BANDS)
+            RotationMLP(CHANNELS_PER_BAND, N_FREQ, cfg.band_width, cfg.rotations) for _ in range(cfg.bands)
         )
-        self.stack_proj = nn.Linear(cfg.subsample * N_BANDS * cfg.band_width, cfg.dim)
+        self.stack_proj = nn.Linear(cfg.subsample * cfg.bands * cfg.band_width, cfg.dim)
         self.conv = nn.Conv1d(cfg.dim, cfg.dim, cfg.conv_kernel, groups=cfg.dim)
         self.mix = nn.Linear(cfg.dim, cfg.dim)
 
     # The three stages are separate so that step() can run them on pieces of a stream.
     # The stages take any leading dims ((N, T, ...) or (T, ...)), like CausalAttention.
     def frames(self, x: Tensor, mask: Tensor | None = None) -> Tensor:
-        """(N, T, 2, 16, 33) -> (N, T, 2 * band_width) per-frame band features."""
-        x = self.norm(x.flatten(-3), mask).unflatten(-1, (N_BANDS, CHANNELS_PER_BAND, N_FREQ))
+        """(N, T, bands, 16, 33) -> (N, T, bands * band_width) per-frame band features."""
+        x = self.norm(x.flatten(-3), mask).unflatten(-1, (self.cfg.bands, CHANNELS_PER_BAND, N_FREQ))
         return torch.cat([mlp(x[..., b, :, :]) for b, mlp in enumerate(self.bands)], dim=-1)
 
     def stack(self, z: Tensor) -> Tensor:
@@ -553,7 +556,7 @@ class StreamingCTCModel(nn.Module):
         dev = p.device if device is None else torch.device(device)
         dt = p.dtype
         state = {
-            "stack_buf": torch.zeros(batch, c.subsample - 1, N_BANDS * c.band_width, device=dev, dtype=dt),
+            "stack_buf": torch.zeros(batch, c.subsample - 1, c.bands * c.band_width, device=dev, dtype=dt),
             "stack_fill": torch.zeros((), dtype=torch.long, device=dev),
             "conv_buf": torch.zeros(batch, c.conv_kernel - 1, c.dim, device=dev, dtype=dt),
             "conv_skip": torch.full((), c.lookahead_out, dtype=torch.long, device=dev),
@@ -574,7 +577,7 @@ class StreamingCTCModel(nn.Module):
         n_batch = new_frames.shape[0]
         # per-frame features; BatchNorm is its fixed affine here
         z = self.input.frames(new_frames) if new_frames.shape[1] else new_frames.new_zeros(
-            n_batch, 0, N_BANDS * c.band_width)
+            n_batch, 0, c.bands * c.band_width)
         # stride stacking: prepend the waiting frames, keep the incomplete tail
         fill = int(state["stack_fill"])
         z = torch.cat([state["stack_buf"][:, k - 1 - fill :], z], dim=1) if fill else z
@@ -613,10 +616,11 @@ class StreamingCTCModel(nn.Module):
 def count_params(cfg: ModelConfig) -> int:
     """Parameters of ``StreamingCTCModel(cfg)``, computed analytically (no allocation)."""
     d, w, k = cfg.dim, cfg.band_width, cfg.subsample
-    feats = N_BANDS * CHANNELS_PER_BAND * N_FREQ
+    b = cfg.bands
+    feats = b * CHANNELS_PER_BAND * N_FREQ
     inp = 2 * feats  # batchnorm affine
-    inp += N_BANDS * (CHANNELS_PER_BAND * N_FREQ * w + w)
-    inp += k * N_BANDS * w * d + d  # stack projection
+    inp += b * (CHANNELS_PER_BAND * N_FREQ * w + w)
+    inp += k * b * w * d + d  # stack projection
     inp += d * cfg.conv_kernel + d  # depthwise conv
     inp += d * d + d  # mix
     f = cfg.ffn_mult * d
@@ -632,8 +636,8 @@ def flops_per_hop(cfg: ModelConfig, hop_frames: int) -> int:
     """See :meth:`StreamingCTCModel.flops_per_hop`."""
     d, w, k = cfg.dim, cfg.band_width, cfg.subsample
     outs = hop_frames / k
-    per_in = N_BANDS * len(cfg.rotations) * CHANNELS_PER_BAND * N_FREQ * w  # rotation MLPs
-    per_out = k * N_BANDS * w * d + d * cfg.conv_kernel + d * d  # stack proj, conv, mix
+    per_in = cfg.bands * len(cfg.rotations) * CHANNELS_PER_BAND * N_FREQ * w  # rotation MLPs
+    per_out = k * cfg.bands * w * d + d * cfg.conv_kernel + d * d  # stack proj, conv, mix
     f = cfg.ffn_mult * d
     keys = cfg.window + outs  # steady state: cache + the new frames (masked keys still computed)
     per_layer = 4 * d * d + 2 * d * f  # qkv, out, ffn

@@ -1,5 +1,7 @@
 """A training recipe: one TOML file -> frozen dataclasses.
 
+    task      "typing" (default), "handwriting" or "gestures" (emgrt.tasks): labels, loss,
+              metric and data format; the model's outputs and bands follow from it
     [model]   ModelConfig   (``name = "small"`` plus overrides, see emgrt.train.model), or
               TDSConfig     with ``arch = "tds"`` (emgrt.train.tds, the emg2qwerty baseline)
     [optim]   OptimConfig   AdamW, warmup + cosine, gradient clipping
@@ -18,6 +20,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from emgrt.errors import ConfigError
+from emgrt.tasks import TaskSpec, task_spec
 from emgrt.tomlfile import apply_settings, load_toml
 from emgrt.train.model import ModelConfig
 from emgrt.train.tds import TDSConfig
@@ -29,16 +32,30 @@ WarmupFrac = Float(ge=0, lt=1)
 Ratio = Float(ge=0, le=1)
 
 
-def model_config_from_dict(d: Mapping) -> ModelConfig | TDSConfig:
+def model_config_from_dict(d: Mapping, task: TaskSpec | None = None) -> ModelConfig | TDSConfig:
     """A [model] table (or a checkpoint's model_config): ``arch = "transformer"`` (default) or
-    ``"tds"`` (the TDS-ConvNet baseline).  Values are type-checked here, ranges by the config."""
+    ``"tds"`` (the TDS-ConvNet baseline).  Values are type-checked here, ranges by the config.
+
+    With ``task``, the head (``num_outputs``, ``blank``) and the input ``bands`` default to the
+    task's and must agree with it when given."""
     need(isinstance(d, Mapping), "model", "a table", d)
     d = dict(d)
     arch = d.pop("arch", "transformer")
     if arch == "tds":
-        return TDSConfig.from_dict(parse(fields_of(TDSConfig), d, "model"))
-    need(arch == "transformer", "model.arch", "'transformer' or 'tds'", arch)
-    return ModelConfig.from_dict(parse(fields_of(ModelConfig), d, "model"))
+        if task is not None and task.bands != 2:
+            raise ConfigError(f"model.arch: the TDS baseline reads emg2qwerty's two bands, not the {task.name} task's one band (use 'transformer')")
+        cfg: ModelConfig | TDSConfig = TDSConfig.from_dict(parse(fields_of(TDSConfig), d, "model"))
+    else:
+        need(arch == "transformer", "model.arch", "'transformer' or 'tds'", arch)
+        if task is not None:
+            d = {"num_outputs": task.num_outputs, "blank": task.blank, "bands": task.bands, **d}
+        cfg = ModelConfig.from_dict(parse(fields_of(ModelConfig), d, "model"))
+    if task is not None:
+        for key, want in (("num_outputs", task.num_outputs), ("blank", task.blank), ("bands", task.bands)):
+            got = getattr(cfg, key, want)
+            if got != want:
+                raise ConfigError(f"model.{key}: the {task.name} task needs {want}, got {got} (leave it out)")
+    return cfg
 
 
 @table
@@ -126,17 +143,27 @@ class Recipe:
     data: Mapping[str, Any] = field(default_factory=dict)  # raw [data] table
     name: str = ""
     distill: DistillConfig | None = None  # [distill]: only `emgrt distill` reads it
+    task: str = "typing"  # emgrt.tasks: typing, handwriting, gestures
+
+    def __post_init__(self) -> None:
+        task_spec(self.task)  # a known task, or a ConfigError
+
+    @property
+    def spec(self) -> TaskSpec:
+        return task_spec(self.task)
 
     @classmethod
     def from_dict(cls, d: Mapping, name: str = "") -> Recipe:
         need(isinstance(d, Mapping), "recipe", "a table", d)
-        check_keys(d, ("model", "optim", "train", "data", "name", "distill"), "recipe")
+        check_keys(d, ("task", "model", "optim", "train", "data", "name", "distill"), "recipe")
         if "model" not in d:
             raise ConfigError('recipe: needs a [model] table (e.g. name = "tiny")')
         data = d.get("data", {})
         need(isinstance(data, Mapping), "data", "a table", data)
+        task = task_spec(parse(Str, d.get("task", "typing"), "task"))
         return cls(
-            model=model_config_from_dict(d["model"]),
+            task=task.name,
+            model=model_config_from_dict(d["model"], task),
             optim=OptimConfig.from_dict(d.get("optim", {})),
             train=TrainConfig.from_dict(d.get("train", {"epochs": 1})),
             data=dict(data),
@@ -157,6 +184,7 @@ class Recipe:
     def to_dict(self) -> dict:
         d = {
             "name": self.name,
+            "task": self.task,
             "model": self.model.to_dict(),
             "optim": self.optim.to_dict(),
             "train": self.train.to_dict(),
@@ -167,7 +195,14 @@ class Recipe:
         return d
 
     def data_config(self):
-        """The [data] table as an emgrt.data.DataConfig."""
+        """The [data] table as an emgrt.data.DataConfig (checked against the task's bands)."""
         from emgrt.data.config import DataConfig
 
-        return DataConfig.from_dict(self.data)
+        cfg = DataConfig.from_dict(self.data)
+        jitter = cfg.resolve("train", train=True).augment.alignment_jitter  # augmentations: training only
+        if self.spec.bands == 1 and jitter:
+            raise ConfigError(
+                f"data.augment.alignment_jitter: the {self.task} task records one band, nothing to misalign; "
+                f"set it to 0 (got {jitter})"
+            )
+        return cfg

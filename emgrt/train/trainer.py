@@ -1,5 +1,10 @@
-"""The training loop: AdamW + warmup/cosine, CTC loss, validation with greedy CER, atomic
-checkpoints, exact resume, metrics.jsonl and PNG curves.
+"""The training loop: AdamW + warmup/cosine, the task's loss, validation with the task's metric
+(greedy CER for the CTC tasks, CLER for gestures), atomic checkpoints, exact resume,
+metrics.jsonl and PNG curves.
+
+The loop is task-agnostic: the recipe's task (emgrt.tasks) gives an
+:class:`~emgrt.train.objective.Objective` (loss, decoding, metric), and everything here goes
+through it.
 
 Rank-aware from the start (``rank``/``world_size``; only rank 0 writes files or draws progress)
 so DDP, profiling and distillation can be added around :meth:`Trainer.train_step` and
@@ -31,15 +36,21 @@ from pathlib import Path
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
-from emgrt.charset import emg2qwerty_charset
-from emgrt.constants import HOP_LENGTH
-from emgrt.metrics import ErrorCounts
+from emgrt.tasks import task_spec
 from emgrt.train.checkpoint import load_checkpoint, rng_state, save_checkpoint, seed_everything, set_rng_state
 from emgrt.train.dist import any_rank, mean_over_ranks, wrap_ddp
 from emgrt.train.model import ModelConfig, StreamingCTCModel
+from emgrt.train.objective import (  # noqa: F401  (ctc helpers re-exported for their users)
+    Objective,
+    Score,
+    ctc_infeasible,
+    ctc_loss,
+    greedy_ctc_decode,
+    make_objective,
+)
+from emgrt.train.outputs import context_outputs, drop_leading, model_outputs  # noqa: F401
 from emgrt.train.profile import StepProfiler
 from emgrt.train.recipe import Recipe, model_config_from_dict
 from emgrt.train.schedule import WarmupCosine, make_scheduler
@@ -49,83 +60,6 @@ METRICS_FILE = "metrics.jsonl"
 LAST = "last.pt"
 BEST = "best.pt"
 CURVES = "curves.png"
-
-
-# ----------------------------------------------------------------------------------------------
-# CTC helpers
-# ----------------------------------------------------------------------------------------------
-
-
-def greedy_ctc_decode(log_probs: Tensor, lengths: Tensor, blank: int) -> list[list[int]]:
-    """Greedy CTC: best class per frame, collapse repeats, drop blanks.  (N, T, C) -> label lists.
-    (Torch-based; the torch-free decoder package will own the canonical one.)"""
-    best = log_probs.argmax(-1)
-    prev = F.pad(best[:, :-1], (1, 0), value=-1)
-    t = torch.arange(best.shape[1], device=best.device)
-    keep = (best != blank) & (best != prev) & (t[None, :] < lengths[:, None])
-    return [row[k].tolist() for row, k in zip(best, keep)]
-
-
-def ctc_loss(
-    log_probs: Tensor, lengths: Tensor, targets: Tensor, target_lengths: Tensor, blank: int
-) -> Tensor:
-    """CTC, each item's loss divided by its target length, mean over the batch; impossible
-    alignments (too few frames) count as zero."""
-    return F.ctc_loss(
-        log_probs.transpose(0, 1).float(),
-        targets,
-        lengths,
-        target_lengths,
-        blank=blank,
-        reduction="mean",
-        zero_infinity=True,
-    )
-
-
-def ctc_infeasible(lengths: Tensor, targets: Tensor, target_lengths: Tensor) -> int:
-    """Items whose target cannot be aligned: fewer frames than labels plus adjacent repeats."""
-    if targets.shape[1] < 2:  # no pair of labels to repeat (a batch with no labels at all, say)
-        return int((lengths < target_lengths).sum())
-    rep = (targets[:, 1:] == targets[:, :-1]) & (
-        torch.arange(1, targets.shape[1], device=targets.device)[None, :] < target_lengths[:, None]
-    )
-    return int((lengths < target_lengths + rep.sum(1)).sum())
-
-
-def context_outputs(batch: dict, stride: int, time_offset: int | None = None) -> Tensor | None:
-    """Per item, the leading output frames timed inside the window's past padding (None if the
-    batch does not say where its windows start).  Output ``j``'s time is input frame
-    ``j * stride + time_offset`` (default ``stride - 1``, its last frame); input frame ``f``
-    starts ``f * HOP_LENGTH`` samples into the slice."""
-    if "offsets" not in batch or "starts" not in batch:
-        return None
-    if time_offset is None:
-        time_offset = stride - 1
-    past = torch.tensor(batch["offsets"], dtype=torch.long) - torch.tensor(batch["starts"], dtype=torch.long)
-    first = (past + HOP_LENGTH - 1) // HOP_LENGTH  # first input frame inside the unpadded window
-    return ((first - time_offset).clamp(min=0) + stride - 1) // stride
-
-
-def drop_leading(log_probs: Tensor, lengths: Tensor, skip: Tensor) -> tuple[Tensor, Tensor]:
-    """Shift each item left by ``skip[i]`` output frames."""
-    skip = skip.to(log_probs.device).clamp(max=lengths)
-    if not bool((skip > 0).any()):
-        return log_probs, lengths
-    t = log_probs.shape[1]
-    idx = (skip[:, None] + torch.arange(t, device=log_probs.device)[None, :]).clamp(max=t - 1)
-    out = log_probs.gather(1, idx[:, :, None].expand(-1, -1, log_probs.shape[2]))
-    return out, lengths - skip
-
-
-def error_counts(
-    log_probs: Tensor, lengths: Tensor, targets: Tensor, target_lengths: Tensor, blank: int
-) -> ErrorCounts:
-    """Greedy-decode a batch and count edits against the targets (emgrt.metrics.ErrorCounts)."""
-    charset = emg2qwerty_charset()
-    counts = ErrorCounts()
-    for hyp, tgt, n in zip(greedy_ctc_decode(log_probs, lengths, blank), targets, target_lengths):
-        counts.update(charset.labels_to_str(tgt[: int(n)].tolist()), charset.labels_to_str(hyp))
-    return counts
 
 
 # ----------------------------------------------------------------------------------------------
@@ -208,20 +142,21 @@ class MetricsLog:
         return [json.loads(ln) for ln in self.path.read_text().splitlines() if ln.strip()]
 
 
-# curves.png panels: (title, y label, [(record kind, key, line label, matplotlib format)])
-CURVE_PANELS = (
-    ("loss", "CTC loss", [("train", "loss", "train", "-"), ("val", "val_loss", "val", "o-")]),
-    (
-        "character error rate",
-        "CER %",
-        [("train", "cer", "train (greedy)", "-"), ("val", "val_cer", "val (greedy)", "o-")],
-    ),
-    ("learning rate", "lr", [("train", "lr", None, "-")]),
-)
+METRIC_TITLES = {"cer": ("character error rate", "CER %"), "cler": ("gesture classification error rate", "CLER")}
 
 
-def plot_curves(records: list[dict], path: Path) -> Path | None:
-    """Train/val loss, val CER and learning rate against step, one PNG."""
+def curve_panels(metric: str = "cer") -> tuple:
+    """curves.png panels: (title, y label, [(record kind, key, line label, matplotlib format)])."""
+    title, ylabel = METRIC_TITLES[metric]
+    return (
+        ("loss", "loss", [("train", "loss", "train", "-"), ("val", "val_loss", "val", "o-")]),
+        (title, ylabel, [("train", metric, "train", "-"), ("val", f"val_{metric}", "val", "o-")]),
+        ("learning rate", "lr", [("train", "lr", None, "-")]),
+    )
+
+
+def plot_curves(records: list[dict], path: Path, metric: str = "cer") -> Path | None:
+    """Train/val loss, the task's metric and learning rate against step, one PNG."""
     by_kind = {kind: [r for r in records if r.get("kind") == kind] for kind in ("train", "val")}
     if not any(by_kind.values()):
         return None
@@ -230,8 +165,9 @@ def plot_curves(records: list[dict], path: Path) -> Path | None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, len(CURVE_PANELS), figsize=(5 * len(CURVE_PANELS), 4))
-    for ax, (title, ylabel, lines) in zip(axes, CURVE_PANELS):
+    panels = curve_panels(metric)
+    fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 4))
+    for ax, (title, ylabel, lines) in zip(axes, panels):
         labelled = False
         for kind, key, label, fmt in lines:
             rows = [r for r in by_kind[kind] if key in r]
@@ -249,18 +185,6 @@ def plot_curves(records: list[dict], path: Path) -> Path | None:
     return path
 
 
-def model_outputs(model: nn.Module, batch: dict, skip_context: bool = True) -> tuple[Tensor, Tensor]:
-    """Model log-probs and lengths restricted to the frames the loss and CER use (outputs timed
-    in a window's past padding dropped when ``skip_context``)."""
-    log_probs, lengths = model(batch["features"], batch["feature_lengths"])
-    if skip_context:
-        module = getattr(model, "module", model)
-        skip = context_outputs(batch, module.stride, module.output_time_offset)
-        if skip is not None:
-            log_probs, lengths = drop_leading(log_probs, lengths, skip)
-    return log_probs, lengths
-
-
 @torch.no_grad()
 def evaluate(
     model: nn.Module,
@@ -269,33 +193,37 @@ def evaluate(
     skip_context: bool = True,
     device: str | torch.device = "cpu",
     max_batches: int = 0,
+    objective: Objective | None = None,
 ) -> dict:
-    """Mean CTC loss (per item) and corpus greedy CER (ErrorCounts) of ``model`` over ``loader``."""
-    module = getattr(model, "module", model)
-    blank = module.cfg.blank
+    """Mean loss (per item) and the corpus metric of ``model`` over ``loader``: the task's
+    ``objective`` (default typing: CTC loss, greedy CER).  The result names the metric
+    (``"cer"`` or ``"cler"``) and also gives it as ``"metric"``; ``"counts"`` are its counts."""
+    if objective is None:
+        objective = make_objective(task_spec("typing"), model, skip_context)
     was_training = model.training
     model.eval()
-    counts = ErrorCounts()
-    loss_sum, items, batches, infeasible = 0.0, 0, 0, 0
+    score = objective.empty()
+    loss_sum, items, batches = 0.0, 0, 0
     t0 = time.perf_counter()
     for batch in iter_under_rng(loader):
         batch = to_device(batch, torch.device(device))
         log_probs, lengths = model_outputs(model, batch, skip_context)
         n = int(batch["feature_lengths"].shape[0])
-        loss_sum += float(ctc_loss(log_probs, lengths, batch["targets"], batch["target_lengths"], blank)) * n
+        loss_sum += float(objective.loss(log_probs, lengths, batch)) * n
         items += n
-        counts = counts + error_counts(log_probs, lengths, batch["targets"], batch["target_lengths"], blank)
-        infeasible += ctc_infeasible(lengths, batch["targets"], batch["target_lengths"])
+        score = score + objective.score(log_probs, lengths, batch)
         batches += 1
         if max_batches and batches >= max_batches:
             break
     model.train(was_training)
     return {
         "loss": loss_sum / max(items, 1),
-        "cer": counts.cer,
-        "counts": counts,
+        objective.metric: score.value,
+        "metric": score.value,
+        "score": score,
+        "counts": score.counts,
         "items": items,
-        "infeasible": infeasible,
+        "infeasible": score.infeasible,
         "seconds": time.perf_counter() - t0,
     }
 
@@ -342,11 +270,13 @@ class Trainer:
         )
         self.scheduler = make_scheduler(self.optimizer, self.total_steps, oc.warmup_frac, oc.min_lr_ratio)
         self.blank = self.module.cfg.blank
+        self.objective = make_objective(recipe.spec, self.module, recipe.train.skip_context_outputs)
+        self.metric = self.objective.metric  # "cer" or "cler"
         self.step = 0
         self.epoch = 0
         self.batch_in_epoch = 0
         self.epoch_rng: dict | None = None
-        self.best_cer = math.inf
+        self.best_metric = math.inf
         self.last_val: dict | None = None
         self.metrics = MetricsLog(
             self.out_dir / METRICS_FILE if self.out_dir is not None and self.is_main else None
@@ -366,8 +296,8 @@ class Trainer:
         return model_outputs(self.model, batch, self.recipe.train.skip_context_outputs)
 
     def loss(self, batch: dict, log_probs: Tensor, lengths: Tensor) -> Tensor:
-        """The training objective (distillation will add its term here)."""
-        return ctc_loss(log_probs, lengths, batch["targets"], batch["target_lengths"], self.blank)
+        """The task's training loss (distillation adds its term here)."""
+        return self.objective.loss(log_probs, lengths, batch)
 
     def train_step(self, batch: dict) -> dict:
         self.model.train()
@@ -394,16 +324,14 @@ class Trainer:
             self.optimizer.step()
             self.scheduler.step()
         with torch.no_grad():
-            counts = error_counts(
-                log_probs.detach(), lengths, batch["targets"], batch["target_lengths"], self.blank
-            )
-            infeasible = ctc_infeasible(lengths, batch["targets"], batch["target_lengths"])
+            score = self.objective.score(log_probs.detach(), lengths, batch)
         return {
             "loss": mean_over_ranks(float(loss.detach())),  # DDP: the global batch's loss
             "lr": lr,
             "grad_norm": grad_norm,
-            "counts": counts,
-            "infeasible": infeasible,
+            "score": score,
+            "counts": score.counts,
+            "infeasible": score.infeasible,
             "items": int(batch["feature_lengths"].shape[0]),
         }
 
@@ -414,6 +342,7 @@ class Trainer:
             skip_context=self.recipe.train.skip_context_outputs,
             device=self.device,
             max_batches=max_batches,
+            objective=self.objective,
         )
 
     # -- checkpoints -------------------------------------------------------------------------
@@ -430,7 +359,8 @@ class Trainer:
             "epoch": self.epoch,
             "batch_in_epoch": self.batch_in_epoch,
             "total_steps": self.total_steps,
-            "best_cer": self.best_cer,
+            "metric": self.metric,
+            "best_metric": self.best_metric,
         }
 
     def load_state_dict(self, ckpt: dict) -> None:
@@ -446,7 +376,7 @@ class Trainer:
             group["lr"] = base * schedule(self.scheduler.last_epoch)
         self.step, self.epoch, self.batch_in_epoch = ckpt["step"], ckpt["epoch"], ckpt["batch_in_epoch"]
         self.epoch_rng = ckpt["epoch_rng"]
-        self.best_cer = ckpt["best_cer"]
+        self.best_metric = ckpt["best_metric"] if "best_metric" in ckpt else ckpt["best_cer"]  # older runs
         set_rng_state(ckpt["rng"])
 
     def save(self, name: str = LAST) -> Path | None:
@@ -468,27 +398,25 @@ class Trainer:
         result = None
         if self.val_loader is not None:
             result = self.evaluate(self.val_loader, self.recipe.train.val_max_batches)
-            c = result["counts"]
+            m = self.metric
             self.metrics.write(
                 {
                     "kind": "val",
                     "step": self.step,
                     "epoch": self.epoch,
                     "val_loss": result["loss"],
-                    "val_cer": result["cer"],
-                    "val_ins_rate": c.to_dict()["ins_rate"],
-                    "val_del_rate": c.to_dict()["del_rate"],
-                    "val_sub_rate": c.to_dict()["sub_rate"],
+                    f"val_{m}": result["metric"],
+                    **{f"val_{k}": v for k, v in result["score"].details().items()},
                     "val_items": result["items"],
                     "val_infeasible": result["infeasible"],
                     "val_seconds": result["seconds"],
                     "time": time.time(),
                 }
             )
-            self.log(f"step {self.step}: val loss {result['loss']:.4f}  val CER {result['cer']:.2f}")
+            self.log(f"step {self.step}: val loss {result['loss']:.4f}  val {m.upper()} {result['metric']:.2f}")
             self.last_val = result
-            if result["cer"] < self.best_cer:
-                self.best_cer = result["cer"]
+            if result["metric"] < self.best_metric:
+                self.best_metric = result["metric"]
                 self.save(BEST)
         self.save(LAST)
         return result
@@ -509,7 +437,7 @@ class Trainer:
         n_batches = len(self.train_loader)  # type: ignore[arg-type]
         if n_batches == 0:
             raise RuntimeError("the training loader yields no batches")
-        bar = _Progress(self.total_steps, self.step, enabled=self.progress)
+        bar = _Progress(self.total_steps, self.step, enabled=self.progress, metric=self.metric)
         self.profiler = StepProfiler(
             self.out_dir, self.profile_steps, start_step=self.step, write=self.is_main, log=self.log
         )
@@ -565,7 +493,8 @@ class Trainer:
                         bar.update(self.step, rec)
                         if not self.progress:
                             self.log(
-                                f"step {self.step}/{self.total_steps} loss {rec['loss']:.4f} CER {rec['cer']:.1f} "
+                                f"step {self.step}/{self.total_steps} loss {rec['loss']:.4f} "
+                                f"{self.metric.upper()} {rec[self.metric]:.2f} "
                                 f"lr {rec['lr']:.2e} {rec['sec_per_step']:.2f} s/step wait {rec['data_wait']:.2f} s"
                             )
                         window = []
@@ -576,7 +505,7 @@ class Trainer:
                         val = self._validate_and_save()
                         last_val_step = self.step
                         if val is not None:
-                            bar.note(val["cer"])
+                            bar.note(val["metric"])
                     if deadline < math.inf and any_rank(time.monotonic() > deadline):  # DDP: all stop
                         stop_reason, stopped = "time budget", True
                         break
@@ -594,7 +523,7 @@ class Trainer:
                         val = self._validate_and_save()
                         last_val_step = self.step
                         if val is not None:
-                            bar.note(val["cer"])
+                            bar.note(val["metric"])
                 if stopped:
                     break
         finally:
@@ -608,7 +537,7 @@ class Trainer:
             self.save(LAST)
         if self.is_main and self.out_dir is not None:
             try:
-                plot_curves(self.metrics.read(), self.out_dir / CURVES)
+                plot_curves(self.metrics.read(), self.out_dir / CURVES, self.metric)
             except Exception as exc:  # plotting must never lose a run
                 self.log(f"curves not written: {exc}")
         summary = {
@@ -616,17 +545,18 @@ class Trainer:
             "epoch": self.epoch,
             "total_steps": self.total_steps,
             "stopped": stop_reason,
-            "best_val_cer": self.best_cer,
+            "task": self.recipe.task,
+            f"best_val_{self.metric}": self.best_metric,
             "minutes": (time.monotonic() - t_start) / 60,
         }
         if self.last_val is not None:
-            summary.update(val_loss=self.last_val["loss"], val_cer=self.last_val["cer"])
+            summary.update({"val_loss": self.last_val["loss"], f"val_{self.metric}": self.last_val["metric"]})
         return summary
 
     def _train_record(self, window: list[dict]) -> dict:
-        counts = ErrorCounts()
+        score = self.objective.empty()
         for w in window:
-            counts = counts + w["counts"]
+            score = score + w["score"]
         n = len(window)
         step_time = sum(w["step_time"] for w in window) / n
         wait = sum(w["data_wait"] for w in window) / n
@@ -635,24 +565,25 @@ class Trainer:
             "step": self.step,
             "epoch": self.epoch,
             "loss": sum(w["loss"] for w in window) / n,
-            "cer": counts.cer,
+            self.metric: score.value,
             "lr": window[-1]["lr"],
             "grad_norm": sum(w["grad_norm"] for w in window) / n,
             "sec_per_step": step_time,
             "data_wait": wait,
             "items_per_sec": sum(w["items"] for w in window)
             / max(sum(w["step_time"] + w["data_wait"] for w in window), 1e-9),
-            "infeasible": sum(w["infeasible"] for w in window),
+            "infeasible": score.infeasible,
             "time": time.time(),
         }
 
 
 class _Progress:
-    """A rich progress bar showing loss/CER (no-op when disabled)."""
+    """A rich progress bar showing the loss and the task's metric (no-op when disabled)."""
 
-    def __init__(self, total: int, start: int, enabled: bool) -> None:
+    def __init__(self, total: int, start: int, enabled: bool, metric: str = "cer") -> None:
         self.enabled = enabled
-        self.val_cer = float("nan")
+        self.metric = metric
+        self.val_metric = float("nan")
         if not enabled:
             return
         from rich.console import Console
@@ -681,13 +612,14 @@ class _Progress:
         if not self.enabled:
             return
         if rec is not None:
-            info = f"loss {rec['loss']:.3f} CER {rec['cer']:.1f} val {self.val_cer:.1f} {rec['sec_per_step']:.2f}s/step"
+            m = self.metric
+            info = f"loss {rec['loss']:.3f} {m.upper()} {rec[m]:.2f} val {self.val_metric:.2f} {rec['sec_per_step']:.2f}s/step"
             self.p.update(self.task, completed=step, info=info)
         else:
             self.p.update(self.task, completed=step)
 
-    def note(self, val_cer: float) -> None:
-        self.val_cer = val_cer
+    def note(self, val_metric: float) -> None:
+        self.val_metric = val_metric
 
     def close(self) -> None:
         if self.enabled:
@@ -753,10 +685,11 @@ def train_from_recipe(
     set_threads(recipe.train.threads)
     seed_everything(seed)
     data_cfg = recipe.data_config()
+    spec = recipe.spec
     train_loader = build_loader(
-        data_cfg, data_dir, "train", user, train=True, rank=rank, world_size=world_size, seed=seed
+        data_cfg, data_dir, "train", user, train=True, rank=rank, world_size=world_size, seed=seed, task=spec
     )
-    val_loader = build_loader(data_cfg, data_dir, "val", user, train=False, seed=seed)
+    val_loader = build_loader(data_cfg, data_dir, "val", user, train=False, seed=seed, task=spec)
     model = build_model(recipe.model)
     if init_state is not None:
         model.load_state_dict(init_state)
@@ -780,6 +713,7 @@ def train_from_recipe(
         out_dir.mkdir(parents=True, exist_ok=True)
         info: dict[str, Any] = {
             "recipe": recipe.to_dict(),
+            "task": recipe.task,
             "data_dir": str(data_dir),
             "seed": seed,
             "params": num_params,
@@ -794,7 +728,7 @@ def train_from_recipe(
         }
         (out_dir / "run.json").write_text(json.dumps(info, indent=2) + "\n")
     trainer.log(
-        f"{recipe.name or 'recipe'}: {num_params / 1e6:.2f}M params, {len(train_loader)} batches/epoch, "
+        f"{recipe.name or 'recipe'} ({recipe.task}): {num_params / 1e6:.2f}M params, {len(train_loader)} batches/epoch, "
         f"{trainer.total_steps} steps"
     )
     return trainer.fit(resume=resume)

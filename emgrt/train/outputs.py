@@ -1,0 +1,62 @@
+"""Which model outputs the loss and the metric see, and when each one is.
+
+Output ``j`` of a window is timed at input frame ``j * stride + time_offset`` (its last frame;
+``time_offset`` defaults to ``stride - 1``); input frame ``f`` covers samples
+``[f * HOP_LENGTH, f * HOP_LENGTH + N_FFT)`` of the slice read.  Outputs timed inside a
+window's past padding are context, not targets: :func:`model_outputs` drops them.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from emgrt.constants import HOP_LENGTH, N_FFT
+
+
+def context_outputs(batch: dict, stride: int, time_offset: int | None = None) -> Tensor | None:
+    """Per item, the leading output frames timed inside the window's past padding (None if the
+    batch does not say where its windows start).  Output ``j``'s time is input frame
+    ``j * stride + time_offset`` (default ``stride - 1``, its last frame); input frame ``f``
+    starts ``f * HOP_LENGTH`` samples into the slice."""
+    if "offsets" not in batch or "starts" not in batch:
+        return None
+    if time_offset is None:
+        time_offset = stride - 1
+    past = torch.tensor(batch["offsets"], dtype=torch.long) - torch.tensor(batch["starts"], dtype=torch.long)
+    first = (past + HOP_LENGTH - 1) // HOP_LENGTH  # first input frame inside the unpadded window
+    return ((first - time_offset).clamp(min=0) + stride - 1) // stride
+
+
+def drop_leading(log_probs: Tensor, lengths: Tensor, skip: Tensor) -> tuple[Tensor, Tensor]:
+    """Shift each item left by ``skip[i]`` output frames."""
+    skip = skip.to(log_probs.device).clamp(max=lengths)
+    if not bool((skip > 0).any()):
+        return log_probs, lengths
+    t = log_probs.shape[1]
+    idx = (skip[:, None] + torch.arange(t, device=log_probs.device)[None, :]).clamp(max=t - 1)
+    out = log_probs.gather(1, idx[:, :, None].expand(-1, -1, log_probs.shape[2]))
+    return out, lengths - skip
+
+
+def model_outputs(model: nn.Module, batch: dict, skip_context: bool = True) -> tuple[Tensor, Tensor]:
+    """Model log-probs and lengths restricted to the frames the loss and CER use (outputs timed
+    in a window's past padding dropped when ``skip_context``)."""
+    log_probs, lengths = model(batch["features"], batch["feature_lengths"])
+    if skip_context:
+        module = getattr(model, "module", model)
+        skip = context_outputs(batch, module.stride, module.output_time_offset)
+        if skip is not None:
+            log_probs, lengths = drop_leading(log_probs, lengths, skip)
+    return log_probs, lengths
+
+
+def output_sample_times(model: nn.Module, batch: dict, frames: int, skip_context: bool = True) -> Tensor:
+    """(N, frames) float64: the slice sample (after each item's start) that the outputs
+    :func:`model_outputs` returns are timed at: the last sample of their time frame."""
+    module = getattr(model, "module", model)
+    n = len(batch["feature_lengths"])
+    skip = context_outputs(batch, module.stride, module.output_time_offset) if skip_context else None
+    first = torch.zeros(n, dtype=torch.long) if skip is None else skip
+    j = first[:, None] + torch.arange(frames)[None, :]
+    return ((j * module.stride + module.output_time_offset) * HOP_LENGTH + N_FFT - 1).double()

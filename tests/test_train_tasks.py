@@ -1,0 +1,146 @@
+"""The task seam in training: one Trainer for typing, handwriting and gestures; the framewise
+targets of the gesture objective; each one-band task's loss falls; `emgrt train` end to end."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from emgrt.constants import SAMPLE_RATE_HZ  # noqa: E402
+from emgrt.synth.gestures import GestureDatasetConfig, generate_gestures  # noqa: E402
+from emgrt.synth.handwriting import HandwritingDatasetConfig, generate_handwriting  # noqa: E402
+from emgrt.tasks import task_spec  # noqa: E402
+from emgrt.train.checkpoint import load_checkpoint  # noqa: E402
+from emgrt.train.loader import build_loader  # noqa: E402
+from emgrt.train.model import ModelConfig, StreamingCTCModel  # noqa: E402
+from emgrt.train.objective import TARGET_DELAY_S, CtcObjective, FramewiseObjective, make_objective  # noqa: E402
+from emgrt.train.outputs import model_outputs, output_sample_times  # noqa: E402
+from emgrt.train.recipe import Recipe  # noqa: E402
+
+pytestmark = pytest.mark.torch
+RECIPES = Path(__file__).resolve().parents[1] / "models" / "recipes"
+TINY = dict(users=3, sessions=2, minutes=0.25, seed=11, test_users=1, val_sessions=1)
+SMALL_MODEL = ["model.layers=2", "model.dim=64", "model.heads=2", "model.band_width=16", "model.dropout=0.0"]
+SMALL_DATA = ["data.loader.num_workers=0", "data.loader.batch_size=4"]
+GESTURE_WINDOWS = ["data.window_length=4000", "data.stride=4000"]  # the tiny sessions are ~7 s partitions
+
+
+@pytest.fixture(scope="module")
+def task_data(tmp_path_factory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("task-data")
+    generate_gestures(root / "gestures", GestureDatasetConfig(**TINY), workers=1)
+    generate_handwriting(root / "handwriting", HandwritingDatasetConfig(**TINY), workers=1)
+    return {"gestures": root / "gestures", "handwriting": root / "handwriting"}
+
+
+def recipe(task: str, *extra: str) -> Recipe:
+    more = GESTURE_WINDOWS if task == "gestures" else []
+    return Recipe.from_toml(RECIPES / f"{task}.toml", [*SMALL_MODEL, *SMALL_DATA, *more, *extra])
+
+
+def test_make_objective_follows_the_task():
+    assert type(make_objective(task_spec("typing"))) is CtcObjective
+    assert type(make_objective(task_spec("handwriting"))) is CtcObjective
+    assert type(make_objective(task_spec("gestures"))) is FramewiseObjective
+
+
+def test_framewise_targets_pulse_after_each_gesture():
+    """Hand-made batch: the frames timed 80-120 ms after an event take its class, the rest the
+    no-gesture class, padding frames are invalid."""
+    spec = task_spec("gestures")
+    model = StreamingCTCModel(ModelConfig(layers=1, dim=32, heads=2, band_width=8, subsample=4, left_context=8,
+                                          lookahead=0, conv_past=4, num_outputs=10, blank=9, bands=1))
+    objective = make_objective(spec, model, skip_context=False)
+    t = 40
+    batch = {
+        "feature_lengths": torch.tensor([160, 120]),
+        "targets": torch.tensor([[2, 7], [4, 9]]),  # item 1 has one event (the second is padding)
+        "target_lengths": torch.tensor([2, 1]),
+        "target_times": np.array([[600.0, 1800.0], [1000.0, np.nan]]),
+    }
+    log_probs = torch.zeros(2, t, 10).log_softmax(-1)
+    lengths = torch.tensor([40, 30])
+    target, valid = objective.targets(log_probs, lengths, batch)
+    at = output_sample_times(model, batch, t, skip_context=False)
+    lo, hi = (d * SAMPLE_RATE_HZ for d in TARGET_DELAY_S)
+    for i, events in enumerate([[(2, 600.0), (7, 1800.0)], [(4, 1000.0)]]):
+        want = torch.full((t,), 9)
+        for label, when in events:
+            pulse = (at[i] - when >= lo) & (at[i] - when < hi)
+            assert pulse[: int(lengths[i])].any()  # every event lands on an output frame
+            want[pulse] = label
+        assert torch.equal(target[i], want)
+    assert valid[0].all() and valid[1, :30].all() and not valid[1, 30:].any()
+
+
+@pytest.mark.parametrize("task", ["gestures", "handwriting"])
+def test_a_few_steps_lower_the_task_loss_on_a_fixed_batch(task_data, task):
+    r = recipe(task)
+    torch.manual_seed(0)
+    loader = build_loader(r.data_config(), task_data[task], "train", train=False, task=r.spec)
+    batch = next(iter(loader))
+    assert batch["features"].shape[2] == 1  # one band
+    model = StreamingCTCModel(r.model).train()
+    objective = make_objective(r.spec, model)
+    opt = torch.optim.AdamW(model.parameters(), lr=3e-3)
+    losses = []
+    for _ in range(20):
+        log_probs, lengths = model_outputs(model, batch)
+        loss = objective.loss(log_probs, lengths, batch)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(float(loss.detach()))
+    assert all(math.isfinite(x) for x in losses) and losses[-1] < 0.7 * losses[0], losses
+    with torch.no_grad():
+        score = objective.score(*model_outputs(model.eval(), batch), batch)
+    assert math.isfinite(score.value) and score.details()
+
+
+@pytest.mark.parametrize("task, metric", [("gestures", "cler"), ("handwriting", "cer")])
+def test_emgrt_train_runs_each_task_through_the_one_trainer(task_data, task, metric, tmp_path, capsys):
+    from emgrt.cli import main
+
+    run = tmp_path / "run"
+    sets = [*SMALL_MODEL, *SMALL_DATA, *(GESTURE_WINDOWS if task == "gestures" else []),
+            "train.max_steps=3", "train.val_every=3", "train.log_every=1", "train.val_max_batches=2"]
+    args = ["train", "--recipe", str(RECIPES / f"{task}.toml"), "--data", str(task_data[task]), "--out", str(run),
+            "--threads", "1", "--json", *(a for s in sets for a in ("--set", s))]
+    assert main(args) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["step"] == 3 and summary["stopped"] == "done" and math.isfinite(summary[f"best_val_{metric}"])
+    info = json.loads((run / "run.json").read_text())
+    assert info["task"] == task and info["recipe"]["task"] == task
+    recs = [json.loads(ln) for ln in (run / "metrics.jsonl").read_text().splitlines()]
+    val = [r for r in recs if r["kind"] == "val"]
+    assert val and f"val_{metric}" in val[-1] and math.isfinite(val[-1]["val_loss"])
+    ckpt = load_checkpoint(run / "best.pt")
+    assert ckpt["metric"] == metric and ckpt["best_metric"] == summary[f"best_val_{metric}"]
+
+
+def test_a_dataset_too_small_for_the_windows_is_a_one_line_error(task_data, tmp_path, capsys):
+    from emgrt.cli import main
+
+    args = ["train", "--recipe", str(RECIPES / "gestures.toml"), "--data", str(task_data["gestures"]),
+            "--out", str(tmp_path / "run"), "--threads", "1", "--set", "train.max_steps=1"]
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip()
+    assert "gives no training windows" in err and "window_length 16000" in err and "Traceback" not in err
+    assert len(err.splitlines()) == 1
+
+
+def test_a_typing_folder_for_a_gni_task_is_a_clear_error(tmp_path, capsys):
+    from emgrt.cli import main
+
+    (tmp_path / "typing").mkdir()
+    args = ["train", "--recipe", str(RECIPES / "handwriting.toml"), "--data", str(tmp_path / "typing"),
+            "--out", str(tmp_path / "run"), "--threads", "1", "--set", "train.max_steps=1"]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert "handwriting_corpus.csv" in err and "synth --task handwriting" in err and "Traceback" not in err
