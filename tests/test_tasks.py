@@ -18,7 +18,7 @@ from emgrt.metrics import ErrorCounts
 from emgrt.synth.gestures import GestureDatasetConfig, generate_gestures
 from emgrt.synth.handwriting import HandwritingDatasetConfig, generate_handwriting
 from emgrt.tasks import TASK_NAMES, task_spec
-from emgrt.tasks.cler import ClerCounts, Event, cler, debounce, detect
+from emgrt.tasks.cler import ClerCounts, Event, GestureDetector, cler, debounce, detect
 from emgrt.tasks.labels import PAUSE, handwriting_charset, prompt_labels
 
 G = {name: i for i, name in enumerate(GESTURES)}
@@ -128,6 +128,29 @@ def test_cler_end_to_end_from_probabilities():
     prompts = [Event(G["thumb_click"], 1.0), Event(G["thumb_down"], 1.45)]
     counts = cler(prompts, probs, times)
     assert (counts.matched, counts.wrong, counts.missed, counts.false_alarms) == (2, 1, 0, 0)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_streaming_detector_matches_the_whole_recording(seed):
+    """Chunk by chunk (random chunk sizes, empty chunks too) the detector emits exactly the
+    debounced events of the whole recording, with runs that cross chunk boundaries."""
+    rng = np.random.default_rng(seed)
+    t = 3000
+    times = np.arange(t) * 0.008  # 125 Hz: debouncing matters (50 ms = 6 frames)
+    # bursty probabilities: short runs above the threshold, some straddling chunk edges
+    probs = np.clip(rng.normal(0.1, 0.12, (t, len(GESTURES))) + (rng.random((t, len(GESTURES))) < 0.01) * 0.6, 0, 1)
+    probs = np.maximum(probs, np.roll(probs, 1, axis=0) * (rng.random((t, 1)) < 0.5))
+    for start in rng.integers(0, t - 40, 30):  # long runs (up to 320 ms), longer than the debounce window
+        probs[start : start + rng.integers(10, 40), rng.integers(len(GESTURES))] = 0.9
+    offline = debounce(detect(probs, times))
+    assert len(offline) > 50  # enough events to compare, and some were debounced away
+    assert len(offline) < len(detect(probs, times))
+    det = GestureDetector(len(GESTURES))
+    edges = np.sort(rng.integers(0, t, 300))
+    streamed = []
+    for a, b in zip(np.r_[0, edges], np.r_[edges, t]):
+        streamed += det.push(probs[a:b], times[a:b])
+    assert streamed == offline
 
 
 def test_error_counts_add_field_by_field():

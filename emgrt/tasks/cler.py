@@ -14,7 +14,8 @@ As the generic-neuromotor-interface release defines it (``shared/reference/neuro
    without an event (misses) and events without a prompt (false alarms) are counted separately
    and do not enter the CLER.
 
-Everything here is numpy only, so the runtime can score a stream without torch.
+Everything here is numpy only, so the runtime can score a stream without torch; a stream detects
+with :class:`GestureDetector` (the same detect and debounce, chunk by chunk, the same events).
 """
 
 from __future__ import annotations
@@ -42,25 +43,33 @@ class Event:
     time: float
 
 
-def detect(probs: np.ndarray, times: np.ndarray, threshold: float = THRESHOLD) -> list[Event]:
+def detect(
+    probs: np.ndarray, times: np.ndarray, threshold: float = THRESHOLD, before: np.ndarray | None = None
+) -> list[Event]:
     """Events where a class's probability rises to ``threshold`` or above.
 
     ``probs`` (T, C) per-frame class probabilities (the gesture classes only), ``times`` (T,)
-    seconds.  A class already above the threshold at the first frame starts an event there.
-    Events come sorted by time (then class)."""
+    seconds.  ``before`` (C,) bool: which classes were above the threshold on the frame before
+    the first (a stream's previous chunk); without it a class already above the threshold at
+    the first frame starts an event there.  Events come sorted by time (then class)."""
     probs = np.asarray(probs, dtype=np.float64)
     times = np.asarray(times, dtype=np.float64)
     if probs.ndim != 2 or len(times) != len(probs):
         raise ValueError(f"probs must be (T, C) with T = len(times), got {probs.shape} and {times.shape}")
     above = probs >= threshold
-    rising = above & ~np.vstack([np.zeros((1, probs.shape[1]), dtype=bool), above[:-1]])
+    first = np.zeros((1, probs.shape[1]), dtype=bool) if before is None else np.asarray(before, dtype=bool)[None, :]
+    rising = above & ~np.vstack([first, above[:-1]])
     frames, labels = np.nonzero(rising)
     return [Event(int(c), float(times[f])) for f, c in zip(frames, labels)]
 
 
-def debounce(events: Sequence[Event], window_s: float = DEBOUNCE_S) -> list[Event]:
-    """``events`` (time-sorted) without those less than ``window_s`` after a kept conflicting one."""
-    kept: list[Event] = []
+def debounce(events: Sequence[Event], window_s: float = DEBOUNCE_S, kept: list[Event] | None = None) -> list[Event]:
+    """``events`` (time-sorted) without those less than ``window_s`` after a kept conflicting one.
+
+    ``kept``: the events kept so far in a stream (earlier than these; appended to in place), so
+    that chunk by chunk a stream keeps exactly what the whole recording at once would."""
+    kept = [] if kept is None else kept
+    start = len(kept)
     for ev in sorted(events, key=lambda e: (e.time, e.label)):
         release = ev.label in RELEASES
 
@@ -69,7 +78,29 @@ def debounce(events: Sequence[Event], window_s: float = DEBOUNCE_S) -> list[Even
 
         if not any(ev.time - k.time < window_s and conflicts(k) for k in kept[-16:]):
             kept.append(ev)
-    return kept
+    return kept[start:]
+
+
+class GestureDetector:
+    """Streaming detect + debounce: feed per-frame probabilities chunk by chunk, get the new
+    events; the events of all chunks are those of :func:`debounce` (:func:`detect`) over the
+    whole recording at once."""
+
+    def __init__(self, num_classes: int, threshold: float = THRESHOLD, window_s: float = DEBOUNCE_S) -> None:
+        self.threshold, self.window_s = threshold, window_s
+        self.above = np.zeros(num_classes, dtype=bool)
+        self.kept: list[Event] = []
+
+    def push(self, probs: np.ndarray, times: np.ndarray) -> list[Event]:
+        """The events that ``probs`` (T, C) at ``times`` (T,) s, after every earlier chunk, add."""
+        probs = np.asarray(probs, dtype=np.float64)
+        if len(probs) == 0:
+            return []
+        events = detect(probs, times, self.threshold, before=self.above)
+        self.above = probs[-1] >= self.threshold
+        new = debounce(events, self.window_s, kept=self.kept)
+        del self.kept[:-16]  # debounce looks back at most 16 kept events
+        return new
 
 
 @dataclass
