@@ -109,7 +109,7 @@ def test_emgrt_train_runs_each_task_through_the_one_trainer(task_data, task, met
 
     run = tmp_path / "run"
     sets = [*SMALL_MODEL, *SMALL_DATA, *(GESTURE_WINDOWS if task == "gestures" else []),
-            "train.max_steps=3", "train.val_every=3", "train.log_every=1", "train.val_max_batches=2"]
+            "train.max_steps=3", "train.val_every=3", "train.log_every=1", "train.val_max_batches=0"]
     args = ["train", "--recipe", str(RECIPES / f"{task}.toml"), "--data", str(task_data[task]), "--out", str(run),
             "--threads", "1", "--json", *(a for s in sets for a in ("--set", s))]
     assert main(args) == 0
@@ -122,6 +122,26 @@ def test_emgrt_train_runs_each_task_through_the_one_trainer(task_data, task, met
     assert val and f"val_{metric}" in val[-1] and math.isfinite(val[-1]["val_loss"])
     ckpt = load_checkpoint(run / "best.pt")
     assert ckpt["metric"] == metric and ckpt["best_metric"] == summary[f"best_val_{metric}"]
+    # `emgrt eval` scores the checkpoint with the task's metric: the validation figure again
+    capsys.readouterr()
+    assert main(["eval", str(run), "--data", str(task_data[task]), "--split", "val", "--json", "--threads", "1"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["task"] == task and result["metric"] == metric
+    assert result["overall"][metric] == pytest.approx(val[-1][f"val_{metric}"])
+    assert main(["eval", str(run), "--data", str(task_data[task]), "--split", "val", "--threads", "1"]) == 0
+    assert metric.upper() in capsys.readouterr().out  # the table names the metric
+
+
+def test_gesture_eval_refuses_a_text_decoder(task_data, tmp_path, capsys):
+    from emgrt.cli import main
+
+    run = tmp_path / "run"
+    sets = [*SMALL_MODEL, *SMALL_DATA, *GESTURE_WINDOWS, "train.max_steps=1", "train.val_every=1", "train.val_max_batches=1"]
+    assert main(["train", "--recipe", str(RECIPES / "gestures.toml"), "--data", str(task_data["gestures"]), "--out",
+                 str(run), "--threads", "1", *(a for s in sets for a in ("--set", s))]) == 0
+    capsys.readouterr()
+    assert main(["eval", str(run), "--data", str(task_data["gestures"]), "--decoder", "char-lm"]) == 2
+    assert "CLER" in capsys.readouterr().err
 
 
 def test_a_dataset_too_small_for_the_windows_is_a_one_line_error(task_data, tmp_path, capsys):

@@ -71,9 +71,11 @@ def decoder_options(args: argparse.Namespace) -> dict:
     return {k: v for k, v in opts.items() if v is not None}
 
 
-def decode_split(model, loader, *, decoder: str, decoder_opts: dict, skip_context: bool, max_batches: int = 0) -> dict:
+def decode_split(
+    model, loader, *, decoder: str, decoder_opts: dict, skip_context: bool, max_batches: int = 0, charset=None
+) -> dict:
     """Run ``model`` over ``loader`` and decode every item with ``decoder``: mean CTC loss,
-    corpus ErrorCounts, item and infeasible counts."""
+    corpus ErrorCounts, item and infeasible counts.  ``charset``: the task's (default typing)."""
     import torch
 
     from emgrt.charset import emg2qwerty_charset
@@ -81,7 +83,7 @@ def decode_split(model, loader, *, decoder: str, decoder_opts: dict, skip_contex
     from emgrt.metrics import ErrorCounts
     from emgrt.train.trainer import ctc_infeasible, ctc_loss, iter_under_rng, model_outputs
 
-    charset = emg2qwerty_charset()
+    charset = charset or emg2qwerty_charset()
     module = getattr(model, "module", model)
     blank = module.cfg.blank
     labels = list(charset.chars) + [""]
@@ -133,6 +135,7 @@ def evaluate_checkpoint(
     decoder: str = "greedy",
     decoder_opts: dict | None = None,
 ) -> dict:
+    from emgrt.errors import ConfigError
     from emgrt.metrics import ErrorCounts
     from emgrt.train.loader import build_loader
     from emgrt.train.recipe import Recipe
@@ -141,18 +144,24 @@ def evaluate_checkpoint(
     model, ckpt = load_model(path)
     recipe = Recipe.from_dict(ckpt["recipe"])
     data_cfg = recipe.data_config()
-    per_user, total = {}, ErrorCounts()
-    for u in _split_users(data_dir, split, user):
-        loader = build_loader(data_cfg, data_dir, split, u, train=False)
-        res = decode_split(
-            model,
-            loader,
-            decoder=decoder,
-            decoder_opts=decoder_opts or {},
-            skip_context=recipe.train.skip_context_outputs,
-            max_batches=max_batches,
-        )
-        total = total + res["counts"]
+    spec = recipe.spec
+    skip = recipe.train.skip_context_outputs
+    if spec.decoding == "framewise" and decoder != "greedy":
+        raise ConfigError(f"--decoder: the {spec.name} task is scored on thresholded detections (CLER); leave --decoder out")
+    users = [user] if spec.gni else _split_users(data_dir, split, user)  # GNI corpora: one split, no per-user test
+    per_user, total = {}, None
+    for u in users:
+        loader = build_loader(data_cfg, data_dir, split, u, train=False, task=spec)
+        if spec.decoding == "framewise":
+            from emgrt.train.objective import make_objective
+            from emgrt.train.trainer import evaluate
+
+            res = evaluate(model, loader, skip_context=skip, max_batches=max_batches,
+                           objective=make_objective(spec, model, skip))
+        else:
+            res = decode_split(model, loader, decoder=decoder, decoder_opts=decoder_opts or {}, skip_context=skip,
+                               max_batches=max_batches, charset=spec.charset)
+        total = res["counts"] if total is None else total + res["counts"]
         per_user["all" if u is None else u] = {
             **res["counts"].to_dict(),
             "loss": res["loss"],
@@ -162,11 +171,13 @@ def evaluate_checkpoint(
     return {
         "checkpoint": str(path),
         "step": ckpt["step"],
+        "task": spec.name,
+        "metric": spec.metric,
         "split": split,
         "decoder": decoder,
         "decoder_options": decoder_opts or {},
         "users": per_user,
-        "overall": total.to_dict(),
+        "overall": (total or ErrorCounts()).to_dict(),
     }
 
 
@@ -237,6 +248,15 @@ def run(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.table import Table
 
+    if result.get("metric") == "cler":
+        t = Table(title=f"CLER, split {args.split}, {args.checkpoint} (step {result['step']})")
+        for col in ("user", "CLER %", "miss %", "matched", "missed", "false alarms", "items"):
+            t.add_column(col, justify="right")
+        for u, r in [*result["users"].items(), ("overall", result["overall"])]:
+            t.add_row(u, f"{100 * r['cler']:.2f}", f"{100 * r['miss_rate']:.2f}", str(r["matched"]), str(r["missed"]),
+                      str(r["false_alarms"]), str(r.get("items", "")))
+        Console().print(t)
+        return 0
     t = Table(title=f"{args.decoder} CER, split {args.split}, {args.checkpoint} (step {result['step']})")
     for col in ("user", "CER %", "ins %", "del %", "sub %", "ref chars", "items"):
         t.add_column(col, justify="right")
