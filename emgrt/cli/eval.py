@@ -28,6 +28,11 @@ with the manifest's filters and front end and the bundle's decoder settings;
 (the same recordings as the generic test split) and the total over them.
 --user U: only that user's personal split.  --split val/train without --user
 (or a dataset without test users): the generic split, overall only.
+
+A checkpoint of another task (its recipe's `task`) is scored with that task's
+metric on a generic-neuromotor-interface folder's corpus split: handwriting by
+CER over its character set (the decoders above), gestures by the release's
+CLER over thresholded, debounced detections (no --decoder).
 """
 
 
