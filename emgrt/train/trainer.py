@@ -269,7 +269,6 @@ class Trainer:
             param_groups(self.model, oc.weight_decay), lr=oc.lr, betas=oc.betas, eps=oc.eps
         )
         self.scheduler = make_scheduler(self.optimizer, self.total_steps, oc.warmup_frac, oc.min_lr_ratio)
-        self.blank = self.module.cfg.blank
         self.objective = make_objective(recipe.spec, self.module, recipe.train.skip_context_outputs)
         self.metric = self.objective.metric  # "cer" or "cler"
         self.step = 0
@@ -330,8 +329,6 @@ class Trainer:
             "lr": lr,
             "grad_norm": grad_norm,
             "score": score,
-            "counts": score.counts,
-            "infeasible": score.infeasible,
             "items": int(batch["feature_lengths"].shape[0]),
         }
 
