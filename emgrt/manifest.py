@@ -3,7 +3,7 @@
 ``emgrt.validate.parse(Manifest, data)`` checks a manifest dict: types, ranges, required keys,
 unknown keys, and the rules across sections (the step graph's declared state, frames input and
 log-probs output agree with each other and with ``stream``, ``signal``, ``frontend`` and
-``charset``), one line naming the key.  Checking the files themselves (inside
+``charset``; the ``task`` names the head the charset and decoder must fit), one line naming the key.  Checking the files themselves (inside
 the bundle, hashes, the graphs' real inputs) is :mod:`emgrt.bundle`'s job.  export/README.md
 documents every key.
 """
@@ -16,8 +16,9 @@ from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import AfterValidator
 
-from emgrt.decode import DECODER_KINDS
+from emgrt.decode import CTC_DECODERS, DECODER_KINDS
 from emgrt.errors import ConfigError
+from emgrt.tasks import TASK_NAMES, task_spec
 from emgrt.validate import (
     AnyFloat,
     Bool,
@@ -54,6 +55,9 @@ BundleFile = Annotated[Str, AfterValidator(_relative), Doc("a file name inside t
 Dim = Annotated[NonNegativeInt | Name, Doc("a size (integer >= 0) or a named dynamic axis (string)")]
 DType = Literal[DTYPES]  # type: ignore[valid-type]
 DecoderKind = Literal[DECODER_KINDS]  # type: ignore[valid-type]
+TaskName = Literal[TASK_NAMES]  # type: ignore[valid-type]
+INPUTS = ("emg", "imu")
+UNITS = {"uV": 1.0, "V": 1e6}  # a stream's unit -> the factor to the pipeline's microvolts
 
 
 @table
@@ -65,6 +69,12 @@ class Signal:
     channels: PositiveInt
     channel_order: Str = ""
     filters: tuple[FilterTable, ...] = ()
+    unit: Annotated[Literal[tuple(UNITS)], Doc("the unit of the band's samples: 'uV' (emg2qwerty) or 'V' (GNI)")] = "uV"  # type: ignore[valid-type]
+
+    @property
+    def to_microvolts(self) -> float:
+        """The factor the front end applies to incoming samples (the model was trained in uV)."""
+        return UNITS[self.unit]
 
     def __post_init__(self) -> None:
         need(len(self.bands) > 0, "bands", "a list of band names such as ['left', 'right']", list(self.bands))
@@ -124,6 +134,20 @@ class Charset:
 
     def __post_init__(self) -> None:
         need(self.blank < len(self.labels), "blank", f"an index into labels (0..{len(self.labels) - 1})", self.blank)
+
+
+@table
+@dataclass(frozen=True)
+class Task:
+    """What the model does (emgrt.tasks: its labels, decoding and metric follow from the name)
+    and which of the band's streams it reads."""
+
+    name: TaskName = "typing"
+    inputs: Annotated[tuple[Literal[INPUTS], ...], Doc("the modalities the model reads: ['emg'] or ['emg', 'imu']")] = ("emg",)  # type: ignore[valid-type]
+
+    def __post_init__(self) -> None:
+        need("emg" in self.inputs and len(set(self.inputs)) == len(self.inputs), "inputs",
+             "a list of distinct modalities including 'emg'", list(self.inputs))
 
 
 @table
@@ -269,9 +293,18 @@ class Manifest:
     decoder: Decoder = field(default_factory=Decoder)
     adapt: Adapt | None = None
     provenance: dict[str, Any] = field(default_factory=dict)
+    task: Task = field(default_factory=Task)  # bundles written before tasks are typing bundles
 
     def __post_init__(self) -> None:
         s, sig, fe = self.stream, self.signal, self.frontend
+        spec = task_spec(self.task.name)
+        need(len(sig.bands) == spec.bands, "signal.bands", f"{spec.bands} band(s) for the {spec.name} task", list(sig.bands))
+        need(len(self.charset.labels) == spec.num_outputs and self.charset.blank == spec.blank, "charset",
+             f"the {spec.name} task's {spec.num_outputs} outputs with blank {spec.blank}",
+             f"{len(self.charset.labels)} labels, blank {self.charset.blank}")
+        kinds = self.decoders
+        need(self.decoder.default in kinds, "decoder.default", f"one of {', '.join(kinds)} for the {spec.name} task",
+             self.decoder.default)
         need(s.samples_per_step == s.frames_per_step * fe.hop, "stream.samples_per_step",
              f"frames_per_step x frontend.hop = {s.frames_per_step * fe.hop}", s.samples_per_step)
         frames = [1, s.frames_per_step, len(sig.bands), sig.channels_per_band, fe.n_fft // 2 + 1]
@@ -294,6 +327,11 @@ class Manifest:
             need([(x.name, list(x.shape), x.dtype) for x in b.state] == [(x.name, list(x.shape), x.dtype) for x in self.step_graph.state],
                  "batched_step_graph.state", "the step graph's state (same names, shapes, dtypes)",
                  [x.name for x in b.state])
+
+    @property
+    def decoders(self) -> tuple[str, ...]:
+        """The decoder kinds that fit the task's head: the CTC ones, or ``gesture`` for framewise."""
+        return ("gesture",) if task_spec(self.task.name).decoding == "framewise" else CTC_DECODERS
 
     def named_files(self) -> dict[str, str]:
         """Every file the runtime opens, by the manifest key that names it."""

@@ -26,7 +26,9 @@ def signal(n: int = 8000, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
 def offline_log_probs(bundle, x: np.ndarray) -> np.ndarray:
     m = bundle.manifest
     sos = design_sos([FilterSpec.from_dict(f) for f in m["signal"]["filters"]])
-    feats = LogSpectrogram(FrontEndConfig(**m["frontend"]))(filter_offline(sos, x.reshape(len(x), 2, 16)))
+    sig = bundle.spec.signal  # any task's bands, in the stream's unit (GNI: volts)
+    x = x.reshape(len(x), len(sig.bands), sig.channels_per_band) * np.float32(sig.to_microvolts)
+    feats = LogSpectrogram(FrontEndConfig(**m["frontend"]))(filter_offline(sos, x))
     k = int(m["stream"]["subsample"])
     feats = feats[: len(feats) // k * k]  # the graph ignores a partial last group anyway
     sess = make_session(bundle.full_path)

@@ -362,7 +362,7 @@ def bench_stream_counts(bundle, eo: dict, decoder: str, rounds: int, max_streams
 
 
 def bench_memory(bundle, eo: dict, minutes: float) -> dict:
-    engine = Engine(bundle, **eo)
+    engine = Engine(bundle, bundle.spec.decoders[0], **eo)  # greedy (gesture for a gestures bundle)
     band = SyntheticBand(engine.channels, engine.rate, engine.step_samples)
     hops = int(minutes * 60 * engine.rate / engine.step_samples)
     warm = max(1, hops // 10)
@@ -411,7 +411,7 @@ def bench_stream(
     from emgrt.errors import EmgrtError
 
     eo = {"providers": providers, "threads": threads, "int8": int8}
-    probe = Engine(bundle, **eo)
+    probe = Engine(bundle, bundle.spec.decoders[0], **eo)
     model = bundle.spec.model
     report = {
         "bundle": str(bundle.dir),

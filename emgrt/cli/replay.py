@@ -1,4 +1,4 @@
-"""`emgrt replay`: publish a recorded session as a live band over LSL (EMG + keystroke markers)."""
+"""`emgrt replay`: publish a recorded session as a live band over LSL (EMG + label markers)."""
 
 from __future__ import annotations
 
@@ -12,12 +12,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "replay",
         help="publish a recorded session as a live LSL band",
-        description="Publish SESSION (emg2qwerty .hdf5) as a live LSL EMG stream -- one 32-channel stream NAME, "
-        "or with --split-bands two 16-channel streams NAME-left and NAME-right -- at the nominal 2 kHz in "
-        "band-sized chunks stamped on the LSL clock, plus the keystrokes on the marker stream NAME-keys "
-        "and, when the session carries the IMU extension (emgrt synth --imu), each band's IMU on NAME-imu-left / "
-        "NAME-imu-right (6 channels: accel, gyro), until the session ends (or Ctrl-C with --loop). Anything that "
-        "reads LSL sees a band.",
+        description="Publish SESSION as a live LSL EMG stream at the nominal 2 kHz in band-sized chunks stamped "
+        "on the LSL clock, until the session ends (or Ctrl-C with --loop). An emg2qwerty session: one 32-channel "
+        "stream NAME, or with --split-bands two 16-channel streams NAME-left and NAME-right, plus the keystrokes "
+        "on the marker stream NAME-keys. A generic-neuromotor-interface session (emgrt synth --task "
+        "gestures|handwriting, or the release's files): one 16-channel stream NAME in volts, plus its gestures on "
+        "NAME-gestures or its prompts on NAME-prompts. When the session carries the IMU extension, each band's IMU "
+        "goes on NAME-imu-BAND (6 channels: accel, gyro). Anything that reads LSL sees a band.",
     )
     p.add_argument("session", type=Path, metavar="SESSION", help="recorded session file (.hdf5)")
     p.add_argument("--name", default="emgrt-replay", help="LSL stream name (default emgrt-replay)")
@@ -72,5 +73,6 @@ def _run(args: argparse.Namespace) -> int:
         for s, h in handlers.items():
             signal.signal(s, h)
     imu = "".join(f", {n} {band} IMU samples" for band, n in rep.imu_sent.items())
-    print(f"emgrt replay: sent {rep.samples_sent} samples and {rep.keys_sent} keystrokes{imu}", file=sys.stderr)
+    what = {"keys": "keystrokes"}.get(rep.marker_kind, rep.marker_kind)
+    print(f"emgrt replay: sent {rep.samples_sent} samples and {rep.keys_sent} {what}{imu}", file=sys.stderr)
     return 0

@@ -158,24 +158,15 @@ class _Progress:
 
 
 def run(args: argparse.Namespace) -> int:
+    from emgrt.synth import task_synth
+
     task = getattr(args, "task", "typing")
     if getattr(args, "imu", None) is None:
         args.imu = task != "typing"  # the one-band tasks carry the band's IMU by default
-    if task == "gestures":
-        from emgrt.synth.gestures import GestureDatasetConfig, generate_gestures, plan_gestures
-
-        _synth(args, _config(GestureDatasetConfig, args), plan_gestures, generate_gestures, "gestures")
-        return 0
-    if task == "handwriting":
-        from emgrt.synth.handwriting import HandwritingDatasetConfig, generate_handwriting, plan_handwriting
-
-        _synth(args, _config(HandwritingDatasetConfig, args), plan_handwriting, generate_handwriting, "prompts", "characters")
-        return 0
-    from emgrt.synth.dataset import DatasetConfig, generate_dataset, plan_dataset
-
-    cfg = _config(DatasetConfig, args)
-    _synth(args, cfg, plan_dataset, generate_dataset, "keystrokes")
-    if cfg.test_users and cfg.personal_train_sessions < 1:
+    make = task_synth(task)
+    cfg = _config(make.config, args)
+    _synth(args, cfg, make.plan, make.generate, *make.counted)
+    if task == "typing" and cfg.test_users and cfg.personal_train_sessions < 1:
         print(
             f"note: test users have no personal training session; use --sessions >= "
             f"{cfg.val_sessions + cfg.test_sessions + 1} to fine-tune per user",

@@ -208,3 +208,18 @@ def split_sources(spec: TaskSpec, dataset_dir: str | Path, split: str, user: str
     if wrong:
         raise DataFileError(wrong[0].path, f"is a {wrong[0].task!r} file, the {spec.name} task reads {spec.data!r} files")
     return sources
+
+
+def all_sources(spec: TaskSpec, dataset_dir: str | Path) -> list[SessionSource]:
+    """Every recording of a dataset folder for task ``spec``, whatever its split: emg2qwerty
+    sessions, or the partitions of the task's corpus CSV (a one-line error when there are none)."""
+    if not spec.gni:
+        from emgrt.io.dataset import DatasetDir
+
+        paths = DatasetDir(dataset_dir).all_sessions()
+        if not paths:
+            raise ConfigError(f"{dataset_dir}: no emg2qwerty session files (.hdf5) in it")
+        return [TypingSource(p, spec.charset) for p in paths]
+    corpus = Path(dataset_dir) / f"{spec.data}_corpus.csv"
+    splits = sorted({p.split for p in read_corpus(corpus)}) if corpus.exists() else ["train"]  # "train": the error
+    return [s for split in splits for s in split_sources(spec, dataset_dir, split)]

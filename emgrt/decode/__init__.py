@@ -1,6 +1,7 @@
 """CTC decoders for the runtime: greedy, pyctcdecode beam search (optionally with a word
 KenLM), and a character-level beam search with a char n-gram KenLM that understands
-backspace.  All stream: ``push`` log-probs, get :mod:`emgrt.decode.events` back.
+backspace; and, for the gestures task's framewise models, the gesture event decoder.  All
+stream: ``push`` log-probs, get :mod:`emgrt.decode.events` back.
 
 ``make_decoder(kind, labels, blank, **opts)`` builds one; ``decode_offline`` runs the
 same streaming decoder over a whole array (the one code path ``emgrt eval`` uses).
@@ -18,6 +19,8 @@ char-lm    lm (shipped models/lm/char6.arpa.gz; None = no LM), beam_size (50), l
            commit_margin (10), max_pending (48), max_undo (64), pause_frames; commit and
            hypothesis policies, all off by default: commit_lag, commit_prob, commit_stable,
            commit_depth, endpoint_frames, hypothesis_hold               -- charlm.py
+gesture    threshold (0.35), debounce_s (0.05), frame_s (the bundle's output period):
+           framewise gesture posteriors -> debounced events (the gestures task) -- gestures.py
 =========  ==========================================================================
 
 Measured on 7888 output frames of runs/student-scratch (step 1000; data/default val,
@@ -36,19 +39,22 @@ from collections.abc import Sequence
 import numpy as np
 
 from emgrt.decode.base import DEFAULT_PAUSE_FRAMES, DecoderBase, StreamingDecoder
-from emgrt.decode.events import CharEvent, Event, FinalEvent, HypothesisEvent, apply_keys, keys_of
+from emgrt.decode.events import CharEvent, Event, FinalEvent, GestureEvent, HypothesisEvent, apply_keys, keys_of
 from emgrt.decode.greedy import GreedyDecoder, greedy_labels
 from emgrt.errors import ConfigError
 
-DECODER_KINDS = ("greedy", "beam", "beam-lm", "char-lm")
+DECODER_KINDS = ("greedy", "beam", "beam-lm", "char-lm", "gesture")
+CTC_DECODERS = DECODER_KINDS[:4]  # the text decoders; "gesture" decodes framewise posteriors
 
 __all__ = [
+    "CTC_DECODERS",
     "CharEvent",
     "DECODER_KINDS",
     "DEFAULT_PAUSE_FRAMES",
     "DecoderBase",
     "Event",
     "FinalEvent",
+    "GestureEvent",
     "GreedyDecoder",
     "HypothesisEvent",
     "StreamingDecoder",
@@ -74,6 +80,10 @@ def make_decoder(kind: str, labels: Sequence[str], blank: int, **opts) -> Stream
         from emgrt.decode.charlm import CharLMDecoder
 
         cls = CharLMDecoder
+    elif kind == "gesture":
+        from emgrt.decode.gestures import GestureDecoder
+
+        cls = GestureDecoder
     else:
         raise ConfigError(f"unknown decoder {kind!r}; choose one of {', '.join(DECODER_KINDS)}")
     known = set(inspect.signature(cls).parameters) - {"labels", "blank"}

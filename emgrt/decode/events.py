@@ -8,6 +8,8 @@ gives the JSON-ready form the engine and the server send on.
   Committed keys never change; concatenated they are the decoded key string.
 - :class:`HypothesisEvent` -- the current tentative text after the committed
   keys (backspaces inside it applied), sent when it changes.  May be "".
+- :class:`GestureEvent` -- one detected gesture (the gestures task, :mod:`emgrt.decode.gestures`):
+  its name, the output frame it was detected on and the class's probability there.
 - :class:`FinalEvent` -- at a pause (>= N blank output frames) and at flush:
   ``text`` is the key string committed since the previous final (charset
   characters, ⌫ included; the finals of a stream concatenate to the whole
@@ -54,7 +56,18 @@ class FinalEvent:
         return asdict(self)
 
 
-Event = Union[CharEvent, HypothesisEvent, FinalEvent]
+@dataclass(frozen=True)
+class GestureEvent:
+    gesture: str
+    frame: int
+    prob: float
+    kind: str = "gesture"
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+Event = Union[CharEvent, HypothesisEvent, FinalEvent, GestureEvent]
 
 
 def apply_keys(text: str, keys: Iterable[str]) -> str:

@@ -48,6 +48,8 @@ TASK_GESTURES = "discrete_gestures"
 TASK_HANDWRITING = "handwriting"
 TASK_WRIST = "wrist"
 TASKS = (TASK_GESTURES, TASK_HANDWRITING, TASK_WRIST)
+BAND = "right"  # the release's one band, on the right wrist (the name a bundle gives it)
+UNIT = "V"  # the release stores volts
 
 # The release's nine discrete gestures, in class order.
 GESTURES = (

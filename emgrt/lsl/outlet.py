@@ -1,11 +1,14 @@
-"""Publish a recorded session as a live band: EMG stream(s) plus a keystroke marker stream.
+"""Publish a recorded session as a live band: EMG stream(s) plus a marker stream of its labels.
 
 :class:`SessionReplayer` runs in a thread.  It sends the session's EMG at the
-nominal 2 kHz in chunks of 20-40 samples (like a band's radio packets), either as
-one 32-channel stream ``NAME`` (left band channels 0-15, right 16-31) or as two
-16-channel streams ``NAME-left`` and ``NAME-right`` (``split_bands``), and the
-session's in-vocabulary keystrokes as strings (charset characters, e.g. "a", "⌫")
-on the marker stream ``NAME-keys``.  A session carrying the IMU extension
+nominal 2 kHz in chunks of 20-40 samples (like a band's radio packets), in the file's unit.
+An emg2qwerty session goes out either as one 32-channel stream ``NAME`` (left band channels
+0-15, right 16-31) or as two 16-channel streams ``NAME-left`` and ``NAME-right``
+(``split_bands``), with its in-vocabulary keystrokes as strings (charset characters, e.g.
+"a", "⌫") on the marker stream ``NAME-keys``.  A generic-neuromotor-interface session (one
+band, volts) goes out as one 16-channel stream ``NAME``, with its gestures (their names) on
+``NAME-gestures`` or its handwriting prompts (their text, at each prompt's start) on
+``NAME-prompts`` (:mod:`emgrt.io.recording`).  A session carrying the IMU extension
 (:mod:`emgrt.io.imu`) also gets one 6-channel stream per band that has one,
 ``NAME-imu-left`` / ``NAME-imu-right`` (type ``IMU``: accel x y z in m/s^2, gyro x y z
 in rad/s, at the IMU's own rate), unless ``imu=False``.
@@ -29,11 +32,10 @@ from pathlib import Path
 
 import numpy as np
 
-from emgrt.charset import emg2qwerty_charset
-from emgrt.constants import BANDS, CHANNELS_PER_BAND, SAMPLE_RATE_HZ
+from emgrt.constants import CHANNELS_PER_BAND, SAMPLE_RATE_HZ
 from emgrt.errors import ConfigError
-from emgrt.io.imu import AXES, read_imu
-from emgrt.io.session import SessionFile
+from emgrt.io.imu import AXES
+from emgrt.io.recording import open_recording
 from emgrt.logs import logger
 from emgrt.lsl import pylsl_quiet
 
@@ -93,7 +95,12 @@ class SessionReplayer:
         lo, hi = chunk_range
         if not 1 <= lo <= hi:
             raise ConfigError(f"chunk range must satisfy 1 <= low <= high, got {chunk_range}")
-        self.session = SessionFile(session_path)
+        self.recording = rec = open_recording(session_path)
+        self.session = rec.file  # the format's own reader (keystrokes and prompts of a typing session)
+        if split_bands and len(rec.bands) < 2:
+            rec.close()
+            raise ConfigError(f"{rec.path.name} has one band: it is replayed as one stream (drop --split-bands)")
+        self.bands = rec.bands
         self.name, self.speed, self.split_bands, self.loop = name, float(speed), split_bands, loop
         self.chunk_range = (lo, hi)
         self.wait_for_consumer = wait_for_consumer
@@ -101,18 +108,18 @@ class SessionReplayer:
         self.gate = gate
         self.rate = SAMPLE_RATE_HZ
         self._rng = np.random.default_rng(seed)
-        n = len(self.session)
+        n = len(rec)
         if max_seconds is not None:
             n = max(1, min(n, int(max_seconds * SAMPLE_RATE_HZ)))
         self.n_samples = n  # session samples sent per pass
-        # Keystroke positions in (fractional) samples from the session start.
-        times = self.session.time
-        self._key_pos = np.interp(self.session.key_times, times, np.arange(len(times), dtype=np.float64))
-        chars = emg2qwerty_charset().chars
-        self._key_chars = [chars[int(lab)] for lab in self.session.key_labels]
+        # Marker (keystroke, gesture, prompt) positions in (fractional) samples from the session start.
+        times = rec.time
+        self._key_pos = np.interp(rec.marker_times, times, np.arange(len(times), dtype=np.float64))
+        self._key_chars = rec.markers
+        self.marker_kind = rec.marker_kind
         self._imu: list[_ImuTrack] = []
-        for band in BANDS if imu else ():
-            stream = read_imu(session_path, band, emg_span=(float(times[0]), float(times[-1])))
+        for band in self.bands if imu else ():
+            stream = rec.imu(band, (float(times[0]), float(times[-1])))
             if stream is not None:
                 self._imu.append(_ImuTrack(band, stream, times))
                 stream.close()
@@ -143,7 +150,7 @@ class SessionReplayer:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout)
-        self.session.close()
+        self.recording.close()
 
     def halt(self) -> None:
         """Stop sending after the current chunk but keep the outlets, so receivers can drain
@@ -171,7 +178,12 @@ class SessionReplayer:
         """EMG stream names (one, or left and right), then the marker stream's, then the IMU
         streams' (one per band whose IMU the session carries)."""
         emg = [f"{self.name}-left", f"{self.name}-right"] if self.split_bands else [self.name]
-        return [*emg, f"{self.name}-keys", *self.imu_stream_names]
+        return [*emg, self.marker_stream_name, *self.imu_stream_names]
+
+    @property
+    def marker_stream_name(self) -> str:
+        """``NAME-keys``, ``NAME-gestures`` or ``NAME-prompts``."""
+        return f"{self.name}-{self.marker_kind}"
 
     @property
     def imu_stream_names(self) -> list[str]:
@@ -196,16 +208,16 @@ class SessionReplayer:
                 for e in range(CHANNELS_PER_BAND):
                     ch = chans.append_child("channel")
                     ch.append_child_value("label", f"{band}{e}")
-                    ch.append_child_value("unit", "volts")
+                    ch.append_child_value("unit", unit)
             return pylsl.StreamOutlet(info, chunk_size=0, max_buffered=60)
 
+        unit = {"uV": "microvolts", "V": "volts"}[self.recording.unit]
         if self.split_bands:
-            emg = [emg_outlet(f"{self.name}-left", ("left",)), emg_outlet(f"{self.name}-right", ("right",))]
+            emg = [emg_outlet(f"{self.name}-{b}", (b,)) for b in self.bands]
         else:
-            emg = [emg_outlet(self.name, ("left", "right"))]
-        kinfo = pylsl.StreamInfo(
-            f"{self.name}-keys", "Markers", 1, pylsl.IRREGULAR_RATE, "string", f"emgrt-replay-{self.name}-keys"
-        )
+            emg = [emg_outlet(self.name, self.bands)]
+        marker = self.marker_stream_name
+        kinfo = pylsl.StreamInfo(marker, "Markers", 1, pylsl.IRREGULAR_RATE, "string", f"emgrt-replay-{marker}")
         return emg, pylsl.StreamOutlet(kinfo), [self._imu_outlet(pylsl, t) for t in self._imu]
 
     def _imu_outlet(self, pylsl, track: _ImuTrack):
@@ -262,7 +274,7 @@ class SessionReplayer:
             next_key = 0
             next_imu = [0] * len(self._imu)
             for block_start in range(0, n, READ_BLOCK):
-                block = self.session.emg(block_start, min(n, block_start + READ_BLOCK)).reshape(-1, 32)
+                block = self.recording.emg(block_start, min(n, block_start + READ_BLOCK))
                 pos = 0
                 while pos < len(block):
                     size = int(self._rng.integers(lo, hi + 1))

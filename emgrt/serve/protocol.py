@@ -1,7 +1,7 @@
 """The serve wire protocol: newline-delimited JSON, one object per line (see PROTOCOL.md).
 
 Server -> client: events ``{"type": ...}``.  Broadcast events (char, hypothesis,
-final, status, level, error; replaying a session also prompt, key, summary) carry a
+final, gesture, status, level, error; replaying a session also prompt, key, summary) carry a
 server-wide ``seq``; replies to a command carry the command's ``id`` when it had one.  Client -> server: commands
 ``{"cmd": NAME, "id": ANY, ...}``.  This module only encodes and validates; the
 server decides what to do.
@@ -22,7 +22,7 @@ MAX_MESSAGE_BYTES = 4096  # longest accepted client message (a command is a few 
 MAX_JSON_DEPTH = 32  # deepest accepted nesting of lists/objects in a message (a command is 1 or 2)
 
 # Events a client may subscribe to; a fresh connection receives all of them.
-EVENT_TYPES = ("char", "hypothesis", "final", "status", "level", "error", "prompt", "key", "summary")
+EVENT_TYPES = ("char", "hypothesis", "final", "gesture", "status", "level", "error", "prompt", "key", "summary")
 COMMANDS = ("ping", "stats", "reset", "subscribe", "text", "auth")
 
 # error codes (the "code" field of an error event)

@@ -1,14 +1,14 @@
 """The event source ``emgrt serve`` runs: the engine on a live band (or a replayed session).
 
 :class:`EngineSource` runs :func:`emgrt.stream.live.run_live` in the server's source
-thread.  On top of the engine's own events (char, hypothesis, final, status) it adds,
+thread.  On top of the engine's own events (char, hypothesis, final, gesture, status) it adds,
 from the same thread and without touching the engine's data path:
 
 - ``level`` events at ``LEVEL_HZ``: the RMS of each band's signal over the last window
   (mean removed per channel, averaged over the band's channels), for the web page's plot;
 - a ``status`` ``running`` heartbeat every ``HEARTBEAT_S`` with the sample counters, the
   per-step compute percentiles and the lag of the newest sample behind the LSL clock;
-- replaying a session (``--replay``), the session scored as it plays
+- replaying a typing session (``--replay``), the session scored as it plays
   (:class:`~emgrt.stream.watch.ReplayScore`, as ``emgrt demo`` shows it): ``prompt`` events when the
   prompt on screen changes, a ``key`` event per keystroke once its character is committed
   correctly (display, stable and commit latency), and one ``summary`` event when the first pass
@@ -38,6 +38,7 @@ HEARTBEAT_S = 1.0
 SCORE_S = 0.25  # replay scoring: prompt / key events at most this often
 COUNTERS = (
     "received", "processed", "buffered", "dropped", "filled", "lost", "sanitised_values", "resets", "steps", "chars",
+    "gestures",
 )
 
 
@@ -95,7 +96,8 @@ class EngineSource:
 
             self.replay = PrivateReplay(replay, "serve", speed=replay_speed, loop=replay_loop)
             self.replayer, stream = self.replay.replayer, self.replay.name
-            self.score = self.replay.score()
+            if self.replayer.marker_kind == "keys":  # keystrokes to score the text against
+                self.score = self.replay.score()
         self._prompt = ""
         self._summarized = False
         self._next_score = 0.0
@@ -187,6 +189,7 @@ class EngineSource:
         def on_event(ev: dict) -> None:
             if self.replay is not None:
                 self.replay.note(0, ev)
+            if self.score is not None:
                 self.score.record(ev, lsl_clock())
             emit(ev)
 

@@ -41,7 +41,10 @@ def decoder_options(bundle, kind: str, overrides: dict) -> dict:
     (relative to the bundle folder), then ``overrides`` (flags; None values ignored).  Greedy
     takes only the overrides."""
     opts: dict = {}
-    if kind != "greedy":
+    if kind == "gesture":  # the decoder's clock: the model's output period
+        spec = bundle.spec
+        opts["frame_s"] = spec.stream.subsample * spec.frontend.hop / float(spec.signal.sample_rate)
+    elif kind != "greedy":
         dec = bundle.spec.decoder
         tuning = dec.options.get(kind)
         opts = {k: getattr(tuning, k) for k in _TUNING if tuning is not None and getattr(tuning, k) is not None}

@@ -36,7 +36,7 @@ class Engine:
     def __init__(
         self,
         bundle,
-        decoder: str = "greedy",
+        decoder: str | None = None,
         providers: Sequence[str] | None = None,
         threads: int = 1,
         max_fill_s: float = MAX_FILL_S,
@@ -157,7 +157,7 @@ class EngineGroup:
     """Engines for several bands sharing one :class:`Recognizer` (batched when the bundle has the
     batched step graph): ``group.engine()`` per band, each fed by its own thread."""
 
-    def __init__(self, bundle, decoder: str = "greedy", providers: Sequence[str] | None = None, threads: int = 1,
+    def __init__(self, bundle, decoder: str | None = None, providers: Sequence[str] | None = None, threads: int = 1,
                  max_fill_s: float = MAX_FILL_S, int8: bool = False, adapt: bool | None = None,
                  max_wait_s: float = MAX_WAIT_S, **decoder_opts) -> None:
         self.recognizer = Recognizer(bundle, decoder, providers, threads, max_fill_s, int8, adapt, **decoder_opts)

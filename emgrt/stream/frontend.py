@@ -1,4 +1,4 @@
-"""The live front end: raw band samples -> IIR filters -> log-spectrogram frames [-> adaptation].
+"""The live front end: raw band samples -> [unit to microvolts ->] IIR filters -> log-spectrogram frames [-> adaptation].
 
 The same pieces as training (:class:`emgrt.dsp.filters.SosFilter` with carried
 ``zi`` seeded from the first sample, :class:`emgrt.dsp.features.StreamingLogSpectrogram`),
@@ -27,8 +27,10 @@ class LiveFrontEnd:
         bands: int = 2,
         channels_per_band: int = 16,
         adapt=None,
+        to_microvolts: float = 1.0,
     ) -> None:
         self.shape = (bands, channels_per_band)
+        self.scale = np.float32(to_microvolts)  # the band's unit -> the pipeline's microvolts
         sos = design_sos(filters, sample_rate)
         self.filter = SosFilter(sos) if len(sos) else None
         self.spectrogram = StreamingLogSpectrogram(cfg)
@@ -47,6 +49,7 @@ class LiveFrontEnd:
             len(sig.bands),
             sig.channels_per_band,
             adapt,
+            sig.to_microvolts,
         )
 
     @classmethod
@@ -65,6 +68,8 @@ class LiveFrontEnd:
 
     def push(self, samples: np.ndarray) -> np.ndarray:
         x = samples.reshape(len(samples), *self.shape)
+        if self.scale != 1:
+            x = x * self.scale
         if self.filter is not None:
             x = self.filter(x)
         frames = self.spectrogram.push(x)

@@ -38,8 +38,8 @@ length of a stream.
 
 Events are JSON-ready dicts: the decoder's events with ``type`` (char/hypothesis/final)
 instead of ``kind``, plus ``t``, the time stamp (source clock, s) of the sample that
-completed the step that produced them; char events also get ``frame_t``, the stamp of the
-last sample of the key's output frame.  ``status`` events report resets.
+completed the step that produced them; char and gesture events also get ``frame_t``, the stamp
+of the last sample of their output frame.  ``status`` events report resets.
 
 Counters prove that nothing is lost: ``received + filled == processed + buffered`` after
 every call, ``processed`` counting the samples that went through the front end and
@@ -69,7 +69,7 @@ HOP_TIMES_KEPT = 8192  # per-step compute times kept for the percentiles
 PARTS = ("clock", "ring", "frontend", "step", "decoder")  # what Stream.parts times, in pipeline order
 COUNTERS = (
     "received", "filled", "lost", "processed", "sanitised_values", "sanitised_samples",
-    "gaps_filled", "gap_resets", "backwards_stamps", "resets", "steps", "outputs", "chars",
+    "gaps_filled", "gap_resets", "backwards_stamps", "resets", "steps", "outputs", "chars", "gestures",
 )
 
 
@@ -119,7 +119,7 @@ class Recognizer:
     def __init__(
         self,
         bundle,
-        decoder: str = "greedy",
+        decoder: str | None = None,
         providers: Sequence[str] | None = None,
         threads: int = 1,
         max_fill_s: float = MAX_FILL_S,
@@ -134,6 +134,13 @@ class Recognizer:
 
         self.bundle = bundle = load_bundle(bundle)
         spec = bundle.spec
+        decoder = decoder or spec.decoder.default
+        if decoder not in spec.decoders:
+            from emgrt.errors import ConfigError
+
+            raise ConfigError(f"{bundle.dir}: a {spec.task.name} bundle decodes with {' or '.join(spec.decoders)}, "
+                              f"not {decoder!r} (drop --decoder to use the bundle's)")
+        self.task = spec.task.name
         self.rate = float(spec.signal.sample_rate)
         self.channels = int(spec.signal.channels)
         self.decoder_kind = decoder
@@ -449,6 +456,10 @@ class Stream:
                 self.counters["chars"] += 1
                 self._keys.append(d["key"])
                 self._hypothesis = ""
+                if t_end is not None:
+                    d["frame_t"] = self._frame_time(int(d["frame"]), t_end, stream_samples)
+            elif d["type"] == "gesture":
+                self.counters["gestures"] += 1
                 if t_end is not None:
                     d["frame_t"] = self._frame_time(int(d["frame"]), t_end, stream_samples)
             elif d["type"] == "hypothesis":

@@ -25,6 +25,9 @@ Everything is deterministic for a seed and independent of the number of workers;
 from streams of its own, so it leaves the EMG as it is without it.
 """
 
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
 from emgrt.synth.dataset import DatasetConfig, DatasetSummary, generate_dataset, plan_dataset
 from emgrt.synth.difficulty import Difficulty
 from emgrt.synth.gestures import (
@@ -45,6 +48,28 @@ from emgrt.synth.handwriting import (
 )
 from emgrt.synth.session import RenderedSession, SessionSpec, make_user, render_session, write_rendered
 
+
+class TaskSynth(NamedTuple):
+    """What `emgrt synth --task NAME` uses: the config dataclass, the planner, the generator and
+    the summary fields that count its labels."""
+
+    config: Callable[..., Any]
+    plan: Callable[..., Any]
+    generate: Callable[..., Any]
+    counted: tuple[str, ...]
+
+
+_TASKS = {
+    "typing": TaskSynth(DatasetConfig, plan_dataset, generate_dataset, ("keystrokes",)),
+    "gestures": TaskSynth(GestureDatasetConfig, plan_gestures, generate_gestures, ("gestures",)),
+    "handwriting": TaskSynth(HandwritingDatasetConfig, plan_handwriting, generate_handwriting, ("prompts", "characters")),
+}
+
+
+def task_synth(task: str) -> TaskSynth:
+    """The generator of task ``task`` (typing, gestures, handwriting; emgrt.tasks names them)."""
+    return _TASKS[task]
+
 __all__ = [
     "DatasetConfig",
     "DatasetSummary",
@@ -57,6 +82,7 @@ __all__ = [
     "HandwritingSummary",
     "RenderedSession",
     "SessionSpec",
+    "TaskSynth",
     "generate_dataset",
     "generate_gestures",
     "generate_handwriting",
@@ -67,5 +93,6 @@ __all__ = [
     "render_gesture_session",
     "render_handwriting_session",
     "render_session",
+    "task_synth",
     "write_rendered",
 ]

@@ -18,8 +18,9 @@ from dataclasses import dataclass
 from typing import Literal
 
 from emgrt.charset import CharSet, ClassesThenBlank, emg2qwerty_charset
+from emgrt.constants import BANDS
 from emgrt.errors import ConfigError
-from emgrt.io.gni import GESTURES, TASK_GESTURES, TASK_HANDWRITING
+from emgrt.io.gni import BAND, GESTURES, TASK_GESTURES, TASK_HANDWRITING, UNIT
 from emgrt.tasks.labels import handwriting_charset
 
 TYPING, HANDWRITING, GESTURE_TASK = "typing", "handwriting", "gestures"
@@ -54,6 +55,21 @@ class TaskSpec(ClassesThenBlank):
     def gni(self) -> bool:
         """Whether the task reads generic-neuromotor-interface files."""
         return self.data != EMG2QWERTY
+
+    @property
+    def band_names(self) -> tuple[str, ...]:
+        """The bands a bundle of this task reads, in channel order."""
+        return BANDS if not self.gni else (BAND,)
+
+    @property
+    def unit(self) -> str:
+        """The unit of the task's recordings and live streams: emg2qwerty's microvolts, GNI volts."""
+        return UNIT if self.gni else "uV"
+
+    @property
+    def output_labels(self) -> list[str]:
+        """A bundle's charset labels: one per class, then "" for the blank / no-gesture output."""
+        return [*self.labels, ""]
 
 
 def _typing() -> TaskSpec:

@@ -28,14 +28,17 @@ from torch import Tensor, nn
 
 from emgrt import __version__
 from emgrt.bundle import BATCHED_STEP_GRAPH, FORMAT, FULL_GRAPH, MODEL_CARD, STEP_GRAPH, VERSION, WEIGHTS, write_manifest
-from emgrt.charset import emg2qwerty_charset
-from emgrt.constants import BANDS, CHANNELS_PER_BAND, N_FREQ, SAMPLE_RATE_HZ
+from emgrt.constants import CHANNELS_PER_BAND, N_FREQ, SAMPLE_RATE_HZ
 from emgrt.dsp.features import FrontEndConfig
 from emgrt.errors import ConfigError
 from emgrt.train.model import StreamingCTCModel, flops_per_hop
 
 DEFAULT_OPSET = 20  # 20: GELU is one Gelu node (onnxruntime >= 1.18), not five
-FEATURE_SHAPE = (len(BANDS), CHANNELS_PER_BAND, N_FREQ)
+
+
+def feature_shape(model: StreamingCTCModel) -> tuple[int, int, int]:
+    """One frame of the model's input: (bands, electrodes, frequencies)."""
+    return (model.cfg.bands, CHANNELS_PER_BAND, N_FREQ)
 
 
 class StreamingStep(nn.Module):
@@ -65,7 +68,7 @@ class StreamingStep(nn.Module):
         self.register_buffer("band_bias", torch.stack(biases)[:, None])  # (bands, 1, R * width)
 
     def band_features(self, frames: Tensor) -> Tensor:
-        """InputBlock.frames on (F, 2, 16, 33) -> (F, 2 * band_width), the normalisation folded
+        """InputBlock.frames on (F, bands, 16, 33) -> (F, bands * band_width), the normalisation folded
         into the band weights (two Gemms with onnxruntime's prepacked weights; one batched MatMul
         over both bands measured slower)."""
         x = frames.flatten(-2)  # (F, bands, E * freq)
@@ -119,7 +122,7 @@ class BatchedStreamingStep(StreamingStep):
     streams share one onnxruntime call."""
 
     def band_features(self, frames: Tensor) -> Tensor:
-        """(B, F, 2, 16, 33) -> (B, F, 2 * band_width), as StreamingStep.band_features."""
+        """(B, F, bands, 16, 33) -> (B, F, bands * band_width), as StreamingStep.band_features."""
         x = frames.flatten(-2)  # (B, F, bands, E * freq)
         bands = self.model.input.bands
         return torch.cat(
@@ -163,7 +166,7 @@ class BatchedStreamingStep(StreamingStep):
 
 
 class FullWindow(nn.Module):
-    """forward(features (1, T, 2, 16, 33)) -> log_probs (1, T // k - lookahead // k, 99)."""
+    """forward(features (1, T, bands, 16, 33)) -> log_probs (1, T // k - lookahead // k, outputs)."""
 
     def __init__(self, model: StreamingCTCModel) -> None:
         super().__init__()
@@ -229,14 +232,15 @@ def export_bundle(source: str | Path, out: str | Path, **options) -> Path:
         raise ConfigError(f"{source}: only streaming transformer models export to a streaming bundle (this is {type(model).__name__})")
     src = Path(source)
     info = _run_info(source)
-    best = ckpt.get("best_metric", ckpt.get("best_cer")) if ckpt.get("metric", "cer") == "cer" else None
+    metric = ckpt.get("metric", "cer")
+    best = ckpt.get("best_metric", ckpt.get("best_cer"))
     provenance = {
         "run": str(src if src.is_dir() else src.parent) if info else None,
         "checkpoint": str(src),
         "step": ckpt.get("step"),
         "data": info.get("data_dir"),
         "data_seed": info.get("seed"),
-        "best_val_cer": best if isinstance(best, float) and math.isfinite(best) else None,
+        f"best_val_{metric}": best if isinstance(best, float) and math.isfinite(best) else None,
     }
     return export_model(model, ckpt["recipe"], out, provenance=provenance, **options)
 
@@ -257,15 +261,20 @@ def export_model(
     from emgrt.train.recipe import Recipe
 
     recipe = Recipe.from_dict(recipe_dict)
+    task = recipe.spec
     model = model.eval()
     c = model.cfg
+    if (c.num_outputs, c.bands) != (task.num_outputs, task.bands):
+        raise ConfigError(f"the model ({c.bands} band(s), {c.num_outputs} outputs) does not fit its recipe's "
+                          f"{task.name} task ({task.bands} band(s), {task.num_outputs} outputs)")
     f = frames_per_step or c.subsample
+    shape = feature_shape(model)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
 
     step = StreamingStep(model, f)
     specs = step.state_specs()
-    frames = torch.zeros(1, f, *FEATURE_SHAPE)
+    frames = torch.zeros(1, f, *shape)
     state = [torch.zeros(s) for _, s in specs]
     in_names = ["frames"] + [n for n, _ in specs]
     out_names = ["log_probs"] + [f"{n}_out" for n, _ in specs]
@@ -275,29 +284,33 @@ def export_model(
     example_b = 2  # not 1: torch.export would specialise a size-1 axis
     _export(
         BatchedStreamingStep(model, f),
-        (torch.zeros(example_b, f, *FEATURE_SHAPE), *[torch.zeros(example_b, *s) for _, s in specs]),
+        (torch.zeros(example_b, f, *shape), *[torch.zeros(example_b, *s) for _, s in specs]),
         out / BATCHED_STEP_GRAPH, in_names, out_names, opset,
         dynamic=({0: batch}, {0: batch}, {0: batch}, {0: batch}, tuple({0: batch} for _ in specs[3:])),  # forward(frames, warmup, conv_buf, kv_valid, *kv)
     )
 
     full = FullWindow(model)
-    example = torch.zeros(1, 8 * c.subsample + c.lookahead, *FEATURE_SHAPE)
+    example = torch.zeros(1, 8 * c.subsample + c.lookahead, *shape)
     _export(
         full, (example,), out / FULL_GRAPH, ["features"], ["log_probs"], opset,
         dynamic=({1: torch.export.Dim("frames", min=c.subsample + c.lookahead + 1)},),
     )
 
+    bands = task.band_names
     manifest = {
         "format": FORMAT,
         "version": VERSION,
+        "task": {"name": task.name, "inputs": ["emg"]},
         "signal": {
             "sample_rate": SAMPLE_RATE_HZ,
-            "bands": list(BANDS),
+            "bands": list(bands),
             "channels_per_band": CHANNELS_PER_BAND,
-            "channels": len(BANDS) * CHANNELS_PER_BAND,
+            "channels": len(bands) * CHANNELS_PER_BAND,
             "channel_order": "left band electrodes 0-15, then right band electrodes 0-15 "
-            "(emg2qwerty's emg_left, emg_right columns)",
+            "(emg2qwerty's emg_left, emg_right columns)" if not task.gni else
+            "the band's electrodes 0-15 (the generic-neuromotor-interface release's emg column)",
             "filters": [s.to_dict() for s in recipe.data_config().filters],
+            "unit": task.unit,
         },
         "frontend": FrontEndConfig().to_dict(),
         "stream": {
@@ -311,7 +324,7 @@ def export_model(
             "left_context_frames": model.left_context,
             "receptive_field_frames": model.receptive_field,
         },
-        "charset": {"labels": list(emg2qwerty_charset().chars) + [""], "blank": c.blank},
+        "charset": {"labels": task.output_labels, "blank": c.blank},
         "step_graph": {
             "file": STEP_GRAPH,
             "opset": opset,
@@ -335,7 +348,7 @@ def export_model(
         "full_graph": {
             "file": FULL_GRAPH,
             "opset": opset,
-            "inputs": [{"name": "features", "shape": [1, "T", *FEATURE_SHAPE], "dtype": "float32"}],
+            "inputs": [{"name": "features", "shape": [1, "T", *shape], "dtype": "float32"}],
             "outputs": [{"name": "log_probs", "shape": [1, f"T // {c.subsample} - {c.lookahead_out}", c.num_outputs],
                          "dtype": "float32"}],
         },
@@ -347,10 +360,10 @@ def export_model(
             "weights": WEIGHTS,
         },
         "decoder": {
-            "default": "greedy",
+            "default": "greedy" if task.decoding == "ctc" else "gesture",
             # Tuning per decoder kind (emg2qwerty's char-LM settings); kinds not listed use their
             # own defaults (the word-LM decoder's differ: see emgrt.decode.beam).
-            "options": {"char-lm": {"beam_size": 50, "lm_weight": 2.0, "insertion_bonus": 2.0}},
+            "options": {"char-lm": {"beam_size": 50, "lm_weight": 2.0, "insertion_bonus": 2.0}} if task.decoding == "ctc" else {},
             "char_lm": None,
             "word_lm": None,
             **(decoder or {}),
@@ -396,12 +409,18 @@ def export_model(
 
 
 def write_model_card(out: Path, manifest: dict, measured: str = "") -> None:
+    from emgrt.tasks import task_spec
+
     m, s, p = manifest["model"], manifest["stream"], manifest["provenance"]
     recipe = p["recipe"]
+    task = task_spec(manifest.get("task", {}).get("name", "typing"))
+    head = "CTC" if task.decoding == "ctc" else "framewise classifier"
+    bands = manifest["signal"]["bands"]
     lines = [
         f"# Model card: {m['name'] or 'model'}",
         "",
-        "A streaming transformer-CTC model (emgrt.train.model) exported by `emgrt export`.",
+        f"A streaming transformer {head} for the {task.name} task ({len(task.labels)} classes, {task.metric.upper()}; "
+        f"{len(bands)} band(s): {', '.join(bands)}) exported by `emgrt export`.",
         "",
         f"- parameters: {m['params']:,}; {m['flops_per_hop'] / 1e6:.2f} MFLOP per step "
         f"({s['samples_per_step']} samples = {1000 * s['samples_per_step'] / manifest['signal']['sample_rate']:.0f} ms)",
@@ -410,8 +429,10 @@ def write_model_card(out: Path, manifest: dict, measured: str = "") -> None:
         f"- trained from `{p['checkpoint']}` (step {p['step']}), recipe `{recipe.get('name', '?')}`, "
         f"data `{p.get('data')}`",
     ]
-    if p.get("best_val_cer") is not None:
-        lines += [f"- best validation CER during training (greedy): {p['best_val_cer']:.2f}"]
+    best = p.get(f"best_val_{task.metric}")
+    if best is not None:
+        how = " (greedy)" if task.decoding == "ctc" else ""
+        lines += [f"- best validation {task.metric.upper()} during training{how}: {best:.2f}"]
     lines += [
         f"- signal filters: {json.dumps(manifest['signal']['filters'])}",
         f"- exported {p['exported_at']} with emgrt {p['emgrt_version']}, torch {p['torch_version']}, "
@@ -430,44 +451,48 @@ PARITY_TOLERANCE = 1e-4
 
 
 def _windows(bundle, data_dir: str | Path, n_windows: int, sessions: int | None = None, seed: int = 0):
-    """Feature windows (1, T, 2, 16, 33) of uneven lengths from real sessions, each with its
-    ground-truth labels: the manifest's filters + the log-spectrogram, as the engine computes them.
-    ``sessions``: draw the windows from this many sessions (default: all, round robin)."""
+    """Feature windows (1, T, bands, 16, 33) of uneven lengths from real recordings of the bundle's
+    task, each with its ground-truth labels: the manifest's filters + the log-spectrogram, as the
+    engine computes them.  ``sessions``: draw the windows from this many recordings (default: all,
+    round robin)."""
     import numpy as np
 
+    from emgrt.data.sources import all_sources
     from emgrt.dsp.features import LogSpectrogram
     from emgrt.dsp.filters import FilterSpec, design_sos, filter_offline
-    from emgrt.io.dataset import DatasetDir
-    from emgrt.io.session import SessionFile
+    from emgrt.tasks import task_spec
 
     sos = design_sos([FilterSpec.from_dict(f) for f in bundle.manifest["signal"]["filters"]])
     spec = LogSpectrogram()
     rng = np.random.default_rng(seed)
-    paths = DatasetDir(data_dir).all_sessions()
-    if not paths:
-        raise ConfigError(f"{data_dir}: no session files to verify on; pass --data DIR with .hdf5 sessions")
+    sources = all_sources(task_spec(bundle.spec.task.name), data_dir)
     if sessions is not None:
         if sessions < 1:
             raise ConfigError(f"--sessions must be at least 1, got {sessions}")
-        paths = [paths[k] for k in sorted(rng.choice(len(paths), min(sessions, len(paths)), replace=False))]
+        sources = [sources[k] for k in sorted(rng.choice(len(sources), min(sessions, len(sources)), replace=False))]
     out = []
     for i in range(n_windows):
-        with SessionFile(paths[i % len(paths)]) as sf:
-            n = int(rng.integers(5 * 2000, 12 * 2000)) + int(rng.integers(0, 64))  # 5-12 s, any phase
-            start = int(rng.integers(0, max(1, len(sf) - n)))
-            x = sf.emg(start, start + n)
-            labels, _ = sf.ground_truth(float(sf.time[start]), float(sf.time[min(start + n, len(sf)) - 1]))
+        src = sources[i % len(sources)]
+        total = len(src.time)
+        n = min(total, int(rng.integers(5 * 2000, 12 * 2000)) + int(rng.integers(0, 64)))  # 5-12 s, any phase
+        start = int(rng.integers(0, max(1, total - n)))
+        x = src.emg(start, start + n)
+        labels, _ = src.labels(float(src.time[start]), float(src.time[start + n - 1]))
         out.append((spec(filter_offline(sos, x))[None].astype(np.float32), labels))
-    return out, min(len(paths), n_windows)  # sessions actually used
+    for src in sources:
+        src.close()
+    return out, min(len(sources), n_windows)  # recordings actually used
 
 
-def _synthetic_dataset(root: Path) -> Path:
-    """Two short `emgrt synth` sessions (seed 0) for bundles whose training data is not here."""
-    from emgrt.synth.dataset import DatasetConfig, generate_dataset
+def _synthetic_dataset(root: Path, task: str = "typing") -> Path:
+    """Two short `emgrt synth` sessions of ``task`` (seed 0) for bundles whose training data is not here."""
+    from emgrt.synth import task_synth
 
-    cfg = DatasetConfig(users=1, sessions=2, minutes=0.4, seed=0, test_users=0, val_sessions=1, test_sessions=0)
+    make = task_synth(task)
+    extra = {"test_sessions": 0} if task == "typing" else {}
+    cfg = make.config(users=1, sessions=2, minutes=0.4, seed=0, test_users=0, val_sessions=1, **extra)
     cfg.validate()
-    return Path(generate_dataset(root / "synth", cfg).out_dir)
+    return Path(make.generate(root / "synth", cfg).out_dir)
 
 
 def stream_step_graph(session, bundle, feats):
@@ -547,14 +572,15 @@ def verify_bundle(
     with tempfile.TemporaryDirectory(prefix="emgrt-verify-") as tmp:
         if data_dir is None and prov.get("data") and Path(prov["data"]).is_dir():
             data_dir = prov["data"]
-        source = str(data_dir) if data_dir else "synthetic (emgrt synth, 2 sessions, seed 0)"
-        data_dir = data_dir or _synthetic_dataset(Path(tmp))
+        task = bundle.spec.task.name
+        source = str(data_dir) if data_dir else f"synthetic (emgrt synth --task {task}, 2 sessions, seed 0)"
+        data_dir = data_dir or _synthetic_dataset(Path(tmp), task)
         wins, n_sessions = _windows(bundle, data_dir, windows, sessions)
     full = make_session(bundle.full_path, providers, threads=0)
     step = make_session(bundle.step_path, providers, threads=0)
     ckpt = prov.get("checkpoint")
     model = load_model(ckpt)[0] if ckpt and Path(ckpt).exists() else None
-    torch_diff, stream_diff, batched_diff = [], [], []
+    torch_diff, stream_diff, batched_diff, int8_prob_diff = [], [], [], []
     batched = make_session(bundle.batched_step_path, providers, threads=0) if bundle.batched_step_path else None
     counts = {"fp32": ErrorCounts(), "int8": ErrorCounts()}
     int8 = bundle.int8_path("full_graph")
@@ -578,7 +604,10 @@ def verify_bundle(
             pair = [feats] + ([wins[i - 1][0]] if i else [])
             got = stream_batched_step_graph(batched, bundle, pair, [0, 3][: len(pair)])
             batched_diff.append(float(np.abs(got[0] - streamed).max()))
-        if int8_sess is not None:
+        if int8_sess is not None and bundle.spec.task.name == "gestures":  # no text: the posteriors' change
+            q = int8_sess.run(None, {"features": feats})[0][0]
+            int8_prob_diff.append(float(np.abs(np.exp(q) - np.exp(lp)).max()))
+        elif int8_sess is not None:
             ref_keys = "".join(labels[t] for t in truth)
             for name, out in (("fp32", lp), ("int8", int8_sess.run(None, {"features": feats})[0][0])):
                 hyp = "".join(decode_offline("greedy", out, labels, bundle.blank))
@@ -601,7 +630,9 @@ def verify_bundle(
     report["torch_vs_onnx_ok"] = None if model is None else report["torch_vs_onnx_max_abs"] <= PARITY_TOLERANCE
     report["step_vs_full_ok"] = report["step_vs_full_max_abs"] <= PARITY_TOLERANCE
     report["batched_vs_step_ok"] = None if batched is None else report["batched_vs_step_max_abs"] <= PARITY_TOLERANCE
-    if int8_sess is not None:
+    if int8_prob_diff:
+        report["int8"] = {"max_abs_prob_change": max(int8_prob_diff)}
+    elif int8_sess is not None:
         report["int8"] = {"greedy_cer_fp32": counts["fp32"].cer, "greedy_cer_int8": counts["int8"].cer,
                           "cer_change": counts["int8"].cer - counts["fp32"].cer}
     if write_card:
@@ -620,7 +651,9 @@ def _card_figures(rep: dict) -> str:
     lines.append(f"- streaming step vs whole window, max abs log-prob difference: {rep['step_vs_full_max_abs']:.2e}")
     if rep.get("batched_vs_step_max_abs") is not None:
         lines.append(f"- batched step (2 streams) vs the step alone, max abs log-prob difference: {rep['batched_vs_step_max_abs']:.2e}")
-    if "int8" in rep:
+    if "int8" in rep and "max_abs_prob_change" in rep["int8"]:
+        lines.append(f"- int8 vs fp32 whole window, max abs change of a class probability: {rep['int8']['max_abs_prob_change']:.2e}")
+    elif "int8" in rep:
         q = rep["int8"]
         lines.append(f"- greedy CER on those windows: fp32 {q['greedy_cer_fp32']:.2f}, int8 {q['greedy_cer_int8']:.2f} "
                      f"({q['cer_change']:+.2f} points)")

@@ -1,6 +1,6 @@
 // emgrt live page: connects to the WebSocket of `emgrt serve --web` (same host, path /ws) and
 // shows the committed text, the tentative hypothesis (styled apart: it may still change), the stream
-// status and the signal envelope; replaying a session, also the prompt, each key's stable latency and
+// status and the signal envelope; from a gestures bundle, the detected gestures; replaying a session, also the prompt, each key's stable latency and
 // the summary (key/summary events: the definitions of emgrt/stream/display.py, computed by the server).
 // Protocol: emgrt/serve/PROTOCOL.md.  A token, if the server needs one, comes from ?token=.
 // A server with several bands (`emgrt serve --stream A --stream B`): the page follows one, chosen
@@ -11,9 +11,11 @@ const $ = (id) => document.getElementById(id);
 const token = new URLSearchParams(location.search).get("token");
 const LEVEL_KEEP = 100;  // level events shown (10 s at 10 Hz)
 const KEYS_KEEP = 40;  // key latencies shown
+const GESTURES_KEEP = 30;  // gestures shown
 let stable = [];  // stable_ms of every key event so far
 let text = "";
 let chars = 0;
+let gestures = 0;
 let levels = [];
 let retry = 500;
 let band = null;  // the band followed, on a server with several (null: one band)
@@ -44,6 +46,21 @@ function pct3(d) { return d ? [d.p50, d.p90, d.p99].map(ms).join(" / ") : "-"; }
 function median(a) {
   const s = a.slice().sort((x, y) => x - y);
   return s.length ? (s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2) : null;
+}
+
+function showGesture(ev) {
+  $("gestures-panel").hidden = false;
+  const el = document.createElement("span");
+  el.className = "g";
+  el.title = "frame " + ev.frame + ", stream time " + fmt(ev.frame_t) + " s";
+  const g = document.createElement("b");
+  g.textContent = ev.gesture.replace("_", " ");
+  el.append(g, " " + fmt(ev.prob));
+  $("gestures").append(el);
+  while ($("gestures").children.length > GESTURES_KEEP) $("gestures").firstChild.remove();
+  gestures += 1;
+  $("gesture-count").textContent = gestures;
+  $("last-gesture").textContent = g.textContent;
 }
 
 function showKey(ev) {
@@ -133,6 +150,9 @@ function onEvent(ev) {
       $("hyp").textContent = Array.from(ev.text).reduce(applyKey, "");
       break;
     case "final":
+      break;
+    case "gesture":
+      showGesture(ev);
       break;
     case "prompt":
       $("prompt").hidden = !ev.text;
