@@ -21,6 +21,9 @@
 #   bash models/results.sh keep        # teacher + scratch student (weights only) into models/checkpoints/;
 #                                      # an unfinished run whole (optimizer too), to resume next session
 #   bash models/results.sh restore     # runs/ from models/checkpoints/ on a new machine
+#   bash models/results.sh gestures    # issue 15: the gestures dataset, the student-size model (2500
+#                                      # updates, ~50 min alone), the shipped bundle models/default-gestures
+#                                      # with its demo recording, CLER and event latency of the held-out user
 #
 # JSON results land in models/results/ (committed: every table row names its file).  Runs go to
 # runs/ (not committed).  One torch thread per run: two runs side by side on the 2-core machine
@@ -211,6 +214,21 @@ c = torch.load(sys.argv[1], weights_only=True)
 torch.save({k: v for k, v in c.items() if k not in ('optimizer', 'scheduler', 'rng', 'epoch_rng')}, sys.argv[2])" \
         "runs/$RUN/best.pt" "models/checkpoints/$RUN/best.pt"
   done ;;
+gestures)  # the discrete-gestures task end to end: data, model, bundle, the held-out user's figures
+  GD=data/gestures GB=models/default-gestures
+  [ -f "$GD/discrete_gestures_corpus.csv" ] || "$E" synth --task gestures "$GD" --seed 0
+  DATA=$GD train gestures-student train --recipe models/recipes/gestures.toml --set model.name=L2d128 \
+      --set model.band_width=56 --set train.max_steps=2500 --set train.val_every=250 --set train.max_minutes=0
+  if [ ! -f "$GB/manifest.json" ]; then
+    "$E" export runs/gestures-student --out "$GB"
+    # the demo recording: 30 s of the held-out user's (user 003, never trained on) last session
+    "$E" data cut "$GD/discrete_gestures_user_003_dataset_002.hdf5" "$GB/demo-session.hdf5" --start 20 --seconds 30
+    "$E" export seal "$GB"
+    "$E" export verify "$GB" --data "$GD" --write-card
+  fi
+  json "$OUT/eval-gestures-student-test.json" "$E" eval runs/gestures-student --data "$GD" --split test --json
+  json "$OUT/eval-gestures-student-val.json" "$E" eval runs/gestures-student --data "$GD" --split val --json
+  json "$OUT/latency-gestures-test.json" "$E" latency "$GD" --split test --bundle "$GB" --json ;;
 restore)  # runs/ from models/checkpoints/ (evaluation and distillation read best.pt; a kept last.pt resumes)
   for D in models/checkpoints/*/; do
     RUN=$(basename "$D")

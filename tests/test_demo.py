@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -89,3 +90,32 @@ def test_demo_compare_with_a_band_is_one_line(tiny_bundle):
         capture_output=True, text=True, timeout=TIMEOUT, stdin=subprocess.DEVNULL,
     )
     assert r.returncode == 2 and r.stderr.count("\n") == 1 and "--compare" in r.stderr
+
+
+@pytest.mark.slow
+def test_demo_task_gestures_replays_the_shipped_gestures_bundle(tmp_path):
+    """`emgrt demo --task gestures` from any folder: the gestures bundle's own recording replayed,
+    prompted and detected gestures shown, and a summary with CLER, misses and event latency."""
+    r = subprocess.run(
+        [sys.executable, "-m", "emgrt", "demo", "--task", "gestures", "--speed", "10"],
+        capture_output=True, text=True, timeout=TIMEOUT, stdin=subprocess.DEVNULL, cwd=tmp_path,
+    )
+    assert r.returncode == 0, r.stderr
+    out = r.stdout
+    assert re.search(r"^prompt: (index|middle|thumb)_\w+$", out, re.M) and re.search(r"^gesture \w+ \(p 0\.\d\d\)", out, re.M)
+    m = re.search(r"summary: (\d+) gestures prompted, (\d+) detected, 30\.0 s of signal", out)
+    assert m and int(m.group(1)) > 0 and int(m.group(2)) > 0, out
+    assert re.search(r"^  CLER \d+\.\d\d% \(\d+ of \d+ matched .*missed \d+ .*false alarms \d+$", out, re.M)
+    assert re.search(r"gesture-to-event latency p50/p90/p99 \d+/\d+/\d+ ms", out)
+    assert "60000 samples processed, 0 dropped" in out
+
+
+def test_demo_of_a_recording_of_another_task_is_one_line(tmp_path):
+    root = Path(__file__).resolve().parents[1] / "models"
+    r = subprocess.run(
+        [sys.executable, "-m", "emgrt", "demo", "--bundle", str(root / "default"), "--session",
+         str(root / "default-gestures" / "demo-session.hdf5")],
+        capture_output=True, text=True, timeout=TIMEOUT, stdin=subprocess.DEVNULL,
+    )
+    assert r.returncode == 2 and r.stderr.count("\n") == 1, r.stderr
+    assert "is a gestures recording but" in r.stderr and "--task gestures" in r.stderr

@@ -201,3 +201,46 @@ def test_a_gesture_bundle_over_a_real_lsl_loopback_emits_the_offline_gestures(ge
     want = [(e.gesture, e.frame) for e in dec.push(offline_log_probs(gesture_bundle, x)[:n], 0)]
     assert want and got == want
     assert rep.keys_sent == len(GniSession(path).prompts())
+
+
+def test_a_gni_cut_keeps_its_labels_stages_and_imu(gesture_data, tmp_path):
+    """`emgrt data cut` of a GNI file: the stretch's samples, the gestures inside it, the stages
+    clipped to it and the IMU over the same span; the cut replays like the original."""
+    import subprocess
+    import sys
+
+    from emgrt.io.imu import read_imu
+
+    path = sorted(gesture_data.glob("discrete_gestures_*.hdf5"))[0]
+    out = tmp_path / "cut.hdf5"
+    r = subprocess.run([sys.executable, "-m", "emgrt", "data", "cut", str(path), str(out), "--start", "3", "--seconds", "6"],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    with GniSession(path) as whole, GniSession(out) as cut:
+        lo = int(np.searchsorted(whole.time, whole.time[0] + 3.0))
+        assert len(cut) == 12000 and np.array_equal(cut.emg(), whole.emg(lo, lo + 12000))
+        t0, t1 = cut.time[0], cut.time[-1]
+        p = whole.prompts()
+        inside = p[(p["time"] >= t0) & (p["time"] <= t1)]
+        assert list(cut.prompts()["name"]) == list(inside["name"]) and len(inside) > 0
+        st = cut.stages()
+        assert len(st) and (st["start"] >= t0).all() and (st["end"] <= t1).all()
+    imu = read_imu(out, None)
+    assert imu is not None and imu.time[0] >= t0 and imu.time[-1] <= t1 and len(imu) > 500
+    assert f"{len(inside)} gestures" in r.stdout
+
+
+def test_emgrt_latency_scores_a_gestures_bundle_streamed(gesture_bundle, gesture_data):
+    """CLER, misses, false alarms and event latency over the test split, streamed; the streamed
+    events are the offline ones."""
+    import subprocess
+    import sys
+
+    r = subprocess.run([sys.executable, "-m", "emgrt", "latency", str(gesture_data), "--split", "test", "--limit", "1",
+                        "--bundle", str(gesture_bundle.dir), "--json"], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    rep = json.loads(r.stdout)
+    assert rep["streamed_equals_offline"] is True and rep["recordings"] == 1
+    assert rep["prompts"] == rep["matched"] + rep["missed"] > 0
+    assert rep["matched"] > 0 and rep["event_latency_ms"]["p50"] is not None and rep["event_latency_ms"]["p50"] > 0
+    assert 0.0 <= rep["cler"] <= 1.0 and rep["compute_ms"]["p50"] > 0

@@ -239,3 +239,32 @@ def test_page_follows_the_band_chosen_in_its_menu(chromium, tiny_bundle, tmp_pat
             r.stop()
         rc, err = serve.terminate()
     assert rc == 0 and "Traceback" not in err
+
+
+@pytest.mark.slow
+def test_page_shows_the_gestures_of_a_gestures_bundle(chromium, tmp_path):
+    """The shipped gestures bundle replaying its recording (a held-out user): the page lists the
+    detected gestures as the server sends them, and draws the one band's envelope."""
+    root = Path(__file__).resolve().parents[1] / "models" / "default-gestures"
+    serve = ServeProcess("--bundle", str(root), "--replay", str(root / "demo-session.hdf5"), "--speed", "2", "--loop",
+                         "--port", "0", "--ws-port", "0", "--web")
+    browser = None
+    try:
+        ws = serve.wait_for("ws")["ws"]
+        browser = Browser(chromium, tmp_path / "profile", f"http://{ws}/")
+        assert browser.wait_for("!document.getElementById('gestures-panel').hidden && "
+                                "document.getElementById('gestures').children.length >= 3", "detected gestures")
+        names = browser.eval("Array.from(document.getElementById('gestures').children).map((e) => e.firstChild.textContent)")
+        from emgrt.io.gni import GESTURES
+
+        assert names and all(n.replace(" ", "_") in GESTURES for n in names), names
+        assert int(browser.eval("document.getElementById('gesture-count').textContent")) >= len(names)
+        assert browser.eval("document.getElementById('text').textContent") == ""  # no text from a gestures bundle
+        assert browser.wait_for("!document.getElementById('plot-legend-one').hidden", "the one-band legend")
+        assert browser.eval("document.getElementById('log').textContent") == ""
+    finally:
+        if browser is not None:
+            browser.close()
+        rc, err = serve.terminate()
+    assert rc == 0 and "Traceback" not in err
+

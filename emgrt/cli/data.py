@@ -44,9 +44,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         "cut",
         help="write a stretch of a session as a new (gzip-compressed) session file",
         description="Copy the samples of [--start, --start + --seconds) of SESSION into OUT in the "
-        "same emg2qwerty layout, with the keystrokes pressed and the prompts started inside it. "
-        "Compressed with HDF5 gzip by default (read transparently by h5py and emg2qwerty); used "
-        "to make short recordings to ship, such as the demo's.",
+        "same layout (emg2qwerty, or generic-neuromotor-interface), with the labels inside it "
+        "(keystrokes pressed and prompts started; gestures; handwriting prompts that start and end "
+        "in it) and the IMU extension's samples over the same span. "
+        "Compressed with HDF5 gzip by default (read transparently by h5py, emg2qwerty and the GNI "
+        "release's reader); used to make short recordings to ship, such as the demos'.",
     )
     c.add_argument("session", type=Path, help="session .hdf5 file")
     c.add_argument("out", type=Path, help="new session file to write")
@@ -79,11 +81,11 @@ def _plot(args: argparse.Namespace) -> int:
 
 
 def _cut(args: argparse.Namespace) -> int:
-    from emgrt.io.session import SessionFile, cut_session
+    from emgrt.io.cut import cut_recording
+    from emgrt.io.recording import open_recording
 
-    if args.out.resolve() == args.session.resolve():
-        raise DataFileError(args.out, "OUT is the input file", "write the cut to a new path")
-    out = cut_session(args.session, args.out, args.start, args.seconds, None if args.no_compress else "gzip")
-    with SessionFile(out) as sf:
-        print(f"{out}: {len(sf) / 2000:.1f} s, {len(sf.keystrokes)} keystrokes, {out.stat().st_size / 1e6:.1f} MB")
+    out = cut_recording(args.session, args.out, args.start, args.seconds, None if args.no_compress else "gzip")
+    with open_recording(out) as rec:
+        what = {"keys": "keystrokes"}.get(rec.marker_kind, rec.marker_kind)
+        print(f"{out}: {len(rec) / 2000:.1f} s, {len(rec.markers)} {what}, {out.stat().st_size / 1e6:.1f} MB")
     return 0

@@ -10,6 +10,11 @@ the live line shows the newest committed key's display and stable latency
 (:class:`~emgrt.stream.watch.ReplayScore`, which ``emgrt serve --replay`` uses for the web page).
 The summary uses the same report as ``emgrt latency``.  ``--stream NAME`` decodes a real band
 instead (no reference, so no CER or latency).
+
+``--task gestures`` demos the shipped gestures bundle on its recording: the gesture prompted, the
+gestures detected, a running CLER and, at the end, the CLER, misses, false alarms and the
+gesture-to-event latency (:mod:`emgrt.stream.gesture_score`).  ``--task handwriting`` shows the
+prompt being written and the decoded text.
 """
 
 from __future__ import annotations
@@ -38,9 +43,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="watch a recorded session typed live by the model (offline, no band needed)",
         description="Replay a recorded typing session over LSL as if a band were worn, decode it live and "
         "show the prompt, the decoded text, per-key latency and a running CER; a summary (CER, latency "
-        "p50/p99, real-time factor) at the end. With --stream, decode a real band instead.",
+        "p50/p99, real-time factor) at the end. With --stream, decode a real band instead. --task gestures "
+        "(or handwriting) demos that task's shipped bundle on its recording: gestures prompted and detected, "
+        "running CLER and event latency.",
     )
     add_bundle_options(p)
+    from emgrt.cli.run import TASK_BUNDLES
+
+    p.add_argument("--task", choices=list(TASK_BUNDLES), default=None,
+                   help="demo this task's shipped bundle (" + ", ".join(f"{t}: {b}" for t, b in TASK_BUNDLES.items())
+                   + "); default: the typing one, or the task of --bundle")
     p.add_argument("--session", type=Path, default=None, help=f"session to replay (default: {DEMO_SESSION} in the bundle folder)")
     p.add_argument("--speed", type=arg(PositiveFloat), default=1.0, help="replay speed (default 1: real time; 20 for a quick look)")
     p.add_argument("--max-seconds", type=arg(PositiveFloat), default=None, help="replay only the session's first this-many seconds")
@@ -75,6 +87,7 @@ class DemoState:
         self.status = "connecting"
         self.stream_t: float | None = None
         self.finals: list[str] = []  # finished segments, displayed text, not yet printed (plain mode)
+        self.gestures: list[str] = []  # the newest detected gestures (a gestures bundle)
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -82,7 +95,7 @@ def _run(args: argparse.Namespace) -> int:
     from emgrt.lsl import keep_local
     from emgrt.stream.engine import Engine
 
-    bundle = resolve_bundle(args.bundle)
+    bundle = resolve_bundle(args.bundle, args.task)
     live_band = args.stream is not None or args.left is not None or args.right is not None
     if args.compare is not None and live_band:
         from emgrt.errors import ConfigError
@@ -90,6 +103,7 @@ def _run(args: argparse.Namespace) -> int:
         raise ConfigError("--compare replays a recording through two bundles; drop --stream/--left/--right")
     session = None if live_band else _session_path(args, bundle)
     if session is not None:
+        _check_recording(session, bundle)
         keep_local()  # the replay is private: its stream is not announced beyond this machine
     bundles = [bundle] + ([resolve_bundle(args.compare)] if args.compare is not None else [])
     lanes = []
@@ -102,11 +116,28 @@ def _run(args: argparse.Namespace) -> int:
     return Demo(lanes, session, args, fancy).run()
 
 
+_MARKERS = {"typing": "keys", "gestures": "gestures", "handwriting": "prompts"}  # what each task's recordings carry
+
+
+def _check_recording(session: Path, bundle) -> None:
+    """A one-line error for a recording of another task than the bundle's."""
+    from emgrt.errors import ConfigError
+    from emgrt.io.recording import open_recording
+
+    task = bundle.spec.task.name
+    with open_recording(session) as rec:
+        if rec.marker_kind != _MARKERS[task]:
+            other = next(t for t, m in _MARKERS.items() if m == rec.marker_kind)
+            raise ConfigError(f"{session.name} is a {other} recording but {bundle.dir} is a {task} bundle "
+                              f"(pass --task {other}, or a {task} recording with --session)")
+
+
 class Lane:
     """One bundle decoding the demo's stream: its engine, display state and score."""
 
     def __init__(self, engine, bundle, kind: str) -> None:
         self.engine, self.bundle, self.kind = engine, bundle, kind
+        self.task = bundle.spec.task.name
         self.name = Path(bundle.dir).name
         self.state = DemoState()
         self.score = None  # emgrt.stream.watch.ReplayScore: the replay scored as it plays
@@ -130,8 +161,14 @@ class Demo:
             self.replay = PrivateReplay(session, "demo", receivers=len(lanes), speed=args.speed, max_seconds=args.max_seconds)
             self.replayer = self.replay.replayer
             for lane in lanes:
-                lane.score = self.replay.score()
-                lane.engine.hop_log = lane.score.run.hop_ms
+                if lane.task == "typing":
+                    lane.score = self.replay.score()
+                    lane.engine.hop_log = lane.score.run.hop_ms
+                elif lane.task == "gestures":
+                    from emgrt.stream.gesture_score import GestureScore
+
+                    lane.score = GestureScore(self.replayer)
+                    lane.engine.hop_log = lane.score.hop_ms
                 lane.source = self.replay.source(lane.bundle)
         else:
             for lane in lanes:
@@ -155,6 +192,9 @@ class Demo:
                 st.hypothesis = apply_keys("", ev["text"])
             elif kind == "final":  # one plain line per segment: enter shown as its glyph
                 st.finals.append(apply_keys("", ev["text"]).replace("\n", "⏎"))
+            elif kind == "gesture":
+                st.gestures = [*st.gestures, ev["gesture"]][-8:]
+                st.finals.append(f"gesture {ev['gesture']} (p {ev['prob']:.2f})")
             elif kind == "status":
                 st.status = ev["status"]
         if self.replay is not None:
@@ -172,13 +212,27 @@ class Demo:
 
     # -- the replay, scored -----------------------------------------------------------------------
     def _prompt(self, t: float | None) -> str:
-        score = self.lanes[0].score
-        return score.prompt(t) if score is not None else ""
+        lane = self.lanes[0]
+        if lane.score is not None:
+            return lane.score.prompt(t)
+        rep = self.replayer  # handwriting: the prompt last started
+        if rep is None or rep.t0 is None or t is None:
+            return ""
+        started = [m for i, m in enumerate(rep.markers) if rep.key_stamp(i) <= t]
+        return started[-1] if started else ""
+
+    @staticmethod
+    def _gesture_line(lane: Lane, t: float | None) -> str:
+        f = lane.score.figures(t)
+        if not f["prompts"]:
+            return ""
+        return (f"running CLER {100 * f['cler']:.1f}% ({f['matched']} of {f['prompts']} prompted matched, "
+                f"{f['false_alarms']} false alarms)")
 
     @staticmethod
     def _figures(lane: Lane, t: float | None) -> tuple[dict | None, float | None]:
         """(the newest committed keystroke's figures or None, running CER % or None)."""
-        if lane.score is None:
+        if lane.score is None or lane.task != "typing":
             return None, None
         progress = lane.score.update(t)
         if progress.keys:
@@ -234,7 +288,7 @@ class Demo:
                 raise lane.result["error"]
         for lane in self.lanes:
             self._summary(lane)
-        if len(self.lanes) > 1:
+        if len(self.lanes) > 1 and all(lane.task == "typing" for lane in self.lanes):
             self._compare_table()
         return 0
 
@@ -264,6 +318,10 @@ class Demo:
                     print(f"prompt: {prompt}", flush=True)
                     shown_prompt = prompt
                 for seg in finals:
+                    if lane.task == "gestures":
+                        line = self._gesture_line(lane, t)
+                        print(f"{self._label(lane)}{seg}" + (f"  ({line})" if line else ""), flush=True)
+                        continue
                     key, cer = self._figures(lane, t)
                     extra = "" if cer is None else f"  (running CER {cer:.1f}%" + ("" if key is None else f", {self._key_line(key)}") + ")"
                     print(f"typed:  {self._label(lane)}{seg}{extra}", flush=True)
@@ -281,7 +339,7 @@ class Demo:
             for i, lane in enumerate(self.lanes):
                 with lane.state.lock:
                     st = lane.state
-                    text, hyp, status, t = st.text, st.hypothesis, st.status, st.stream_t
+                    text, hyp, status, t, gestures = st.text, st.hypothesis, st.status, st.stream_t, st.gestures
                 if i == 0:
                     t0 = t
                     prompt = self._prompt(t)
@@ -290,6 +348,11 @@ class Demo:
                         out.append(prompt + "\n", style="cyan")
                 if len(self.lanes) > 1:
                     out.append(f"{lane.name}\n", style="bold yellow")
+                if lane.task == "gestures":
+                    out.append("seen    ", style="bold")
+                    out.append(" · ".join(gestures) + "\n")
+                    out.append(" · ".join(x for x in (f"[{status}]", self._gesture_line(lane, t)) if x) + "\n", style="magenta")
+                    continue
                 out.append("typed   ", style="bold")
                 out.append(text[-400:])  # committed: final
                 out.append(hyp, style="italic dim underline")  # hypothesis: may still change
@@ -316,6 +379,9 @@ class Demo:
         from emgrt.stream.latency import shown_summary
 
         e = lane.engine.stats()
+        if lane.task == "gestures" and lane.score is not None:
+            self._gesture_summary(lane, e)
+            return
         if lane.score is None:
             print(f"emgrt demo: {e['received'] / lane.engine.rate:.1f} s of signal decoded; "
                   f"compute per step p50 {e.get('compute_ms_p50', float('nan')):.2f} ms")
@@ -340,6 +406,20 @@ class Demo:
         rtf = rep["real_time_factor"]
         print(f"  real-time factor {rtf if rtf is not None else '-'} (model compute / signal time; "
               f"{e.get('processed', 0)} samples processed, {rep['dropped_samples']} dropped)")
+
+    def _gesture_summary(self, lane: Lane, e: dict) -> None:
+        rep = lane.summary = lane.score.summary()
+        ms = lambda v: "-" if v is None else f"{v:.0f}"  # noqa: E731
+        lat, comp = rep["event_latency_ms"], rep["compute_ms"]
+        print("")
+        print(f"summary{' ' + lane.name if len(self.lanes) > 1 else ''}: {rep['prompts']} gestures prompted, "
+              f"{e['gestures']} detected, {e['received'] / lane.engine.rate:.1f} s of signal")
+        print(f"  CLER {100 * rep['cler']:.2f}% ({rep['wrong']} of {rep['matched']} matched gestures of the wrong class); "
+              f"missed {rep['missed']} ({100 * rep['miss_rate']:.1f}%), false alarms {rep['false_alarms']}")
+        print(f"  gesture-to-event latency p50/p90/p99 {ms(lat['p50'])}/{ms(lat['p90'])}/{ms(lat['p99'])} ms "
+              f"(gesture time to the stamp of the sample that completed the step emitting it); "
+              "compute per step p50/p99 " + "/".join("-" if v is None else f"{v:.2f}" for v in (comp["p50"], comp["p99"])) + " ms")
+        print(f"  {e.get('processed', 0)} samples processed, {e.get('dropped', 0)} dropped")
 
     def _compare_table(self) -> None:
         """Both bundles on the same replay, one line each."""

@@ -56,9 +56,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def add_decoder_options(p: argparse.ArgumentParser) -> None:
     """--decoder and its tuning flags (unset flags keep each decoder's defaults)."""
-    from emgrt.decode import DECODER_KINDS
+    from emgrt.decode import CTC_DECODERS
 
-    p.add_argument("--decoder", default="greedy", choices=DECODER_KINDS, help="CTC decoder (default greedy)")
+    p.add_argument("--decoder", default="greedy", choices=CTC_DECODERS, help="CTC decoder (default greedy)")
     p.add_argument("--lm", default=None, metavar="FILE.arpa", help="language model for beam-lm / char-lm")
     p.add_argument("--beam-size", type=arg(PositiveInt), default=None, help="beam width")
     p.add_argument("--lm-weight", type=arg(NonNegativeFloat), default=None, help="LM weight (pyctcdecode alpha for beam-lm)")

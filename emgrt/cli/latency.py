@@ -51,8 +51,10 @@ def _run(args: argparse.Namespace) -> int:
     from emgrt.stream import latency as lat
     from emgrt.stream.engine import Engine
 
-    paths = lat.session_paths(args.sessions, args.split)[: args.limit]
     bundle = resolve_bundle(args.bundle)
+    if bundle.spec.task.name == "gestures":
+        return _gestures(args, bundle)
+    paths = lat.session_paths(args.sessions, args.split)[: args.limit]
     kind = decoder_kind(args, bundle)
     overrides = decoder_overrides(args)
     engine = Engine(bundle, decoder=kind, providers=args.provider, threads=args.threads, int8=args.int8, adapt=adapt_override(args), **overrides)
@@ -84,3 +86,21 @@ def _run(args: argparse.Namespace) -> int:
         if args.plot:
             print(f"plot: {report['plot']}")
     return 0 if report["dropped_samples"] == 0 else 1
+
+
+def _gestures(args: argparse.Namespace, bundle) -> int:
+    """A gestures bundle: CLER and gesture-to-event latency of GNI recordings, streamed (simulated)."""
+    import json
+
+    from emgrt.errors import ConfigError
+    from emgrt.stream import gesture_score as gs
+
+    if args.live or args.plot:
+        raise ConfigError("a gestures bundle is scored streamed on a simulated clock here; drop --live/--plot")
+    paths = gs.recording_paths(args.sessions, args.split)[: args.limit]
+    rep = gs.score_recordings(bundle, paths, chunk=args.chunk, offline=not args.no_offline)
+    if args.json:
+        print(json.dumps(rep, indent=2))
+    else:
+        gs.print_report(rep)
+    return 0 if rep.get("streamed_equals_offline", True) else 1

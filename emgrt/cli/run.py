@@ -9,6 +9,9 @@ from emgrt.decode import DECODER_KINDS
 from emgrt.validate import AnyFloat, NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt, arg
 
 DEFAULT_BUNDLE = Path("models/default")
+# The shipped bundle of each task (emgrt.tasks); `emgrt demo --task NAME` picks one.
+TASK_BUNDLES = {"typing": DEFAULT_BUNDLE, "gestures": Path("models/default-gestures"),
+                "handwriting": Path("models/default-handwriting")}
 BUNDLE_ENV = "EMGRT_BUNDLE"
 SCREEN_CHARS = 4000  # decoded text kept for the live display
 
@@ -20,7 +23,8 @@ def add_bundle_options(p: argparse.ArgumentParser) -> None:
         help=f"model bundle folder from `emgrt export` (default: ${BUNDLE_ENV}, else {DEFAULT_BUNDLE}/ "
         "in the current folder, else in the emgrt checkout the package runs from)",
     )
-    p.add_argument("--decoder", choices=DECODER_KINDS, default=None, help="CTC decoder (default: the bundle's)")
+    p.add_argument("--decoder", choices=DECODER_KINDS, default=None,
+                   help="decoder (default: the bundle's; a gestures bundle takes only 'gesture')")
     p.add_argument(
         "--provider", action="append", default=None, metavar="NAME",
         help="onnxruntime execution provider, repeatable (default: CUDA when available, else CPU)",
@@ -74,33 +78,39 @@ def decoder_overrides(args: argparse.Namespace) -> dict:
     }
 
 
-def default_bundle() -> Path | None:
+def default_bundle(task: str | None = None) -> Path | None:
     """$EMGRT_BUNDLE, else ./models/default, else models/default of the checkout this package runs
-    from (an editable install), so `emgrt demo` works from any folder of a clone."""
+    from (an editable install), so `emgrt demo` works from any folder of a clone.  ``task``: that
+    task's shipped bundle instead (TASK_BUNDLES; $EMGRT_BUNDLE is not consulted)."""
     import os
 
     import emgrt
 
-    if os.environ.get(BUNDLE_ENV):
+    if task is None and os.environ.get(BUNDLE_ENV):
         return Path(os.environ[BUNDLE_ENV])
-    for candidate in (DEFAULT_BUNDLE, Path(emgrt.__file__).resolve().parent.parent / DEFAULT_BUNDLE):
+    rel = TASK_BUNDLES[task or "typing"]
+    for candidate in (rel, Path(emgrt.__file__).resolve().parent.parent / rel):
         if candidate.is_dir():
             return candidate
     return None
 
 
-def resolve_bundle(path: Path | None):
-    from emgrt.errors import EmgrtError
+def resolve_bundle(path: Path | None, task: str | None = None):
+    """The bundle at ``path``, else the default one (of ``task``); with both, they must agree."""
+    from emgrt.errors import ConfigError, EmgrtError
     from emgrt.stream.engine import load_bundle
 
     if path is None:
-        path = default_bundle()
+        path = default_bundle(task)
         if path is None:
             raise EmgrtError(
-                f"no bundle given and no {DEFAULT_BUNDLE}/ here (pass --bundle BUNDLE_DIR from `emgrt export`, "
+                f"no bundle given and no {TASK_BUNDLES[task or 'typing']}/ here (pass --bundle BUNDLE_DIR from `emgrt export`, "
                 f"set {BUNDLE_ENV}, or run from the emgrt clone)"
             )
-    return load_bundle(path)
+    bundle = load_bundle(path)
+    if task is not None and bundle.spec.task.name != task:
+        raise ConfigError(f"{bundle.dir} is a {bundle.spec.task.name} bundle, not {task} (drop --task, or pass a {task} bundle)")
+    return bundle
 
 
 def decoder_kind(args: argparse.Namespace, bundle) -> str:
@@ -110,7 +120,7 @@ def decoder_kind(args: argparse.Namespace, bundle) -> str:
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "run",
-        help="decode a live band (LSL) into text until Ctrl-C",
+        help="decode a live band (LSL) into text (or gestures) until Ctrl-C",
         description="Resolve the band's LSL stream(s), check them against the bundle (channels, rate), "
         "and print the decoded text live (or one JSON event per line with --json) until Ctrl-C. "
         "A vanished stream is reconnected with backoff; the engine starts fresh after it.",
@@ -195,6 +205,8 @@ def _run_text(engine, source, stop) -> dict:
                 state["hyp"] = ""
             elif kind == "hypothesis":
                 state["hyp"] = ev["text"]
+            elif kind == "gesture":  # a gestures bundle: the newest gestures, one word each
+                state["text"] = (state["text"] + ev["gesture"] + " ")[-SCREEN_CHARS:]
             elif kind == "status":
                 state["status"] = ev["status"]
 

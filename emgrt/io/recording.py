@@ -63,7 +63,8 @@ class Recording:
         self.close()
 
 
-def _format(path: Path) -> str:
+def recording_format(path: Path) -> str:
+    """"emg2qwerty" or "gni", from the file's layout (a one-line DataFileError for anything else)."""
     if not path.exists():
         raise DataFileError(path, "no such file")
     try:
@@ -81,7 +82,7 @@ def _format(path: Path) -> str:
 def open_recording(path: str | Path) -> Recording:
     """The recording in ``path`` (an emg2qwerty or a GNI session file), or a one-line DataFileError."""
     path = Path(path)
-    if _format(path) == "emg2qwerty":
+    if recording_format(path) == "emg2qwerty":
         sf = SessionFile(path)
         chars = sf.charset.chars
         return Recording(path, BANDS, "uV", sf.time, "keys", np.asarray(sf.key_times, dtype=np.float64),

@@ -115,7 +115,7 @@ class SessionReplayer:
         # Marker (keystroke, gesture, prompt) positions in (fractional) samples from the session start.
         times = rec.time
         self._key_pos = np.interp(rec.marker_times, times, np.arange(len(times), dtype=np.float64))
-        self._key_chars = rec.markers
+        self._key_chars = self.markers = rec.markers  # marker strings, in time order
         self.marker_kind = rec.marker_kind
         self._imu: list[_ImuTrack] = []
         for band in self.bands if imu else ():

@@ -196,28 +196,36 @@ def frames_for_one_output(output_time_offset: int, lookahead_frames: int) -> int
     return output_time_offset + lookahead_frames + 1
 
 
-def offline_keys(
-    bundle, session: SessionFile, decoder: str, decoder_opts: dict, max_seconds: float | None = None,
-    adapt: bool | None = None,
-) -> list[str]:
-    """Keys of the full-window graph over the whole session, decoded offline (the bundle's front
-    end over the whole recording at once, adaptation included when on)."""
-    from emgrt.decode import decode_offline
-    from emgrt.stream.decoders import decoder_options
+def offline_log_probs(bundle, emg: np.ndarray, adapt: bool | None = None) -> np.ndarray:
+    """The full-window graph's log-probs over (n, channels) samples in the stream's unit: the
+    bundle's front end over the whole recording at once (adaptation included when on); no rows
+    when the recording is too short for the model's first output (as when streamed)."""
     from emgrt.stream.frontend import LiveFrontEnd
     from emgrt.stream.step_runner import make_session
 
     m = bundle.manifest
-    sig = m["signal"]
-    n = len(session) if max_seconds is None else min(len(session), int(max_seconds * float(sig["sample_rate"])))
-    feats = LiveFrontEnd.from_bundle(bundle, adapt).push(session.emg(0, n).reshape(n, -1))
+    feats = LiveFrontEnd.from_bundle(bundle, adapt).push(emg)
     k = int(m["stream"]["subsample"])
     if len(feats) < frames_for_one_output(int(m["stream"]["output_time_offset"]), int(m["stream"]["lookahead_frames"])):
-        return []  # too short for the model's first output: nothing decoded, as when streamed
+        return np.zeros((0, len(bundle.labels)), np.float32)
     feats = feats[: len(feats) // k * k]  # a partial last group yields no output anyway
     sess = make_session(bundle.full_path, threads=0)
-    inp = sess.get_inputs()[0].name
-    log_probs = sess.run(None, {inp: feats[None]})[0][0]
+    return sess.run(None, {sess.get_inputs()[0].name: feats[None]})[0][0]
+
+
+def offline_keys(
+    bundle, session: SessionFile, decoder: str, decoder_opts: dict, max_seconds: float | None = None,
+    adapt: bool | None = None,
+) -> list[str]:
+    """Keys of the full-window graph over the whole session, decoded offline."""
+    from emgrt.decode import decode_offline
+    from emgrt.stream.decoders import decoder_options
+
+    sig = bundle.manifest["signal"]
+    n = len(session) if max_seconds is None else min(len(session), int(max_seconds * float(sig["sample_rate"])))
+    log_probs = offline_log_probs(bundle, session.emg(0, n).reshape(n, -1), adapt)
+    if not len(log_probs):
+        return []
     return decode_offline(decoder, log_probs, bundle.labels, bundle.blank, **decoder_options(bundle, decoder, decoder_opts))
 
 

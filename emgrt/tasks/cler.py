@@ -103,6 +103,23 @@ class GestureDetector:
         return new
 
 
+def match(prompts: Sequence[Event], detections: Sequence[Event]) -> list[tuple[Event, Event | None]]:
+    """Each prompt (in time order) with the earliest still unmatched detection inside
+    ``[prompt - 50 ms, prompt + 250 ms]``, or None (a miss)."""
+    dets = sorted(detections, key=lambda e: (e.time, e.label))
+    used = [False] * len(dets)
+    pairs: list[tuple[Event, Event | None]] = []
+    for p in sorted(prompts, key=lambda e: e.time):
+        hit = next(
+            (i for i, d in enumerate(dets) if not used[i] and p.time - MATCH_BEFORE_S <= d.time <= p.time + MATCH_AFTER_S),
+            None,
+        )
+        if hit is not None:
+            used[hit] = True
+        pairs.append((p, None if hit is None else dets[hit]))
+    return pairs
+
+
 @dataclass
 class ClerCounts(AdditiveCounts):
     """Corpus counts behind the CLER; add them up over items with ``+``."""
@@ -114,24 +131,12 @@ class ClerCounts(AdditiveCounts):
 
     def update(self, prompts: Sequence[Event], detections: Sequence[Event]) -> ClerCounts:
         """Match ``detections`` (already debounced) to ``prompts`` and count."""
-        dets = sorted(detections, key=lambda e: (e.time, e.label))
-        used = [False] * len(dets)
-        for p in sorted(prompts, key=lambda e: e.time):
-            hit = next(
-                (
-                    i
-                    for i, d in enumerate(dets)
-                    if not used[i] and p.time - MATCH_BEFORE_S <= d.time <= p.time + MATCH_AFTER_S
-                ),
-                None,
-            )
-            if hit is None:
-                self.missed += 1
-                continue
-            used[hit] = True
-            self.matched += 1
-            self.wrong += int(dets[hit].label != p.label)
-        self.false_alarms += used.count(False)
+        pairs = match(prompts, detections)
+        matched = [(p, d) for p, d in pairs if d is not None]
+        self.matched += len(matched)
+        self.wrong += sum(d.label != p.label for p, d in matched)
+        self.missed += len(pairs) - len(matched)
+        self.false_alarms += len(detections) - len(matched)
         return self
 
     @property

@@ -92,7 +92,10 @@ function drawPlot() {
   g.clearRect(0, 0, c.width, c.height);
   if (!levels.length) return;
   const top = Math.max(1e-9, ...levels.flatMap((l) => l));
-  ["#5ad", "#e96"].forEach((color, band) => {
+  const bands = levels[levels.length - 1].length;  // 2 for typing, 1 for the one-band tasks
+  $("plot-legend").hidden = bands !== 2;
+  $("plot-legend-one").hidden = bands === 2;
+  ["#5ad", "#e96"].slice(0, bands).forEach((color, band) => {
     g.strokeStyle = color;
     g.lineWidth = 2;
     g.beginPath();
