@@ -24,6 +24,7 @@
 #   bash models/results.sh gestures    # issue 15: the gestures dataset, the student-size model (2500
 #                                      # updates, ~50 min alone), the shipped bundle models/default-gestures
 #                                      # with its demo recording, CLER and event latency of the held-out user
+#   bash models/results.sh gestures-lstm  # the LSTM of the same size, recipe and budget (the comparison)
 #
 # JSON results land in models/results/ (committed: every table row names its file).  Runs go to
 # runs/ (not committed).  One torch thread per run: two runs side by side on the 2-core machine
@@ -229,6 +230,13 @@ gestures)  # the discrete-gestures task end to end: data, model, bundle, the hel
   json "$OUT/eval-gestures-student-test.json" "$E" eval runs/gestures-student --data "$GD" --split test --json
   json "$OUT/eval-gestures-student-val.json" "$E" eval runs/gestures-student --data "$GD" --split val --json
   json "$OUT/latency-gestures-test.json" "$E" latency "$GD" --split test --bundle "$GB" --json ;;
+gestures-lstm)  # the recurrent comparison model: the gestures recipe with an LSTM in place of attention
+  GD=data/gestures
+  DATA=$GD train gestures-lstm train --recipe models/recipes/gestures.toml \
+      --set 'model={arch="lstm", name="lstm", hidden=160, band_width=56}' \
+      --set train.max_steps=2500 --set train.val_every=250 --set train.max_minutes=0
+  json "$OUT/eval-gestures-lstm-test.json" "$E" eval runs/gestures-lstm --data "$GD" --split test --json
+  json "$OUT/eval-gestures-lstm-val.json" "$E" eval runs/gestures-lstm --data "$GD" --split val --json ;;
 restore)  # runs/ from models/checkpoints/ (evaluation and distillation read best.pt; a kept last.pt resumes)
   for D in models/checkpoints/*/; do
     RUN=$(basename "$D")

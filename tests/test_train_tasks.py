@@ -164,3 +164,48 @@ def test_a_typing_folder_for_a_gni_task_is_a_clear_error(tmp_path, capsys):
     assert main(args) == 2
     err = capsys.readouterr().err
     assert "handwriting_corpus.csv" in err and "synth --task handwriting" in err and "Traceback" not in err
+
+
+def test_the_lstm_comparison_model_trains_through_the_same_seam(task_data):
+    """`model = {arch = "lstm", ...}`: the recurrent model of emgrt.train.rnn (the transformer's
+    input block, a causal LSTM) is built by the recipe, timed like the transformer (same outputs
+    per frame, lookahead dropped at the end) and its gesture loss falls on a fixed batch."""
+    from emgrt.train.rnn import RecurrentModel
+    from emgrt.train.trainer import build_model
+
+    r = Recipe.from_toml(RECIPES / "gestures.toml",
+                         ['model={arch="lstm", hidden=48, band_width=16, dropout=0.0}', *SMALL_DATA, *GESTURE_WINDOWS])
+    assert r.model.num_outputs == 10 and r.model.blank == 9 and r.model.bands == 1
+    model = build_model(r.model)
+    assert isinstance(model, RecurrentModel)
+    # Causal: the outputs before time frame f do not change when the input after f + lookahead does.
+    x = torch.randn(1, 200, 1, 16, 33)
+    y = x.clone()
+    y[:, 120:] += 5.0
+    model.eval()
+    with torch.no_grad():
+        a, la = model(x)
+        b, _ = model(y)
+    assert int(la[0]) == 200 // 4 - 12 // 4 == a.shape[1]
+    cut = (120 - 12) // 4  # outputs timed before frame 120 - lookahead saw nothing after 120
+    assert torch.allclose(a[:, :cut], b[:, :cut]) and not torch.allclose(a[:, cut + 1 :], b[:, cut + 1 :])
+    torch.manual_seed(0)
+    batch = next(iter(build_loader(r.data_config(), task_data["gestures"], "train", train=False, task=r.spec)))
+    model.train()
+    objective = make_objective(r.spec, model)
+    opt = torch.optim.AdamW(model.parameters(), lr=3e-3)
+    losses = []
+    for _ in range(20):
+        loss = objective.loss(*model_outputs(model, batch), batch)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(float(loss.detach()))
+    assert losses[-1] < 0.7 * losses[0], losses
+
+
+def test_an_lstm_model_table_with_transformer_keys_is_a_one_line_error():
+    from emgrt.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="left_context"):
+        Recipe.from_toml(RECIPES / "gestures.toml", ["model.arch=lstm"])

@@ -23,6 +23,7 @@ from emgrt.errors import ConfigError
 from emgrt.tasks import TaskSpec, task_spec
 from emgrt.tomlfile import apply_settings, load_toml
 from emgrt.train.model import ModelConfig
+from emgrt.train.rnn import RNNConfig
 from emgrt.train.tds import TDSConfig
 from emgrt.validate import Bool, Float, NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt, Str, check_keys
 from emgrt.validate import fields_of, need, parse, table
@@ -32,9 +33,10 @@ WarmupFrac = Float(ge=0, lt=1)
 Ratio = Float(ge=0, le=1)
 
 
-def model_config_from_dict(d: Mapping, task: TaskSpec | None = None) -> ModelConfig | TDSConfig:
-    """A [model] table (or a checkpoint's model_config): ``arch = "transformer"`` (default) or
-    ``"tds"`` (the TDS-ConvNet baseline).  Values are type-checked here, ranges by the config.
+def model_config_from_dict(d: Mapping, task: TaskSpec | None = None) -> ModelConfig | TDSConfig | RNNConfig:
+    """A [model] table (or a checkpoint's model_config): ``arch = "transformer"`` (default),
+    ``"tds"`` (the TDS-ConvNet baseline) or ``"lstm"`` (the recurrent comparison model,
+    emgrt.train.rnn).  Values are type-checked here, ranges by the config.
 
     With ``task``, the head (``num_outputs``, ``blank``) and the input ``bands`` default to the
     task's and must agree with it when given."""
@@ -44,9 +46,13 @@ def model_config_from_dict(d: Mapping, task: TaskSpec | None = None) -> ModelCon
     if arch == "tds":
         if task is not None and task.bands != 2:
             raise ConfigError(f"model.arch: the TDS baseline reads emg2qwerty's two bands, not the {task.name} task's one band (use 'transformer')")
-        cfg: ModelConfig | TDSConfig = TDSConfig.from_dict(parse(fields_of(TDSConfig), d, "model"))
+        cfg: ModelConfig | TDSConfig | RNNConfig = TDSConfig.from_dict(parse(fields_of(TDSConfig), d, "model"))
+    elif arch == "lstm":
+        if task is not None:
+            d = {"num_outputs": task.num_outputs, "blank": task.blank, "bands": task.bands, **d}
+        cfg = RNNConfig.from_dict(parse(fields_of(RNNConfig), {**d, "arch": "lstm"}, "model"))
     else:
-        need(arch == "transformer", "model.arch", "'transformer' or 'tds'", arch)
+        need(arch == "transformer", "model.arch", "'transformer', 'tds' or 'lstm'", arch)
         if task is not None:
             d = {"num_outputs": task.num_outputs, "blank": task.blank, "bands": task.bands, **d}
         cfg = ModelConfig.from_dict(parse(fields_of(ModelConfig), d, "model"))

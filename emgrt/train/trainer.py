@@ -54,6 +54,7 @@ from emgrt.train.outputs import context_outputs, drop_leading, model_outputs  # 
 from emgrt.train.profile import StepProfiler
 from emgrt.train.recipe import Recipe, model_config_from_dict
 from emgrt.train.schedule import WarmupCosine, make_scheduler
+from emgrt.train.rnn import RecurrentModel, RNNConfig
 from emgrt.train.tds import TDSConfig, TDSConvCTC
 
 METRICS_FILE = "metrics.jsonl"
@@ -628,8 +629,10 @@ class _Progress:
 # ----------------------------------------------------------------------------------------------
 
 
-def build_model(cfg: ModelConfig | TDSConfig) -> nn.Module:
-    """The model of a config: the streaming transformer or the TDS-ConvNet baseline."""
+def build_model(cfg: ModelConfig | TDSConfig | RNNConfig) -> nn.Module:
+    """The model of a config: the streaming transformer, the TDS-ConvNet baseline or the LSTM."""
+    if isinstance(cfg, RNNConfig):
+        return RecurrentModel(cfg)
     return TDSConvCTC(cfg) if isinstance(cfg, TDSConfig) else StreamingCTCModel(cfg)
 
 

@@ -1,0 +1,127 @@
+"""A recurrent comparison model: the transformer's input block, then a causal LSTM (issue 15).
+
+The generic-neuromotor-interface release detects discrete gestures with a convolution and a
+3-layer LSTM; the seed names recurrent models for these tasks.  This model keeps everything but
+the sequence layers equal to the streaming transformer's, so a comparison at similar size
+measures the LSTM against attention and nothing else: the same log-spectrogram input and
+normalisation, the same rotation-invariant MLP per band, the same stacking of ``subsample`` frames
+into one output step, then a unidirectional (causal, streamable) LSTM instead of the
+convolution + attention blocks, and a linear head.
+
+Timing: LSTM output ``i`` has seen input frames up to ``i * subsample + subsample - 1``.  To give
+it the transformer's lookahead, output ``j`` is the LSTM's output ``j + lookahead // subsample``
+and is timed at frame ``j * subsample + subsample - 1`` (``output_time_offset``); the last
+``lookahead // subsample`` outputs of a window have no future and are dropped.  Trained and
+evaluated with the same trainer and objectives; not exported (the runtime's step graph is the
+transformer's).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+
+import torch
+from torch import Tensor, nn
+
+from emgrt.constants import CHANNELS_PER_BAND, N_FREQ
+from emgrt.errors import ConfigError
+from emgrt.train.model import MaskedBatchNorm, RotationMLP
+
+
+@dataclass(frozen=True)
+class RNNConfig:
+    arch: str = "lstm"
+    bands: int = 1
+    band_width: int = 56  # rotation-MLP features per band
+    rotations: tuple[int, ...] = (-1, 0, 1)
+    subsample: int = 4  # input frames per output
+    hidden: int = 160
+    layers: int = 2
+    lookahead: int = 12  # input frames after an output's time (a multiple of subsample)
+    dropout: float = 0.1
+    num_outputs: int = 10
+    blank: int = 9
+    name: str = "lstm"
+
+    def __post_init__(self) -> None:
+        if isinstance(self.rotations, list):
+            object.__setattr__(self, "rotations", tuple(self.rotations))
+        problems = []
+        if self.arch != "lstm":
+            problems.append(f"arch must be 'lstm', got {self.arch!r}")
+        if self.bands not in (1, 2):
+            problems.append(f"bands must be 1 or 2, got {self.bands}")
+        if min(self.band_width, self.subsample, self.hidden, self.layers) < 1:
+            problems.append("band_width, subsample, hidden and layers must be >= 1")
+        if self.lookahead < 0 or self.lookahead % self.subsample:
+            problems.append(f"lookahead must be a multiple of subsample ({self.subsample}), got {self.lookahead}")
+        if not 0 <= self.blank < self.num_outputs:
+            problems.append(f"blank must be in [0, {self.num_outputs}), got {self.blank}")
+        if problems:
+            raise ConfigError("lstm config: " + "; ".join(problems))
+
+    @classmethod
+    def from_dict(cls, d: dict) -> RNNConfig:
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise ConfigError(f"[model] unknown keys {unknown} for arch 'lstm'; known: {sorted(known)}")
+        return cls(**d)
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["rotations"] = list(self.rotations)
+        return d
+
+
+class RecurrentModel(nn.Module):
+    """Log-spectrogram (N, T, bands, 16, 33) -> log-probs (N, T // subsample - lookahead // subsample, outputs)."""
+
+    def __init__(self, cfg: RNNConfig) -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.norm = MaskedBatchNorm(cfg.bands * CHANNELS_PER_BAND * N_FREQ)
+        self.bands = nn.ModuleList(
+            RotationMLP(CHANNELS_PER_BAND, N_FREQ, cfg.band_width, cfg.rotations) for _ in range(cfg.bands)
+        )
+        self.stack_proj = nn.Linear(cfg.subsample * cfg.bands * cfg.band_width, cfg.hidden)
+        self.lstm = nn.LSTM(cfg.hidden, cfg.hidden, num_layers=cfg.layers, batch_first=True,
+                            dropout=cfg.dropout if cfg.layers > 1 else 0.0)
+        self.drop = nn.Dropout(cfg.dropout)
+        self.head = nn.Linear(cfg.hidden, cfg.num_outputs)
+
+    @property
+    def stride(self) -> int:
+        return self.cfg.subsample
+
+    @property
+    def lookahead(self) -> int:
+        return self.cfg.lookahead
+
+    @property
+    def output_time_offset(self) -> int:
+        return self.cfg.subsample - 1
+
+    @property
+    def receptive_field(self) -> int:  # the LSTM sees the whole past: the window's start bounds it
+        return self.cfg.subsample + self.cfg.lookahead
+
+    @property
+    def num_params(self) -> int:
+        return sum(p.numel() for p in self.parameters())
+
+    def forward(self, features: Tensor, feature_lengths: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        c = self.cfg
+        n, t = features.shape[:2]
+        if feature_lengths is None:
+            feature_lengths = torch.full((n,), t, dtype=torch.long, device=features.device)
+        mask = torch.arange(t, device=features.device)[None, :] < feature_lengths[:, None]
+        x = self.norm(features.reshape(n, t, -1), mask).reshape(n, t, c.bands, CHANNELS_PER_BAND, N_FREQ)
+        x = torch.cat([mlp(x[:, :, b]) for b, mlp in enumerate(self.bands)], dim=-1)  # (N, T, bands * width)
+        g = t // c.subsample
+        x = x[:, : g * c.subsample].reshape(n, g, -1)  # stack subsample frames per output step
+        y, _ = self.lstm(self.drop(self.stack_proj(x)))
+        shift = c.lookahead // c.subsample
+        log_probs = torch.log_softmax(self.head(self.drop(y[:, shift:])), dim=-1)
+        lengths = (feature_lengths // c.subsample - shift).clamp(min=0)
+        return log_probs, lengths
