@@ -25,6 +25,7 @@
 #                                      # updates, ~50 min alone), the shipped bundle models/default-gestures
 #                                      # with its demo recording, CLER and event latency of the held-out user
 #   bash models/results.sh gestures-lstm  # the LSTM of the same size, recipe and budget (the comparison)
+#   bash models/results.sh gestures-personal  # the gestures model fine-tuned on held-out user 003
 #
 # JSON results land in models/results/ (committed: every table row names its file).  Runs go to
 # runs/ (not committed).  One torch thread per run: two runs side by side on the 2-core machine
@@ -199,7 +200,7 @@ personal)
   "${PY:-.venv/bin/python}" -m emgrt.viz.calibration_plot "$OUT" --out "$OUT/calibration-curve.png" ;;
 keep)  # the teacher and the scratch baseline, without optimizer state, so a later session (this
        # machine keeps nothing between sessions) distills and compares without retraining them
-  for RUN in teacher student-scratch student-scratch-s3000 student-kd-s3000; do
+  for RUN in teacher student-scratch student-scratch-s3000 student-kd-s3000 gestures-student gestures-student-003 gestures-lstm; do
     [ -d "runs/$RUN" ] || continue
     if ! finished "$RUN"; then  # unfinished: its last checkpoint whole (optimizer too), so the next session resumes it
       [ -f "runs/$RUN/last.pt" ] || { echo "runs/$RUN: no checkpoint yet, not kept"; continue; }
@@ -218,7 +219,7 @@ torch.save({k: v for k, v in c.items() if k not in ('optimizer', 'scheduler', 'r
 gestures)  # the discrete-gestures task end to end: data, model, bundle, the held-out user's figures
   GD=data/gestures GB=models/default-gestures
   [ -f "$GD/discrete_gestures_corpus.csv" ] || "$E" synth --task gestures "$GD" --seed 0
-  DATA=$GD train gestures-student train --recipe models/recipes/gestures.toml --set model.name=L2d128 \
+  finished gestures-student || DATA=$GD train gestures-student train --recipe models/recipes/gestures.toml --set model.name=L2d128 \
       --set model.band_width=56 --set train.max_steps=2500 --set train.val_every=250 --set train.max_minutes=0
   if [ ! -f "$GB/manifest.json" ]; then
     "$E" export runs/gestures-student --out "$GB"
@@ -230,9 +231,16 @@ gestures)  # the discrete-gestures task end to end: data, model, bundle, the hel
   json "$OUT/eval-gestures-student-test.json" "$E" eval runs/gestures-student --data "$GD" --split test --json
   json "$OUT/eval-gestures-student-val.json" "$E" eval runs/gestures-student --data "$GD" --split val --json
   json "$OUT/latency-gestures-test.json" "$E" latency "$GD" --split test --bundle "$GB" --json ;;
+gestures-personal)  # held-out user 003: earlier recordings train, the one before the last val, the last test
+  GD=data/gestures
+  finished gestures-student-003 || "$E" finetune --from runs/gestures-student --user 003 --data "$GD" \
+      --out runs/gestures-student-003 --max-steps 300 --set train.val_every=50 --threads "$THREADS"
+  for RUN in gestures-student gestures-student-003; do
+    json "$OUT/eval-$RUN-user003-test.json" "$E" eval "runs/$RUN" --data "$GD" --split test --user 003 --json
+  done ;;
 gestures-lstm)  # the recurrent comparison model: the gestures recipe with an LSTM in place of attention
   GD=data/gestures
-  DATA=$GD train gestures-lstm train --recipe models/recipes/gestures.toml \
+  finished gestures-lstm || DATA=$GD train gestures-lstm train --recipe models/recipes/gestures.toml \
       --set 'model={arch="lstm", name="lstm", hidden=160, band_width=56}' \
       --set train.max_steps=2500 --set train.val_every=250 --set train.max_minutes=0
   json "$OUT/eval-gestures-lstm-test.json" "$E" eval runs/gestures-lstm --data "$GD" --split test --json

@@ -287,5 +287,9 @@ def test_arch_dispatch_in_recipes():
     assert isinstance(model_config_from_dict({"arch": "tds"}), TDSConfig)
     assert model_config_from_dict({"name": "tiny"}) == ModelConfig.from_name("tiny")
     assert model_config_from_dict(TDSConfig(kernel=16).to_dict()) == TDSConfig(kernel=16)
+    from emgrt.train.rnn import RNNConfig
+
+    assert model_config_from_dict({"arch": "lstm", "hidden": 64}) == RNNConfig(hidden=64)
+    assert model_config_from_dict(RNNConfig(hidden=64).to_dict()) == RNNConfig(hidden=64)
     with pytest.raises(ConfigError, match="arch"):
-        model_config_from_dict({"arch": "lstm"})
+        model_config_from_dict({"arch": "gru"})

@@ -201,8 +201,10 @@ def test_split_sources_errors_name_the_problem(gestures_dir, handwriting_dir, tm
         split_sources(task_spec("handwriting"), gestures_dir, "train")
     with pytest.raises(DataFileError, match="no partition in split 'nope'"):
         split_sources(task_spec("gestures"), gestures_dir, "nope")
-    with pytest.raises(ConfigError, match="personal splits"):
+    with pytest.raises(DataFileError, match=r"user 000 has 2 recording\(s\); a personal split needs 3"):
         split_sources(task_spec("gestures"), gestures_dir, "train", user="000")
+    with pytest.raises(DataFileError, match=r"no recording of user '999'.*users: 000, 001, 002"):
+        split_sources(task_spec("gestures"), gestures_dir, "train", user="999")
     # a corpus CSV naming files of the other task
     (tmp_path / "discrete_gestures_corpus.csv").write_text(
         (handwriting_dir / "handwriting_corpus.csv").read_text().replace("handwriting_user", "discrete_gestures_user")
@@ -277,3 +279,21 @@ def test_recipe_task_checks(tmp_path):
     bad.write_text('task = "gestures"\n[model]\narch = "tds"\n[train]\nmax_steps = 1\n')
     with pytest.raises(ConfigError, match="TDS baseline reads emg2qwerty's two bands"):
         Recipe.from_toml(bad)
+
+
+def test_a_gni_users_personal_split_is_their_recordings_in_time_order():
+    """Last recording test, the one before val, the rest train; every partition of a recording
+    follows it; `user_003` and `003` name the same user; other users' recordings never enter."""
+    from emgrt.data.sources import gni_personal_split
+    from emgrt.io.gni import GniPartition
+
+    def part(user, ds, start):
+        return GniPartition(f"discrete_gestures_user_{user}_dataset_{ds:03d}", start, start + 5.0, "test")
+
+    parts = [part("003", 2, 300.0), part("003", 0, 100.0), part("003", 3, 400.0), part("003", 1, 200.0),
+             part("003", 3, 405.0), part("004", 0, 50.0)]
+    split = gni_personal_split(parts, "user_003", Path("corpus.csv"))
+    assert gni_personal_split(parts, "003", Path("corpus.csv")) == split
+    names = {k: sorted({p.dataset[-3:] for p in v}) for k, v in split.items()}
+    assert names == {"train": ["000", "001"], "val": ["002"], "test": ["003"]}
+    assert len(split["test"]) == 2 and sum(map(len, split.values())) == 5

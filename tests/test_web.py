@@ -99,14 +99,28 @@ class Browser:
             self.proc.wait()
 
 
-@pytest.mark.slow
-def test_page_shows_decoded_text_status_and_envelope(chromium, tiny_bundle, synth_session, tmp_path):  # noqa: F811
-    serve = ServeProcess("--bundle", str(tiny_bundle.dir), "--replay", str(synth_session), "--speed", "4", "--loop",
-                         "--port", "0", "--ws-port", "0", "--web")
+@contextlib.contextmanager
+def served_page(chromium, profile, *serve_args: str):
+    """`emgrt serve --web` with ``serve_args`` and a Chromium page on it; after the block the
+    server must stop cleanly (exit 0, no traceback)."""
+    serve = ServeProcess(*serve_args, "--port", "0", "--ws-port", "0", "--web")
     browser = None
     try:
         ws = serve.wait_for("ws")["ws"]
-        browser = Browser(chromium, tmp_path / "profile", f"http://{ws}/")
+        browser = Browser(chromium, profile, f"http://{ws}/")
+        yield browser
+    finally:
+        if browser is not None:
+            browser.close()
+        rc, err = serve.terminate()
+    assert rc == 0 and "Traceback" not in err
+
+
+
+@pytest.mark.slow
+def test_page_shows_decoded_text_status_and_envelope(chromium, tiny_bundle, synth_session, tmp_path):  # noqa: F811
+    with served_page(chromium, tmp_path / "profile", "--bundle", str(tiny_bundle.dir), "--replay", str(synth_session),
+                     "--speed", "4", "--loop") as browser:
         assert browser.wait_for("document.getElementById('conn').textContent === 'server: connected'", "the connection")
         # Characters decoded while the page watches (not only the transcript it fetched on connect).
         assert browser.wait_for("Number(document.getElementById('chars').textContent) >= 2", "live characters")
@@ -120,11 +134,6 @@ def test_page_shows_decoded_text_status_and_envelope(chromium, tiny_bundle, synt
                 " if (d[i]) return true; return false; })()"
         assert browser.wait_for(drawn, "the envelope plot")
         assert browser.eval("document.getElementById('log').textContent") == ""  # no errors shown
-    finally:
-        if browser is not None:
-            browser.close()
-        rc, err = serve.terminate()
-    assert rc == 0 and "Traceback" not in err
 
 
 @pytest.mark.slow
@@ -159,12 +168,8 @@ def test_page_shows_hypothesis_apart_from_committed_text_and_key_latencies(chrom
     page shows the prompt, the hypothesis styled apart from the committed text, each key's stable
     latency and, when the replay ends, the summary."""
     root = Path(__file__).resolve().parents[1] / "models" / "default"
-    serve = ServeProcess("--bundle", str(root), "--replay", str(root / "demo-session.hdf5"), "--speed", "2",
-                         "--decoder", "char-lm", "--port", "0", "--ws-port", "0", "--web")
-    browser = None
-    try:
-        ws = serve.wait_for("ws")["ws"]
-        browser = Browser(chromium, tmp_path / "profile", f"http://{ws}/")
+    with served_page(chromium, tmp_path / "profile", "--bundle", str(root), "--replay", str(root / "demo-session.hdf5"),
+                     "--speed", "2", "--decoder", "char-lm") as browser:
         assert browser.wait_for("document.getElementById('prompt').textContent.length > 3", "the prompt")
         # A moment with both committed text and a hypothesis on screen, each in its own style.
         both = "(() => { const t = document.getElementById('text'), h = document.getElementById('hyp');" \
@@ -180,11 +185,6 @@ def test_page_shows_hypothesis_apart_from_committed_text_and_key_latencies(chrom
                                    "document.getElementById('summary').textContent", "the summary")
         assert "CER" in summary and "stable" in summary and "revisions" in summary
         assert browser.eval("document.getElementById('log').textContent") == ""
-    finally:
-        if browser is not None:
-            browser.close()
-        rc, err = serve.terminate()
-    assert rc == 0 and "Traceback" not in err
 
 
 @pytest.mark.slow
@@ -246,12 +246,8 @@ def test_page_shows_the_gestures_of_a_gestures_bundle(chromium, tmp_path):
     """The shipped gestures bundle replaying its recording (a held-out user): the page lists the
     detected gestures as the server sends them, and draws the one band's envelope."""
     root = Path(__file__).resolve().parents[1] / "models" / "default-gestures"
-    serve = ServeProcess("--bundle", str(root), "--replay", str(root / "demo-session.hdf5"), "--speed", "2", "--loop",
-                         "--port", "0", "--ws-port", "0", "--web")
-    browser = None
-    try:
-        ws = serve.wait_for("ws")["ws"]
-        browser = Browser(chromium, tmp_path / "profile", f"http://{ws}/")
+    with served_page(chromium, tmp_path / "profile", "--bundle", str(root), "--replay", str(root / "demo-session.hdf5"),
+                     "--speed", "2", "--loop") as browser:
         assert browser.wait_for("!document.getElementById('gestures-panel').hidden && "
                                 "document.getElementById('gestures').children.length >= 3", "detected gestures")
         names = browser.eval("Array.from(document.getElementById('gestures').children).map((e) => e.firstChild.textContent)")
@@ -262,9 +258,4 @@ def test_page_shows_the_gestures_of_a_gestures_bundle(chromium, tmp_path):
         assert browser.eval("document.getElementById('text').textContent") == ""  # no text from a gestures bundle
         assert browser.wait_for("!document.getElementById('plot-legend-one').hidden", "the one-band legend")
         assert browser.eval("document.getElementById('log').textContent") == ""
-    finally:
-        if browser is not None:
-            browser.close()
-        rc, err = serve.terminate()
-    assert rc == 0 and "Traceback" not in err
 

@@ -189,25 +189,55 @@ def split_sources(spec: TaskSpec, dataset_dir: str | Path, split: str, user: str
     """The sources of one split of a dataset folder for task ``spec``.
 
     emg2qwerty folders: ``splits.json`` (generic, or ``user``'s personal split).  GNI folders:
-    the task's ``<task>_corpus.csv``, one source per partition of ``split``."""
+    the task's ``<task>_corpus.csv``, one source per partition of ``split``; with ``user``, that
+    user's personal split (:func:`gni_personal_split`)."""
     from emgrt.io.dataset import DatasetDir
 
     if not spec.gni:
         return [TypingSource(p, spec.charset) for p in DatasetDir(dataset_dir).sessions(split, user)]
-    if user is not None:
-        raise ConfigError(f"{spec.name}: personal splits are not defined for GNI corpora (no --user)")
     root = Path(dataset_dir)
     corpus = root / f"{spec.data}_corpus.csv"
     if not corpus.exists():
         raise DataFileError(corpus, "no such file", f"is {root} a `emgrt synth --task {spec.name}` folder?")
-    parts = [p for p in read_corpus(corpus) if p.split == split]
+    if user is not None:
+        parts = gni_personal_split(read_corpus(corpus), user, corpus)[split]
+    else:
+        parts = [p for p in read_corpus(corpus) if p.split == split]
     if not parts:
-        raise DataFileError(corpus, f"no partition in split '{split}'")
+        raise DataFileError(corpus, f"no partition in split '{split}'" + (f" of user {user}" if user else ""))
     sources = [GniSource(p.path(root), p.start, p.end) for p in parts]
     wrong = [s for s in sources if s.task != spec.data]
     if wrong:
         raise DataFileError(wrong[0].path, f"is a {wrong[0].task!r} file, the {spec.name} task reads {spec.data!r} files")
     return sources
+
+
+def gni_user(dataset: str) -> str | None:
+    """The user of a GNI file name (``discrete_gestures_user_003_dataset_001`` -> ``003``)."""
+    import re
+
+    m = re.search(r"_user_([^_]+)_dataset_", dataset)
+    return m.group(1) if m else None
+
+
+def gni_personal_split(parts: list, user: str, corpus: Path) -> dict[str, list]:
+    """A held-out user's personal split of a GNI corpus, which has none of its own (its test users
+    are test whole): the user's last recording is test, the one before val, the earlier ones
+    train (all of each recording's partitions), the recordings ordered by their first partition.
+    ``user``: ``003`` or ``user_003``; a user with fewer than three recordings is a one-line error."""
+    want = user.removeprefix("user_")
+    mine = [p for p in parts if gni_user(p.dataset) == want]
+    if not mine:
+        users = sorted({u for p in parts if (u := gni_user(p.dataset))})
+        raise DataFileError(corpus, f"no recording of user {user!r}", f"users: {', '.join(users)}")
+    order = sorted({p.dataset for p in mine}, key=lambda d: min(p.start for p in mine if p.dataset == d))
+    if len(order) < 3:
+        raise DataFileError(corpus, f"user {user} has {len(order)} recording(s); a personal split needs 3 (train, val, test)")
+    role = {d: "train" for d in order[:-2]} | {order[-2]: "val", order[-1]: "test"}
+    out: dict[str, list] = {"train": [], "val": [], "test": []}
+    for p in mine:
+        out[role[p.dataset]].append(p)
+    return out
 
 
 def all_sources(spec: TaskSpec, dataset_dir: str | Path) -> list[SessionSource]:

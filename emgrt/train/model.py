@@ -280,36 +280,47 @@ class ModelConfig:
 # ----------------------------------------------------------------------------------------------
 
 
-class InputBlock(nn.Module):
-    """(N, T, 2, 16, 33) log-spectrogram -> (N, T // k - lookahead // k, dim).
+class BandStack(nn.Module):
+    """normalise -> rotation MLP per band -> concat bands -> stack ``cfg.subsample`` frames ->
+    Linear to ``out_dim``: the input of the streaming transformer (:class:`InputBlock`) and of the
+    LSTM comparison model (emgrt.train.rnn).  ``cfg``: anything with bands, band_width,
+    rotations and subsample."""
 
-    normalise -> rotation MLP per band -> concat bands -> stack k frames -> Linear to dim ->
-    u + Linear(GELU(depthwise_conv(u))), the convolution spanning ``conv_past`` past and
-    ``lookahead`` future input frames (zero history before the first frame, "valid" at the end).
-    """
-
-    def __init__(self, cfg: ModelConfig) -> None:
+    def __init__(self, cfg, out_dim: int) -> None:
         super().__init__()
         self.cfg = cfg
         self.norm = MaskedBatchNorm(cfg.bands * CHANNELS_PER_BAND * N_FREQ)
         self.bands = nn.ModuleList(
             RotationMLP(CHANNELS_PER_BAND, N_FREQ, cfg.band_width, cfg.rotations) for _ in range(cfg.bands)
         )
-        self.stack_proj = nn.Linear(cfg.subsample * cfg.bands * cfg.band_width, cfg.dim)
-        self.conv = nn.Conv1d(cfg.dim, cfg.dim, cfg.conv_kernel, groups=cfg.dim)
-        self.mix = nn.Linear(cfg.dim, cfg.dim)
+        self.stack_proj = nn.Linear(cfg.subsample * cfg.bands * cfg.band_width, out_dim)
 
-    # The three stages are separate so that step() can run them on pieces of a stream.
-    # The stages take any leading dims ((N, T, ...) or (T, ...)), like CausalAttention.
     def frames(self, x: Tensor, mask: Tensor | None = None) -> Tensor:
         """(N, T, bands, 16, 33) -> (N, T, bands * band_width) per-frame band features."""
         x = self.norm(x.flatten(-3), mask).unflatten(-1, (self.cfg.bands, CHANNELS_PER_BAND, N_FREQ))
         return torch.cat([mlp(x[..., b, :, :]) for b, mlp in enumerate(self.bands)], dim=-1)
 
     def stack(self, z: Tensor) -> Tensor:
-        """(N, G*k, C) -> (N, G, dim): k consecutive frames concatenated, then projected."""
+        """(N, G*k, C) -> (N, G, out_dim): k consecutive frames concatenated, then projected."""
         k = self.cfg.subsample
         return self.stack_proj(z.unflatten(-2, (z.shape[-2] // k, k)).flatten(-2))
+
+
+class InputBlock(BandStack):
+    """(N, T, 2, 16, 33) log-spectrogram -> (N, T // k - lookahead // k, dim).
+
+    :class:`BandStack` (normalise, rotation MLP per band, stack k frames, Linear to dim) ->
+    u + Linear(GELU(depthwise_conv(u))), the convolution spanning ``conv_past`` past and
+    ``lookahead`` future input frames (zero history before the first frame, "valid" at the end).
+    """
+
+    def __init__(self, cfg: ModelConfig) -> None:
+        super().__init__(cfg, cfg.dim)
+        self.conv = nn.Conv1d(cfg.dim, cfg.dim, cfg.conv_kernel, groups=cfg.dim)
+        self.mix = nn.Linear(cfg.dim, cfg.dim)
+
+    # The three stages (frames, stack: BandStack; temporal) are separate so that step() can run
+    # them on pieces of a stream.  They take any leading dims ((N, T, ...) or (T, ...)).
 
     def temporal(self, u: Tensor) -> Tensor:
         """(N, conv_kernel - 1 + m, dim) -> (N, m, dim): the lookahead convolution, 'valid'."""
@@ -470,7 +481,33 @@ def output_lengths(feature_lengths: Tensor, cfg: ModelConfig) -> Tensor:
     return (feature_lengths // cfg.subsample - cfg.lookahead_out).clamp(min=0)
 
 
-class StreamingCTCModel(nn.Module):
+class SubsampledOutputs(nn.Module):
+    """Output timing of a model that stacks ``cfg.subsample`` input frames per output and looks
+    ``cfg.lookahead`` frames ahead (the streaming transformer, the LSTM of emgrt.train.rnn)."""
+
+    cfg: ModelConfig
+
+    @property
+    def stride(self) -> int:
+        """Input frames per output frame."""
+        return self.cfg.subsample
+
+    @property
+    def lookahead(self) -> int:
+        """Future input frames an output depends on (the whole model's algorithmic lookahead)."""
+        return self.cfg.lookahead
+
+    @property
+    def output_time_offset(self) -> int:
+        """Output ``j``'s time is input frame ``j * stride + output_time_offset`` (its last frame)."""
+        return self.cfg.subsample - 1
+
+    @property
+    def num_params(self) -> int:
+        return sum(p.numel() for p in self.parameters())
+
+
+class StreamingCTCModel(SubsampledOutputs):
     """Log-spectrogram frames in, CTC log-probabilities over the 99 outputs out."""
 
     def __init__(self, cfg: ModelConfig) -> None:
@@ -488,36 +525,17 @@ class StreamingCTCModel(nn.Module):
             nn.init.trunc_normal_(m.weight, std=0.02)
             nn.init.zeros_(m.bias)
 
-    # -- properties ------------------------------------------------------------------------------
-    @property
-    def stride(self) -> int:
-        """Input frames per output frame."""
-        return self.cfg.subsample
-
-    @property
-    def lookahead(self) -> int:
-        """Future input frames an output depends on (the whole model's algorithmic lookahead)."""
-        return self.cfg.lookahead
-
+    # -- properties (stride, lookahead, output_time_offset, num_params: SubsampledOutputs) ------
     @property
     def left_context(self) -> int:
         """Past input frames each attention layer sees."""
         return self.cfg.window * self.cfg.subsample
 
     @property
-    def output_time_offset(self) -> int:
-        """Output ``j``'s time is input frame ``j * stride + output_time_offset`` (its last frame)."""
-        return self.cfg.subsample - 1
-
-    @property
     def receptive_field(self) -> int:
         """Past input frames (before an output's time) that can influence it, over all layers."""
         c = self.cfg
         return (c.conv_past_out + c.layers * c.window) * c.subsample + c.subsample - 1
-
-    @property
-    def num_params(self) -> int:
-        return sum(p.numel() for p in self.parameters())
 
     def flops_per_hop(self, hop_frames: int) -> int:
         """Multiply-add FLOPs (2 per MAC, matmuls/convolutions only) to stream ``hop_frames`` input

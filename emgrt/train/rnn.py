@@ -23,9 +23,8 @@ from dataclasses import asdict, dataclass, fields
 import torch
 from torch import Tensor, nn
 
-from emgrt.constants import CHANNELS_PER_BAND, N_FREQ
 from emgrt.errors import ConfigError
-from emgrt.train.model import MaskedBatchNorm, RotationMLP
+from emgrt.train.model import BandStack, SubsampledOutputs
 
 
 @dataclass(frozen=True)
@@ -74,41 +73,20 @@ class RNNConfig:
         return d
 
 
-class RecurrentModel(nn.Module):
+class RecurrentModel(SubsampledOutputs):
     """Log-spectrogram (N, T, bands, 16, 33) -> log-probs (N, T // subsample - lookahead // subsample, outputs)."""
 
     def __init__(self, cfg: RNNConfig) -> None:
         super().__init__()
         self.cfg = cfg
-        self.norm = MaskedBatchNorm(cfg.bands * CHANNELS_PER_BAND * N_FREQ)
-        self.bands = nn.ModuleList(
-            RotationMLP(CHANNELS_PER_BAND, N_FREQ, cfg.band_width, cfg.rotations) for _ in range(cfg.bands)
-        )
-        self.stack_proj = nn.Linear(cfg.subsample * cfg.bands * cfg.band_width, cfg.hidden)
+        self.input = BandStack(cfg, cfg.hidden)
         self.lstm = nn.LSTM(cfg.hidden, cfg.hidden, num_layers=cfg.layers, batch_first=True,
                             dropout=cfg.dropout if cfg.layers > 1 else 0.0)
         self.drop = nn.Dropout(cfg.dropout)
         self.head = nn.Linear(cfg.hidden, cfg.num_outputs)
 
-    @property
-    def stride(self) -> int:
-        return self.cfg.subsample
-
-    @property
-    def lookahead(self) -> int:
-        return self.cfg.lookahead
-
-    @property
-    def output_time_offset(self) -> int:
-        return self.cfg.subsample - 1
-
-    @property
-    def receptive_field(self) -> int:  # the LSTM sees the whole past: the window's start bounds it
-        return self.cfg.subsample + self.cfg.lookahead
-
-    @property
-    def num_params(self) -> int:
-        return sum(p.numel() for p in self.parameters())
+    # stride, lookahead, output_time_offset, num_params: SubsampledOutputs (the LSTM sees the whole
+    # past, so no receptive field bounds it but the window's start)
 
     def forward(self, features: Tensor, feature_lengths: Tensor | None = None) -> tuple[Tensor, Tensor]:
         c = self.cfg
@@ -116,11 +94,9 @@ class RecurrentModel(nn.Module):
         if feature_lengths is None:
             feature_lengths = torch.full((n,), t, dtype=torch.long, device=features.device)
         mask = torch.arange(t, device=features.device)[None, :] < feature_lengths[:, None]
-        x = self.norm(features.reshape(n, t, -1), mask).reshape(n, t, c.bands, CHANNELS_PER_BAND, N_FREQ)
-        x = torch.cat([mlp(x[:, :, b]) for b, mlp in enumerate(self.bands)], dim=-1)  # (N, T, bands * width)
-        g = t // c.subsample
-        x = x[:, : g * c.subsample].reshape(n, g, -1)  # stack subsample frames per output step
-        y, _ = self.lstm(self.drop(self.stack_proj(x)))
+        z = self.input.frames(features, mask)  # (N, T, bands * width)
+        u = self.input.stack(z[:, : t // c.subsample * c.subsample])  # (N, T // k, hidden)
+        y, _ = self.lstm(self.drop(u))
         shift = c.lookahead // c.subsample
         log_probs = torch.log_softmax(self.head(self.drop(y[:, shift:])), dim=-1)
         lengths = (feature_lengths // c.subsample - shift).clamp(min=0)
