@@ -26,6 +26,7 @@
 #                                      # with its demo recording, CLER and event latency of the held-out user
 #   bash models/results.sh gestures-lstm  # the LSTM of the same size, recipe and budget (the comparison)
 #   bash models/results.sh gestures-personal  # the gestures model fine-tuned on held-out user 003
+#   bash models/results.sh gestures-imu   # the fusion ablation: the same model with the band's IMU fused
 #
 # JSON results land in models/results/ (committed: every table row names its file).  Runs go to
 # runs/ (not committed).  One torch thread per run: two runs side by side on the 2-core machine
@@ -200,7 +201,7 @@ personal)
   "${PY:-.venv/bin/python}" -m emgrt.viz.calibration_plot "$OUT" --out "$OUT/calibration-curve.png" ;;
 keep)  # the teacher and the scratch baseline, without optimizer state, so a later session (this
        # machine keeps nothing between sessions) distills and compares without retraining them
-  for RUN in teacher student-scratch student-scratch-s3000 student-kd-s3000 gestures-student gestures-student-003 gestures-lstm; do
+  for RUN in teacher student-scratch student-scratch-s3000 student-kd-s3000 gestures-student gestures-student-003 gestures-lstm gestures-imu; do
     [ -d "runs/$RUN" ] || continue
     if ! finished "$RUN"; then  # unfinished: its last checkpoint whole (optimizer too), so the next session resumes it
       [ -f "runs/$RUN/last.pt" ] || { echo "runs/$RUN: no checkpoint yet, not kept"; continue; }
@@ -238,6 +239,14 @@ gestures-personal)  # held-out user 003: earlier recordings train, the one befor
   for RUN in gestures-student gestures-student-003; do
     json "$OUT/eval-$RUN-user003-test.json" "$E" eval "runs/$RUN" --data "$GD" --split test --user 003 --json
   done ;;
+gestures-imu)  # the fusion ablation: gestures-student's recipe and budget with the IMU fused (dropped
+                # from a quarter of the training windows, so the model also works without it)
+  GD=data/gestures
+  finished gestures-imu || DATA=$GD train gestures-imu train --recipe models/recipes/gestures.toml --set model.name=L2d128 \
+      --set model.band_width=56 --set model.imu=6 --set data.imu=true --set data.augment.imu_dropout=0.25 \
+      --set train.max_steps=2500 --set train.val_every=250 --set train.max_minutes=0
+  json "$OUT/eval-gestures-imu-test.json" "$E" eval runs/gestures-imu --data "$GD" --split test --json
+  json "$OUT/eval-gestures-imu-val.json" "$E" eval runs/gestures-imu --data "$GD" --split val --json ;;
 gestures-lstm)  # the recurrent comparison model: the gestures recipe with an LSTM in place of attention
   GD=data/gestures
   finished gestures-lstm || DATA=$GD train gestures-lstm train --recipe models/recipes/gestures.toml \

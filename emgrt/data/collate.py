@@ -10,6 +10,8 @@
     target_mask      (N, L_max) bool, True = valid label
     target_times     (N, L_max) float64 samples after the item's start, NaN-padded (only when
                      the items carry label times: framewise tasks)
+    imu, imu_present (N, T_max, 6) float32 zero-padded and (N,) bool (only when the items
+                     carry the IMU: fusion recipes, [data] imu)
     sessions, offsets, starts, stops   lists, one entry per item
 """
 
@@ -73,6 +75,12 @@ def collate(
         for i, it in enumerate(items):
             times[i, : l_len[i]] = it.label_times  # type: ignore[attr-defined]
         out["target_times"] = times
+    if getattr(items[0], "imu", None) is not None:
+        imu = np.zeros((n, t_max, items[0].imu.shape[1]), np.float32)  # type: ignore[attr-defined]
+        for i, it in enumerate(items):
+            imu[i, : f_len[i]] = it.imu  # type: ignore[attr-defined]
+        out["imu"] = imu
+        out["imu_present"] = np.array([bool(it.imu_present) for it in items])  # type: ignore[attr-defined]
     return out
 
 

@@ -36,6 +36,7 @@ from emgrt.validate import (
     Bool,
     Doc,
     FilterTable,
+    Float,
     Int,
     Invalid,
     NonNegativeInt,
@@ -51,6 +52,7 @@ from emgrt.validate import (
 MODE_TABLES = ("train", "eval")
 SPLIT_TABLES = ("val", "test")
 OVERRIDE_TABLES = MODE_TABLES + SPLIT_TABLES
+Probability = Float(ge=0, le=1)
 
 
 # -- value types of the [data] table (emgrt.validate checks them, one line per problem) ------
@@ -133,6 +135,7 @@ class AugmentConfig:
     band_rotation: Offsets = (-1, 0, 1)  # electrode offsets each band draws from; () = off
     alignment_jitter: NonNegativeInt = 120  # samples, max shift between the two bands; 0 = off
     specaugment: SpecAugmentConfig = field(default_factory=SpecAugmentConfig)
+    imu_dropout: Probability = 0.0  # chance a training window's IMU is dropped ([data] imu)
 
     @classmethod
     def from_dict(cls, d: Mapping, path: str = "data.augment") -> AugmentConfig:
@@ -146,6 +149,7 @@ class AugmentConfig:
             "band_rotation": list(self.band_rotation),
             "alignment_jitter": self.alignment_jitter,
             "specaugment": self.specaugment.to_dict(),
+            "imu_dropout": self.imu_dropout,
         }
 
 
@@ -259,6 +263,7 @@ class DataConfig:
     stride: Stride = None
     jitter: Bool = True
     windows: Literal["fixed", "prompts"] = "fixed"
+    imu: Bool = False  # items carry the band's IMU at each frame (GNI files with the IMU extension)
     filters: tuple[Filter, ...] = ()
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     labels: LabelConfig = field(default_factory=LabelConfig)
@@ -304,6 +309,7 @@ class DataConfig:
             d["stride"] = self.stride
         d["jitter"] = self.jitter
         d["windows"] = self.windows
+        d["imu"] = self.imu
         d["filters"] = [f.to_dict() for f in self.filters]
         d["augment"] = self.augment.to_dict()
         d["labels"] = self.labels.to_dict()

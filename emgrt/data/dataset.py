@@ -44,6 +44,8 @@ class Item:
     stop: int
     n_frames: int  # F
     label_times: np.ndarray | None = None  # (L,) float64 samples after ``start``; NaN = untimed
+    imu: np.ndarray | None = None  # (F, 6) float32 the band's IMU at each frame ([data] imu)
+    imu_present: bool = True  # False: the recording has no IMU, or training dropped it
 
     @property
     def nbytes(self) -> int:
@@ -138,7 +140,8 @@ class WindowedDataset:
         if self.task.label_span == "slice":  # framewise targets: every event of the slice, timed
             labels, times = self.label_times(s, start, stop)
         feats = self.transform(raw, rngs)
-        item = Item(feats, labels, self.sessions[s].session_name, offset, start, stop, len(feats), times)
+        imu, present = self.imu_frames(s, start, len(feats), rngs) if self.cfg.imu else (None, True)
+        item = Item(feats, labels, self.sessions[s].session_name, offset, start, stop, len(feats), times, imu, present)
         if self.deterministic and self._items.fits(item.nbytes, evict=False):
             feats.flags.writeable = False
             labels.flags.writeable = False
@@ -159,6 +162,19 @@ class WindowedDataset:
         t0, t1 = self.geometry.label_span(sf.time, offset, length)
         labels = self.selector(sf.labels(t0, t1)[0]).copy()  # not a view of the session's labels
         return self.read(s, start, stop), labels, s, offset, start, stop
+
+    def imu_frames(self, s: int, start: int, n_frames: int, rngs: ItemRngs | None) -> tuple[np.ndarray, bool]:
+        """The IMU of session ``s`` at the last sample of each of the ``n_frames`` frames of the
+        slice starting at ``start``, and whether it is there: zeros and False for a recording
+        without IMU, or (training) for a window whose IMU the modality dropout took."""
+        sf = self.sessions[s]
+        fe = self.transform.spectrogram.cfg
+        idx = np.minimum(start + np.arange(n_frames) * fe.hop + fe.n_fft - 1, len(sf.time) - 1)
+        x = sf.imu_at(sf.time[idx])
+        p = self.cfg.augment.imu_dropout
+        if x is None or (self.train and rngs is not None and p > 0 and rngs.modality.random() < p):
+            return np.zeros((n_frames, 6), np.float32), False
+        return x, True
 
     def label_times(self, s: int, start: int, stop: int) -> tuple[np.ndarray, np.ndarray]:
         """The kept labels of the padded slice [start, stop) of session ``s`` and their times in

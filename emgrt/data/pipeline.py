@@ -31,13 +31,14 @@ class ItemRngs:
     rotation: np.random.Generator  # band rotation
     alignment: np.random.Generator  # band alignment jitter
     specaugment: np.random.Generator  # time / frequency masks
+    modality: np.random.Generator  # IMU dropout (fusion models)
 
 
 def item_rngs(seed: int, epoch: int, index: int) -> ItemRngs:
     """Independent streams derived from (seed, epoch, index) only."""
     if min(seed, epoch, index) < 0:
         raise ValueError(f"seed, epoch and index must be >= 0, got {seed}, {epoch}, {index}")
-    children = np.random.SeedSequence([int(seed), int(epoch), int(index)]).spawn(4)
+    children = np.random.SeedSequence([int(seed), int(epoch), int(index)]).spawn(5)  # the first 4 as before
     return ItemRngs(*(np.random.Generator(np.random.PCG64(c)) for c in children))
 
 

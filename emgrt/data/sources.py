@@ -110,6 +110,10 @@ class TypingSource:
     def labels(self, t0: float, t1: float) -> tuple[np.ndarray, np.ndarray]:
         return self.file.ground_truth(t0, t1)
 
+    def imu_at(self, times: np.ndarray) -> np.ndarray | None:
+        """Typing sessions' IMU is not fused yet (two bands, 12 channels): None."""
+        return None
+
     def prompt_windows(self) -> tuple[np.ndarray, np.ndarray]:
         prompts = [p for p in self.file.prompts if p["payload"] is not None]
         starts = np.array([float(p["start"]) for p in prompts])
@@ -127,6 +131,7 @@ class GniSource:
 
     def __init__(self, path: str | Path, start_t: float = -np.inf, end_t: float = np.inf) -> None:
         self.file = GniSession(path)
+        self._imu: tuple[np.ndarray, np.ndarray | None] | None = None  # read by imu_at() on first use
         whole = not (np.isfinite(start_t) and np.isfinite(end_t))
         self.lo, self.hi = (0, len(self.file)) if whole else self.file.sample_range(start_t, end_t)
         if self.hi - self.lo < 2:
@@ -173,6 +178,24 @@ class GniSource:
 
     def prompt_windows(self) -> tuple[np.ndarray, np.ndarray]:
         return _windows_of_spans(self.time, *self._spans)
+
+    def imu_at(self, times: np.ndarray) -> np.ndarray | None:
+        """(len(times), 6) float32: the band's IMU (accel m/s^2, gyro rad/s) linearly interpolated
+        at ``times`` (held at the stream's ends; across a gap in the IMU stream too), or None
+        when the file carries no IMU.  The whole stream is read once (100 Hz: small)."""
+        if self._imu is None:
+            from emgrt.io.imu import read_imu
+
+            stream = read_imu(self.path, None)
+            if stream is None:
+                self._imu = (np.zeros(0), None)
+            else:
+                with stream:
+                    self._imu = (stream.time.copy(), np.hstack([stream.accel(), stream.gyro()]).astype(np.float64))
+        t, x = self._imu
+        if x is None:
+            return None
+        return np.stack([np.interp(times, t, x[:, c]) for c in range(x.shape[1])], axis=1).astype(np.float32)
 
     def close(self) -> None:
         self.file.close()

@@ -267,6 +267,9 @@ def export_model(
     if (c.num_outputs, c.bands) != (task.num_outputs, task.bands):
         raise ConfigError(f"the model ({c.bands} band(s), {c.num_outputs} outputs) does not fit its recipe's "
                           f"{task.name} task ({task.bands} band(s), {task.num_outputs} outputs)")
+    if c.imu:
+        raise ConfigError("this model fuses the IMU (model.imu); bundles carry EMG-only models so far (the step graph "
+                          "has no IMU input yet): train it without model.imu to export")
     f = frames_per_step or c.subsample
     shape = feature_shape(model)
     out = Path(out)

@@ -183,11 +183,15 @@ class ModelConfig:
     num_outputs: int = 99  # 98 keys + CTC blank (the task's classes + blank / no-gesture)
     blank: int = 98
     bands: int = 2  # EMG bands in the input: 2 (emg2qwerty), 1 (the GNI band)
+    imu: int = 0  # IMU channels fused with the EMG (6: accel + gyro of the band; 0: EMG only)
+    imu_width: int = 16  # features the IMU adds per input frame
     name: str = ""
 
     def __post_init__(self) -> None:
         if isinstance(self.rotations, list):
             object.__setattr__(self, "rotations", tuple(self.rotations))
+        if self.imu not in (0, 6) or self.imu_width < 1:
+            raise ConfigError(f"model config: imu must be 0 or 6 (channels) and imu_width >= 1, got {self.imu}, {self.imu_width}")
         if self.heads == 0:
             object.__setattr__(self, "heads", max(1, self.dim // 64))
         if self.band_width == 0:
@@ -293,12 +297,30 @@ class BandStack(nn.Module):
         self.bands = nn.ModuleList(
             RotationMLP(CHANNELS_PER_BAND, N_FREQ, cfg.band_width, cfg.rotations) for _ in range(cfg.bands)
         )
-        self.stack_proj = nn.Linear(cfg.subsample * cfg.bands * cfg.band_width, out_dim)
+        self.imu = getattr(cfg, "imu", 0)
+        per_frame = cfg.bands * cfg.band_width
+        if self.imu:  # fusion: the IMU's samples at each frame, normalised, through a Linear + ReLU
+            self.imu_norm = MaskedBatchNorm(self.imu)
+            self.imu_proj = nn.Linear(self.imu, cfg.imu_width)
+            per_frame += cfg.imu_width
+        self.stack_proj = nn.Linear(cfg.subsample * per_frame, out_dim)
 
-    def frames(self, x: Tensor, mask: Tensor | None = None) -> Tensor:
-        """(N, T, bands, 16, 33) -> (N, T, bands * band_width) per-frame band features."""
+    def frames(self, x: Tensor, mask: Tensor | None = None, imu: Tensor | None = None,
+               imu_present: Tensor | None = None) -> Tensor:
+        """(N, T, bands, 16, 33) -> (N, T, bands * band_width [+ imu_width]) per-frame features.
+
+        A fusing model also takes ``imu`` (N, T, 6) at the frames and ``imu_present`` (N,) bool;
+        an absent IMU (no stream, or dropped in training) contributes zeros."""
         x = self.norm(x.flatten(-3), mask).unflatten(-1, (self.cfg.bands, CHANNELS_PER_BAND, N_FREQ))
-        return torch.cat([mlp(x[..., b, :, :]) for b, mlp in enumerate(self.bands)], dim=-1)
+        z = torch.cat([mlp(x[..., b, :, :]) for b, mlp in enumerate(self.bands)], dim=-1)
+        if not self.imu:
+            return z
+        if imu is None:
+            return torch.cat([z, z.new_zeros((*z.shape[:-1], self.cfg.imu_width))], dim=-1)
+        present = torch.ones(imu.shape[0], dtype=torch.bool, device=imu.device) if imu_present is None else imu_present
+        keep = mask & present[:, None] if mask is not None else present[:, None].expand(imu.shape[:2])
+        y = F.relu(self.imu_proj(self.imu_norm(imu, keep))) * present[:, None, None].to(z.dtype)
+        return torch.cat([z, y], dim=-1)
 
     def stack(self, z: Tensor) -> Tensor:
         """(N, G*k, C) -> (N, G, out_dim): k consecutive frames concatenated, then projected."""
@@ -332,10 +354,12 @@ class InputBlock(BandStack):
         centre = u[..., self.cfg.conv_past_out : self.cfg.conv_past_out + c.shape[-2], :]
         return centre + self.mix(F.gelu(c))
 
-    def forward(self, x: Tensor, mask: Tensor | None = None) -> Tensor:
+    def forward(self, x: Tensor, mask: Tensor | None = None, imu: Tensor | None = None,
+                imu_present: Tensor | None = None) -> Tensor:
         k = self.cfg.subsample
         t = (x.shape[1] // k) * k
-        u = self.stack(self.frames(x[:, :t], None if mask is None else mask[:, :t]))
+        u = self.stack(self.frames(x[:, :t], None if mask is None else mask[:, :t],
+                                   None if imu is None else imu[:, :t], imu_present))
         u = F.pad(u, (0, 0, self.cfg.conv_past_out, 0))  # zero history before the stream starts
         return self.temporal(u)
 
@@ -543,8 +567,10 @@ class StreamingCTCModel(SubsampledOutputs):
         return flops_per_hop(self.cfg, hop_frames)
 
     # -- whole window ----------------------------------------------------------------------------
-    def forward(self, features: Tensor, feature_lengths: Tensor | None = None) -> tuple[Tensor, Tensor]:
+    def forward(self, features: Tensor, feature_lengths: Tensor | None = None, imu: Tensor | None = None,
+                imu_present: Tensor | None = None) -> tuple[Tensor, Tensor]:
         """features (N, T, 2, 16, 33), zero-padded on the right -> log_probs (N, T', 99), lengths.
+        A fusing model (``cfg.imu``) also takes the IMU at the frames (BandStack.frames).
 
         Padding never reaches valid outputs: attention is causal and the right edge is 'valid',
         so no key mask is needed; only the training BatchNorm statistics use the mask.
@@ -553,7 +579,7 @@ class StreamingCTCModel(SubsampledOutputs):
         if feature_lengths is None:
             feature_lengths = torch.full((n,), t, dtype=torch.long, device=features.device)
         mask = torch.arange(t, device=features.device)[None, :] < feature_lengths[:, None]
-        x = self.input(features, mask)
+        x = self.input(features, mask, imu, imu_present)
         for block in self.blocks:
             x = block(x)
         log_probs = torch.log_softmax(self.head(self.ln_out(x)), dim=-1)

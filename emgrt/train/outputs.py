@@ -42,7 +42,8 @@ def drop_leading(log_probs: Tensor, lengths: Tensor, skip: Tensor) -> tuple[Tens
 def model_outputs(model: nn.Module, batch: dict, skip_context: bool = True) -> tuple[Tensor, Tensor]:
     """Model log-probs and lengths restricted to the frames the loss and CER use (outputs timed
     in a window's past padding dropped when ``skip_context``)."""
-    log_probs, lengths = model(batch["features"], batch["feature_lengths"])
+    imu = {"imu": batch["imu"], "imu_present": batch["imu_present"]} if "imu" in batch else {}
+    log_probs, lengths = model(batch["features"], batch["feature_lengths"], **imu)
     if skip_context:
         module = getattr(model, "module", model)
         skip = context_outputs(batch, module.stride, module.output_time_offset)

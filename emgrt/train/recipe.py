@@ -211,4 +211,10 @@ class Recipe:
                 f"data.augment.alignment_jitter: the {self.task} task records one band, nothing to misalign; "
                 f"set it to 0 (got {jitter})"
             )
+        fuses = getattr(self.model, "imu", 0) > 0
+        if fuses and not self.spec.gni:
+            raise ConfigError(f"model.imu: IMU fusion is for the one-band tasks (gestures, handwriting), not {self.task}")
+        if fuses != cfg.imu:
+            raise ConfigError(f"model.imu = {getattr(self.model, 'imu', 0)} needs data.imu = {str(fuses).lower()} "
+                              "(the model reads the IMU exactly when the items carry it)")
         return cfg

@@ -88,13 +88,14 @@ class RecurrentModel(SubsampledOutputs):
     # stride, lookahead, output_time_offset, num_params: SubsampledOutputs (the LSTM sees the whole
     # past, so no receptive field bounds it but the window's start)
 
-    def forward(self, features: Tensor, feature_lengths: Tensor | None = None) -> tuple[Tensor, Tensor]:
+    def forward(self, features: Tensor, feature_lengths: Tensor | None = None, imu: Tensor | None = None,
+                imu_present: Tensor | None = None) -> tuple[Tensor, Tensor]:
         c = self.cfg
         n, t = features.shape[:2]
         if feature_lengths is None:
             feature_lengths = torch.full((n,), t, dtype=torch.long, device=features.device)
         mask = torch.arange(t, device=features.device)[None, :] < feature_lengths[:, None]
-        z = self.input.frames(features, mask)  # (N, T, bands * width)
+        z = self.input.frames(features, mask, imu, imu_present)  # (N, T, bands * width)
         u = self.input.stack(z[:, : t // c.subsample * c.subsample])  # (N, T // k, hidden)
         y, _ = self.lstm(self.drop(u))
         shift = c.lookahead // c.subsample
