@@ -209,3 +209,74 @@ def test_an_lstm_model_table_with_transformer_keys_is_a_one_line_error():
 
     with pytest.raises(ConfigError, match="left_context"):
         Recipe.from_toml(RECIPES / "gestures.toml", ["model.arch=lstm"])
+
+
+FUSION = ["model.imu=6", "data.imu=true"]
+
+
+def test_fusion_items_carry_the_imu_at_each_frame_and_dropout_removes_it(task_data):
+    """[data] imu: each item's IMU is the band's IMU interpolated at the last sample of each frame
+    (checked against the file), padded in the batch; the modality dropout zeroes a share of the
+    training windows' IMU, drawn from the item's own stream (the same on a second pass)."""
+    from emgrt.data.dataset import WindowedDataset
+    from emgrt.data.sources import split_sources
+    from emgrt.io.imu import read_imu
+
+    r = recipe("gestures", *FUSION, "data.augment.imu_dropout=0.5")
+    spec = r.spec
+    sources = split_sources(spec, task_data["gestures"], "train")
+    ds = WindowedDataset(sources, r.data_config().resolve(None, train=False), train=False, task=spec)
+    item = ds.get(0)
+    assert item.imu.shape == (item.n_frames, 6) and item.imu_present
+    src = ds.sessions[int(ds.index.session[0])]
+    idx = np.minimum(item.start + np.arange(item.n_frames) * 16 + 64 - 1, len(src.time) - 1)
+    imu = read_imu(src.path, None)
+    want = np.interp(src.time[idx], imu.time, imu.accel()[:, 2])
+    assert np.allclose(item.imu[:, 2], want, atol=1e-4) and np.abs(item.imu[:, 2]).max() > 1.0  # gravity is there
+    train = WindowedDataset(sources, r.data_config().resolve(None, train=True), train=True, task=spec, seed=3)
+    draws = [train.get(i, epoch=0).imu_present for i in range(len(train))]
+    assert 0 < sum(draws) < len(draws) and draws == [train.get(i, epoch=0).imu_present for i in range(len(train))]
+    gone = next(i for i, kept in enumerate(draws) if not kept)
+    assert not train.get(gone, epoch=0).imu.any()
+    batch = next(iter(build_loader(r.data_config(), task_data["gestures"], "train", train=False, task=spec)))
+    assert batch["imu"].shape[:2] == batch["features"].shape[:2] and batch["imu_present"].dtype == torch.bool
+
+
+def test_a_fusing_model_learns_and_an_absent_imu_is_no_imu(task_data):
+    r = recipe("gestures", *FUSION)
+    assert r.model.imu == 6
+    torch.manual_seed(0)
+    batch = next(iter(build_loader(r.data_config(), task_data["gestures"], "train", train=False, task=r.spec)))
+    model = StreamingCTCModel(r.model).eval()
+    with torch.no_grad():
+        with_imu = model(batch["features"], batch["feature_lengths"], batch["imu"], batch["imu_present"])[0]
+        absent = model(batch["features"], batch["feature_lengths"], batch["imu"], torch.zeros_like(batch["imu_present"]))[0]
+        none = model(batch["features"], batch["feature_lengths"])[0]
+    assert torch.equal(absent, none) and not torch.allclose(with_imu, none)
+    model.train()
+    objective = make_objective(r.spec, model)
+    opt = torch.optim.AdamW(model.parameters(), lr=3e-3)
+    losses = []
+    for _ in range(20):
+        loss = objective.loss(*model_outputs(model, batch), batch)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(float(loss.detach()))
+    assert losses[-1] < 0.7 * losses[0], losses
+    assert model.input.imu_proj.weight.grad is not None and model.input.imu_proj.weight.grad.abs().sum() > 0
+
+
+def test_fusion_settings_that_do_not_fit_are_one_line_errors(tmp_path):
+    from emgrt.errors import ConfigError
+    from emgrt.train.export import export_model
+
+    with pytest.raises(ConfigError, match=r"model.imu = 6 needs data.imu = true"):
+        recipe("gestures", "model.imu=6").data_config()
+    with pytest.raises(ConfigError, match=r"model.imu = 0 needs data.imu = false"):
+        recipe("gestures", "data.imu=true").data_config()
+    with pytest.raises(ConfigError, match=r"IMU fusion is for the one-band tasks"):
+        Recipe.from_toml(RECIPES / "student.toml", ["model.imu=6", "data.imu=true"]).data_config()
+    r = recipe("gestures", *FUSION)
+    with pytest.raises(ConfigError, match=r"fuses the IMU"):
+        export_model(StreamingCTCModel(r.model), r.to_dict(), tmp_path / "b")
