@@ -19,9 +19,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "and report p50/p90/p99 of the display, stable and commit latency (commit split into alignment, "
         "algorithmic, transport and compute parts), keys shown, revision rate; compute per hop; real-time factor; streamed CER next to the "
         "offline CER of the full-window graph; dropped samples (must be 0). --live sends the sessions "
-        "over a real LSL loopback instead (takes real time / --speed).",
+        "over a real LSL loopback instead (takes real time / --speed). A gestures bundle is scored on GNI gesture "
+        "recordings instead (a file, a folder, or a folder's corpus --split): CLER, misses, false alarms and the "
+        "gesture-to-event latency p50/p90/p99, streamed in --chunk-sample packets, with the streamed events "
+        "checked against the offline ones (--no-offline skips that).",
     )
-    p.add_argument("sessions", type=Path, metavar="SESSION_OR_DIR", help="a session .hdf5 file or a folder of them")
+    p.add_argument("sessions", type=Path, metavar="SESSION_OR_DIR", help="a session .hdf5 file or a folder of them (a GNI folder for a gestures bundle)")
     add_bundle_options(p)
     p.add_argument("--limit", type=arg(PositiveInt), default=None, help="at most this many sessions of a folder")
     p.add_argument(
