@@ -179,3 +179,44 @@ def test_replay_cli_publishes_a_band_and_its_keys(synth_session):
     from emgrt.io.session import SessionFile
 
     assert f"sent 60000 samples and {len(SessionFile(synth_session).keystrokes)} keystrokes" in err
+
+
+@pytest.mark.slow
+def test_a_gestures_bundle_serves_gesture_events_and_listen_prints_them():
+    """`emgrt serve` on the shipped gestures bundle replaying its recording: `gesture` events with
+    the protocol's fields, no text events, one-band level events; `emgrt listen` prints them."""
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1] / "models" / "default-gestures"
+    serve = ServeProcess("--bundle", str(root), "--replay", str(root / "demo-session.hdf5"), "--speed", "4", "--loop",
+                         "--port", "0", "--ws-port", "0")
+    try:
+        addr = serve.wait_for("tcp")["tcp"]
+        sock = socket.create_connection(hostport(addr), timeout=TIMEOUT)
+        f = sock.makefile("rb")
+        hello = json.loads(f.readline())
+        assert hello["decoder"] == "gesture" and "gesture" in hello["events"]
+        seen: dict[str, list] = {}
+        while len(seen.get("gesture", [])) < 3 or "level" not in seen:
+            ev = json.loads(f.readline())
+            seen.setdefault(ev["type"], []).append(ev)
+        from emgrt.io.gni import GESTURES
+
+        for g in seen["gesture"]:
+            assert g["gesture"] in GESTURES and 0.35 <= g["prob"] <= 1 and g["t"] >= g["frame_t"] and isinstance(g["frame"], int)
+        assert not {"char", "hypothesis"} & seen.keys() and len(seen["level"][0]["rms"]) == 1
+        f.close()
+        sock.close()
+        host, port = hostport(addr)
+        listen = subprocess.Popen([sys.executable, "-m", "emgrt", "listen", "--host", host, "--port", str(port)],
+                                  stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        try:
+            line = listen.stdout.readline()  # not a terminal: one line per gesture (text bundles: per final)
+            assert re.fullmatch(r"(index|middle|thumb)_[a-z]+ \(p [01]\.\d\d\)\n", line), line
+        finally:
+            listen.kill()
+            listen.wait(10)
+            listen.stdout.close()
+    finally:
+        rc, err = serve.terminate()
+    assert rc == 0 and "Traceback" not in err

@@ -37,7 +37,7 @@ def _run(args: argparse.Namespace) -> int:
     if args.list:
         return _list_streams()
     # status too: its 1 s heartbeat is how a quiet but live server is told from a dead one
-    events = args.events.split(",") if args.events else (None if args.json else ["char", "hypothesis", "final", "status", "error"])
+    events = args.events.split(",") if args.events else (None if args.json else ["char", "hypothesis", "final", "gesture", "status", "error"])
     tty = sys.stdout.isatty()
     client = Client(args.host, args.port, unix=args.unix, token=args.token, events=events, timeout=args.timeout)
     client.connect()
@@ -54,6 +54,8 @@ def _run(args: argparse.Namespace) -> int:
                 print(f"emgrt listen: server error: {ev.get('message')}", file=sys.stderr)
             elif kind == "status" and ev.get("status") == "stopped":
                 break
+            elif kind == "gesture":  # a gestures bundle: one line per gesture
+                print(f"{ev.get('gesture')} (p {ev.get('prob', float('nan')):.2f})", flush=True)
             elif tty and transcript.update(ev):
                 done = _redraw(done, transcript.text, transcript.hypothesis)
             elif not tty and kind == "final":
