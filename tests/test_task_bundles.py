@@ -244,3 +244,18 @@ def test_emgrt_latency_scores_a_gestures_bundle_streamed(gesture_bundle, gesture
     assert rep["prompts"] == rep["matched"] + rep["missed"] > 0
     assert rep["matched"] > 0 and rep["event_latency_ms"]["p50"] is not None and rep["event_latency_ms"]["p50"] > 0
     assert 0.0 <= rep["cler"] <= 1.0 and rep["compute_ms"]["p50"] > 0
+
+
+def test_data_stats_summarises_a_gni_folder(gesture_data):
+    import subprocess
+    import sys
+
+    r = subprocess.run([sys.executable, "-m", "emgrt", "data", "stats", str(gesture_data), "--json"],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    st = json.loads(r.stdout)
+    files = sorted(gesture_data.glob("*.hdf5"))
+    prompts = sum(len(GniSession(f).prompts()) for f in files)
+    assert st["sessions"] == len(files) == 4 and st["users"] == 2 and st["label_kind"] == "gestures"
+    assert st["labels"] == prompts == sum(st["class_histogram"].values()) and set(st["class_histogram"]) <= set(GESTURES)
+    assert sum(st["splits"].values()) > 0

@@ -19,7 +19,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="summarise a dataset folder (hours, users, keystrokes, class histogram)",
         description="Summarise every session file in DIR (metadata is read, EMG is not): "
         "hours, users, sessions, keystrokes, keys per second, the split sizes from "
-        "splits.json when present, and a histogram of key classes.",
+        "splits.json when present, and a histogram of key classes. A generic-neuromotor-interface folder: "
+        "hours, users, recordings, its gestures (or prompts and their characters), the partitions per "
+        "split of its corpus CSV and the label histogram.",
     )
     s.add_argument("dir", type=Path, help="dataset folder (made by `emgrt synth`, or real emg2qwerty data)")
     s.add_argument("--top", type=arg(PositiveInt), default=20, help="classes to show in the histogram (default 20)")
