@@ -256,6 +256,9 @@ def test_page_shows_the_gestures_of_a_gestures_bundle(chromium, tmp_path):
         assert names and all(n.replace(" ", "_") in GESTURES for n in names), names
         assert int(browser.eval("document.getElementById('gesture-count').textContent")) >= len(names)
         assert browser.eval("document.getElementById('text').textContent") == ""  # no text from a gestures bundle
+        asked = browser.wait_for("document.getElementById('prompt').hidden ? '' : document.getElementById('prompt').textContent",
+                                 "the gesture asked for")
+        assert asked in GESTURES, asked
         assert browser.wait_for("!document.getElementById('plot-legend-one').hidden", "the one-band legend")
         assert browser.eval("document.getElementById('log').textContent") == ""
 

@@ -8,6 +8,7 @@ from the same thread and without touching the engine's data path:
   (mean removed per channel, averaged over the band's channels), for the web page's plot;
 - a ``status`` ``running`` heartbeat every ``HEARTBEAT_S`` with the sample counters, the
   per-step compute percentiles and the lag of the newest sample behind the LSL clock;
+- replaying a gesture recording, a ``prompt`` event with the gesture asked for when it changes;
 - replaying a typing session (``--replay``), the session scored as it plays
   (:class:`~emgrt.stream.watch.ReplayScore`, as ``emgrt demo`` shows it): ``prompt`` events when the
   prompt on screen changes, a ``key`` event per keystroke once its character is committed
@@ -91,6 +92,7 @@ class EngineSource:
         self.band = band  # set when one of several bands: every event is tagged with it
         self.replay = self.replayer = None
         self.score = None
+        self.gestures = None  # replaying a gesture recording: its prompts
         if replay is not None:
             from emgrt.stream.live import PrivateReplay
 
@@ -98,6 +100,10 @@ class EngineSource:
             self.replayer, stream = self.replay.replayer, self.replay.name
             if self.replayer.marker_kind == "keys":  # keystrokes to score the text against
                 self.score = self.replay.score()
+            elif self.replayer.marker_kind == "gestures":  # the gesture asked for, as prompt events
+                from emgrt.stream.gesture_score import GestureScore
+
+                self.gestures = GestureScore(self.replayer)
         self._prompt = ""
         self._summarized = False
         self._next_score = 0.0
@@ -115,7 +121,7 @@ class EngineSource:
     def prompt(self) -> str | None:
         """The replay's prompt on screen now (None when not replaying): the `text` reply carries it,
         so a page that connects mid-prompt shows it."""
-        return self._prompt if self.score is not None else None
+        return self._prompt if self.score is not None or self.gestures is not None else None
 
     def describe(self) -> dict:
         b = self.engine.bundle
@@ -158,6 +164,12 @@ class EngineSource:
             if now >= self._next_score or (not self._summarized and self.score.first_pass_done(last)):
                 self._next_score = now + SCORE_S
                 self._score(last)
+        if self.gestures is not None and len(ts) and now >= self._next_score:
+            self._next_score = now + SCORE_S
+            prompt = self.gestures.prompt(float(ts[-1]))
+            if prompt != self._prompt:
+                self._prompt = prompt
+                self._emit({"type": "prompt", "t": float(ts[-1]), "text": prompt})
         if now >= self._next_beat:
             self._next_beat = now + HEARTBEAT_S
             self._heartbeat(float(ts[-1]) if len(ts) else self.engine.last_stamp)
