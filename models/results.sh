@@ -246,7 +246,9 @@ gestures-imu)  # the fusion ablation: gestures-student's recipe and budget with 
       --set model.band_width=56 --set model.imu=6 --set data.imu=true --set data.augment.imu_dropout=0.25 \
       --set train.max_steps=2500 --set train.val_every=250 --set train.max_minutes=0
   json "$OUT/eval-gestures-imu-test.json" "$E" eval runs/gestures-imu --data "$GD" --split test --json
-  json "$OUT/eval-gestures-imu-val.json" "$E" eval runs/gestures-imu --data "$GD" --split val --json ;;
+  json "$OUT/eval-gestures-imu-val.json" "$E" eval runs/gestures-imu --data "$GD" --split val --json
+  json "$OUT/eval-gestures-imu-test-without-imu.json" "$E" eval runs/gestures-imu --data "$GD" --split test --without-imu --json
+  json "$OUT/eval-gestures-imu-val-without-imu.json" "$E" eval runs/gestures-imu --data "$GD" --split val --without-imu --json ;;
 gestures-lstm)  # the recurrent comparison model: the gestures recipe with an LSTM in place of attention
   GD=data/gestures
   finished gestures-lstm || DATA=$GD train gestures-lstm train --recipe models/recipes/gestures.toml \

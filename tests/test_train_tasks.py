@@ -280,3 +280,25 @@ def test_fusion_settings_that_do_not_fit_are_one_line_errors(tmp_path):
     r = recipe("gestures", *FUSION)
     with pytest.raises(ConfigError, match=r"fuses the IMU"):
         export_model(StreamingCTCModel(r.model), r.to_dict(), tmp_path / "b")
+
+
+def test_a_fused_run_trains_and_is_scored_with_and_without_its_imu(task_data, tmp_path, capsys):
+    """`emgrt train` with the IMU fused, then `emgrt eval` as trained and `--without-imu`: the same
+    recordings, the IMU marked absent (what a band whose IMU stream is missing gives)."""
+    from emgrt.cli import main
+
+    run = tmp_path / "fused"
+    sets = [*SMALL_MODEL, *SMALL_DATA, *GESTURE_WINDOWS, *FUSION, "data.augment.imu_dropout=0.25",
+            "train.max_steps=3", "train.val_every=3", "train.val_max_batches=0"]
+    args = ["train", "--recipe", str(RECIPES / "gestures.toml"), "--data", str(task_data["gestures"]), "--out", str(run),
+            "--threads", "1", "--json", *(a for s in sets for a in ("--set", s))]
+    assert main(args) == 0
+    capsys.readouterr()
+    results = {}
+    for extra in ([], ["--without-imu"]):
+        assert main(["eval", str(run), "--data", str(task_data["gestures"]), "--split", "val", "--json", *extra]) == 0
+        results[bool(extra)] = json.loads(capsys.readouterr().out)
+    assert "imu" not in results[False] and results[True]["imu"] == "absent"
+    assert results[True]["overall"]["matched"] + results[True]["overall"]["missed"] == \
+        results[False]["overall"]["matched"] + results[False]["overall"]["missed"]  # the same prompts
+    assert results[True]["users"]["all"]["loss"] != results[False]["users"]["all"]["loss"]

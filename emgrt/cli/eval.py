@@ -49,6 +49,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--user", default=None, help="one user's personal split")
     p.add_argument("--max-batches", type=arg(NonNegativeInt), default=0, help="cap batches per user (0 = all)")
     p.add_argument("--threads", type=arg(NonNegativeInt), default=0, help="torch threads (0 = all cores)")
+    p.add_argument("--without-imu", action="store_true",
+                   help="a model fusing the IMU (model.imu): score it with the IMU absent, as when the band's IMU stream is missing")
     p.add_argument("--json", action="store_true", help="print JSON")
     add_decoder_options(p)
     p.set_defaults(func=run)
@@ -139,6 +141,7 @@ def evaluate_checkpoint(
     max_batches: int = 0,
     decoder: str = "greedy",
     decoder_opts: dict | None = None,
+    without_imu: bool = False,
 ) -> dict:
     from emgrt.errors import ConfigError
     from emgrt.metrics import ErrorCounts
@@ -149,6 +152,8 @@ def evaluate_checkpoint(
     model, ckpt = load_model(path)
     recipe = Recipe.from_dict(ckpt["recipe"])
     data_cfg = recipe.data_config()
+    if without_imu and not data_cfg.imu:
+        raise ConfigError(f"--without-imu: {path} does not fuse the IMU (its recipe has no data.imu)")
     spec = recipe.spec
     skip = recipe.train.skip_context_outputs
     if spec.decoding == "framewise" and decoder != "greedy":
@@ -157,6 +162,8 @@ def evaluate_checkpoint(
     per_user, total = {}, None
     for u in users:
         loader = build_loader(data_cfg, data_dir, split, u, train=False, task=spec)
+        if without_imu:
+            loader = _WithoutImu(loader)
         if spec.decoding == "framewise":
             from emgrt.train.objective import make_objective
             from emgrt.train.trainer import evaluate
@@ -181,9 +188,26 @@ def evaluate_checkpoint(
         "split": split,
         "decoder": decoder,
         "decoder_options": decoder_opts or {},
+        **({"imu": "absent"} if without_imu else {}),
         "users": per_user,
         "overall": (total or ErrorCounts()).to_dict(),
     }
+
+
+class _WithoutImu:
+    """A loader whose batches say the IMU is absent: a fused model then sees the EMG alone."""
+
+    def __init__(self, loader) -> None:
+        self.loader = loader
+
+    def __len__(self) -> int:
+        return len(self.loader)
+
+    def __iter__(self):
+        import torch
+
+        for batch in self.loader:
+            yield {**batch, "imu_present": torch.zeros_like(batch["imu_present"])}
 
 
 def _split_users(data_dir, split: str, user: str | None) -> list[str | None]:
@@ -234,6 +258,7 @@ def evaluate_bundle(
 
 
 def run(args: argparse.Namespace) -> int:
+    import functools
     from pathlib import Path
 
     from emgrt.bundle import MANIFEST
@@ -245,7 +270,11 @@ def run(args: argparse.Namespace) -> int:
         from emgrt.train.trainer import set_threads
 
         set_threads(args.threads)
-        evaluate = evaluate_checkpoint
+        evaluate = functools.partial(evaluate_checkpoint, without_imu=args.without_imu)
+    if args.without_imu and evaluate is evaluate_bundle:
+        from emgrt.errors import ConfigError
+
+        raise ConfigError("--without-imu: bundles carry EMG-only models; pass the fused model's run folder")
     result = evaluate(args.checkpoint, args.data, args.split, args.user, args.max_batches, args.decoder, opts)
     if args.json:
         print(json.dumps(result, indent=2))
