@@ -7,6 +7,8 @@ from pathlib import Path
 
 from emgrt.validate import Float, NonNegativeFloat, PositiveFloat, arg
 
+LINGER_S = 2.0  # after the last sample, the streams stay up this long (Ctrl-C ends it at once)
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
@@ -68,6 +70,9 @@ def _run(args: argparse.Namespace) -> int:
             pass
         if rep.error is not None:
             raise rep.error
+        # Everything is sent: keep the outlets a moment, so receivers get what is still in flight
+        # (destroying an outlet drops what it has not delivered yet).
+        stop.wait(LINGER_S)
     finally:
         rep.stop()
         for s, h in handlers.items():
