@@ -84,15 +84,20 @@ def hostport(addr: str) -> tuple[str, int]:
     return host.strip("[]"), int(port)
 
 
+def connect(addr: str):
+    """A raw TCP client of the server at ``addr``: the socket, its line reader and the hello."""
+    sock = socket.create_connection(hostport(addr), timeout=TIMEOUT)
+    f = sock.makefile("rb")
+    return sock, f, json.loads(f.readline())
+
+
 @pytest.mark.slow
 def test_raw_socket_client_gets_well_formed_events_and_sigterm_is_clean(tiny_bundle, synth_session):
     serve = ServeProcess("--bundle", str(tiny_bundle.dir), "--replay", str(synth_session), "--speed", "4", "--loop",
                          "--port", "0", "--ws-port", "0")
     try:
         addr = serve.wait_for("tcp")["tcp"]
-        sock = socket.create_connection(hostport(addr), timeout=TIMEOUT)
-        f = sock.makefile("rb")
-        hello = json.loads(f.readline())
+        sock, f, hello = connect(addr)
         assert hello["type"] == "hello" and hello["protocol"] == 1 and hello["decoder"] == "greedy"
         seen: dict[str, dict] = {}
         last_seq = 0
@@ -192,9 +197,7 @@ def test_a_gestures_bundle_serves_gesture_events_and_listen_prints_them():
                          "--port", "0", "--ws-port", "0")
     try:
         addr = serve.wait_for("tcp")["tcp"]
-        sock = socket.create_connection(hostport(addr), timeout=TIMEOUT)
-        f = sock.makefile("rb")
-        hello = json.loads(f.readline())
+        sock, f, hello = connect(addr)
         assert hello["decoder"] == "gesture" and "gesture" in hello["events"]
         seen: dict[str, list] = {}
         while len(seen.get("gesture", [])) < 3 or "level" not in seen:

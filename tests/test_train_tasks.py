@@ -44,6 +44,19 @@ def recipe(task: str, *extra: str) -> Recipe:
     return Recipe.from_toml(RECIPES / f"{task}.toml", [*SMALL_MODEL, *SMALL_DATA, *more, *extra])
 
 
+def fit_fixed_batch(model, objective, batch, steps: int = 20) -> list[float]:
+    """The losses of ``steps`` AdamW updates on one batch."""
+    opt = torch.optim.AdamW(model.parameters(), lr=3e-3)
+    losses = []
+    for _ in range(steps):
+        loss = objective.loss(*model_outputs(model, batch), batch)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(float(loss.detach()))
+    return losses
+
+
 def test_make_objective_follows_the_task():
     assert type(make_objective(task_spec("typing"))) is CtcObjective
     assert type(make_objective(task_spec("handwriting"))) is CtcObjective
@@ -88,15 +101,7 @@ def test_a_few_steps_lower_the_task_loss_on_a_fixed_batch(task_data, task):
     assert batch["features"].shape[2] == 1  # one band
     model = StreamingCTCModel(r.model).train()
     objective = make_objective(r.spec, model)
-    opt = torch.optim.AdamW(model.parameters(), lr=3e-3)
-    losses = []
-    for _ in range(20):
-        log_probs, lengths = model_outputs(model, batch)
-        loss = objective.loss(log_probs, lengths, batch)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        losses.append(float(loss.detach()))
+    losses = fit_fixed_batch(model, objective, batch)
     assert all(math.isfinite(x) for x in losses) and losses[-1] < 0.7 * losses[0], losses
     with torch.no_grad():
         score = objective.score(*model_outputs(model.eval(), batch), batch)
@@ -193,14 +198,7 @@ def test_the_lstm_comparison_model_trains_through_the_same_seam(task_data):
     batch = next(iter(build_loader(r.data_config(), task_data["gestures"], "train", train=False, task=r.spec)))
     model.train()
     objective = make_objective(r.spec, model)
-    opt = torch.optim.AdamW(model.parameters(), lr=3e-3)
-    losses = []
-    for _ in range(20):
-        loss = objective.loss(*model_outputs(model, batch), batch)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        losses.append(float(loss.detach()))
+    losses = fit_fixed_batch(model, objective, batch)
     assert losses[-1] < 0.7 * losses[0], losses
 
 
@@ -255,14 +253,7 @@ def test_a_fusing_model_learns_and_an_absent_imu_is_no_imu(task_data):
     assert torch.equal(absent, none) and not torch.allclose(with_imu, none)
     model.train()
     objective = make_objective(r.spec, model)
-    opt = torch.optim.AdamW(model.parameters(), lr=3e-3)
-    losses = []
-    for _ in range(20):
-        loss = objective.loss(*model_outputs(model, batch), batch)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        losses.append(float(loss.detach()))
+    losses = fit_fixed_batch(model, objective, batch)
     assert losses[-1] < 0.7 * losses[0], losses
     assert model.input.imu_proj.weight.grad is not None and model.input.imu_proj.weight.grad.abs().sum() > 0
 
