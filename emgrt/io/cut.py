@@ -11,30 +11,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
-
 from emgrt.errors import DataFileError
 from emgrt.io import gni
 from emgrt.io.atomic import atomic_path
 from emgrt.io.imu import imu_bands, read_imu, write_imu
 from emgrt.io.recording import recording_format
-from emgrt.io.session import cut_session
-
-
-def _span(time: np.ndarray, src: Path, start_s: float, seconds: float) -> tuple[int, int]:
-    if seconds <= 0 or start_s < 0:
-        raise DataFileError(src, f"cannot cut {seconds:g} s from {start_s:g} s", "use --start >= 0 and --seconds > 0")
-    t0 = float(time[0])
-    lo = int(np.searchsorted(time, t0 + start_s, side="left"))
-    hi = int(np.searchsorted(time, t0 + start_s + seconds, side="left"))
-    if hi - lo < 2:
-        raise DataFileError(src, f"nothing to cut at {start_s:g} s (the session lasts {time[-1] - t0:.1f} s)")
-    return lo, hi
+from emgrt.io.session import cut_session, cut_span
 
 
 def _cut_gni(src: Path, out: Path, start_s: float, seconds: float, compression: str | None) -> tuple[float, float]:
     with gni.GniSession(src) as gs:
-        lo, hi = _span(gs.time, src, start_s, seconds)
+        lo, hi = cut_span(gs.time, src, start_s, seconds)
         rows = gs.read(lo, hi)
         t_lo, t_hi = float(rows[gni.FIELD_TIME][0]), float(rows[gni.FIELD_TIME][-1])
         prompts, stages = gs.prompts(), gs.stages()

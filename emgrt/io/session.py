@@ -298,19 +298,26 @@ def write_session(
     return path
 
 
+def cut_span(time: np.ndarray, src: str | Path, start_s: float, seconds: float) -> tuple[int, int]:
+    """Sample indices [lo, hi) of [start_s, start_s + seconds) s after the first of ``time`` (a
+    recording's sample times), or a one-line DataFileError naming ``src``."""
+    if seconds <= 0 or start_s < 0:
+        raise DataFileError(src, f"cannot cut {seconds:g} s from {start_s:g} s", "use --start >= 0 and --seconds > 0")
+    t0 = float(time[0])
+    lo = int(np.searchsorted(time, t0 + start_s, side="left"))
+    hi = int(np.searchsorted(time, t0 + start_s + seconds, side="left"))
+    if hi - lo < 2:
+        raise DataFileError(src, f"nothing to cut at {start_s:g} s (the session lasts {time[-1] - t0:.1f} s)")
+    return lo, hi
+
+
 def cut_session(src: str | Path, out: str | Path, start_s: float, seconds: float, compression: str | None = "gzip") -> Path:
     """Write the stretch [start_s, start_s + seconds) of a session (seconds from its first sample)
     as a new session file: its samples, the keystrokes pressed inside it and the prompts that
     start inside it.  ``out`` must differ from ``src``."""
     sf = SessionFile(src)
     try:
-        if seconds <= 0 or start_s < 0:
-            raise DataFileError(src, f"cannot cut {seconds:g} s from {start_s:g} s", "use --start >= 0 and --seconds > 0")
-        t0 = float(sf.time[0])
-        lo = int(np.searchsorted(sf.time, t0 + start_s, side="left"))
-        hi = int(np.searchsorted(sf.time, t0 + start_s + seconds, side="left"))
-        if hi - lo < 2:
-            raise DataFileError(src, f"nothing to cut at {start_s:g} s (the session lasts {sf.time[-1] - t0:.1f} s)")
+        lo, hi = cut_span(sf.time, src, start_s, seconds)
         rows = sf.read(lo, hi)
         t_lo, t_hi = float(rows[FIELD_TIME][0]), float(rows[FIELD_TIME][-1])
         keys = [k for k in sf.keystrokes if t_lo <= float(k["start"]) <= t_hi]

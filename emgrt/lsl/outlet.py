@@ -115,7 +115,7 @@ class SessionReplayer:
         # Marker (keystroke, gesture, prompt) positions in (fractional) samples from the session start.
         times = rec.time
         self._key_pos = np.interp(rec.marker_times, times, np.arange(len(times), dtype=np.float64))
-        self._key_chars = self.markers = rec.markers  # marker strings, in time order
+        self.markers = rec.markers  # marker strings, in time order
         self.marker_kind = rec.marker_kind
         self._imu: list[_ImuTrack] = []
         for band in self.bands if imu else ():
@@ -302,7 +302,7 @@ class SessionReplayer:
                     self.samples_sent += len(chunk)
                     session_pos = block_start + pos  # session samples covered so far
                     while next_key < len(self._key_pos) and self._key_pos[next_key] < session_pos:
-                        key_outlet.push_sample([self._key_chars[next_key]], self.t0 + (base + self._key_pos[next_key]) / self.rate)
+                        key_outlet.push_sample([self.markers[next_key]], self.t0 + (base + self._key_pos[next_key]) / self.rate)
                         self.keys_sent += 1
                         next_key += 1
                     for j, (track, outlet) in enumerate(zip(self._imu, imu_outlets)):

@@ -23,18 +23,9 @@ import threading
 from collections.abc import Sequence
 from pathlib import Path
 
-import numpy as np
-
 from emgrt.io.gni import GESTURES
+from emgrt.stream.latency import offline_log_probs, percentiles
 from emgrt.tasks.cler import ClerCounts, Event, match
-
-QUANTILES = (50, 90, 99)
-
-
-def _percentiles(values: Sequence[float]) -> dict:
-    if not values:
-        return {f"p{q}": None for q in QUANTILES}
-    return {f"p{q}": float(np.percentile(values, q)) for q in QUANTILES}
 
 
 def score_events(prompts: Sequence[Event], events: Sequence[dict]) -> tuple[ClerCounts, list[float]]:
@@ -43,7 +34,7 @@ def score_events(prompts: Sequence[Event], events: Sequence[dict]) -> tuple[Cler
     dets = [(Event(GESTURES.index(e["gesture"]), float(e["frame_t"])), float(e["t"])) for e in events if e.get("type") == "gesture"]
     emitted = {id(d): t for d, t in dets}
     pairs = match(prompts, [d for d, _ in dets])
-    counts = ClerCounts().update(prompts, [d for d, _ in dets])
+    counts = ClerCounts().add_pairs(pairs, len(dets))
     latencies = [(emitted[id(d)] - p.time) * 1000.0 for p, d in pairs if d is not None]
     return counts, latencies
 
@@ -51,8 +42,8 @@ def score_events(prompts: Sequence[Event], events: Sequence[dict]) -> tuple[Cler
 def summary(counts: ClerCounts, latencies: Sequence[float], compute_ms: Sequence[float] = ()) -> dict:
     d = counts.to_dict()
     d["prompts"] = counts.prompts
-    d["event_latency_ms"] = _percentiles(latencies)
-    d["compute_ms"] = _percentiles(compute_ms)
+    d["event_latency_ms"] = percentiles(latencies)
+    d["compute_ms"] = percentiles(compute_ms)
     return d
 
 
@@ -88,7 +79,6 @@ def score_recordings(bundle, paths: Sequence[str | Path], chunk: int = 32, offli
     from emgrt.io.recording import open_recording
     from emgrt.stream import Engine
     from emgrt.stream.decoders import decoder_options
-    from emgrt.stream.latency import offline_log_probs
 
     engine = Engine(bundle)
     total, latencies, compute, rows, same = ClerCounts(), [], [], [], []

@@ -229,7 +229,7 @@ def offline_keys(
     return decode_offline(decoder, log_probs, bundle.labels, bundle.blank, **decoder_options(bundle, decoder, decoder_opts))
 
 
-def _pct(values, qs=(50, 90, 99)) -> dict:
+def percentiles(values, qs=(50, 90, 99)) -> dict:
     a = np.asarray(values, dtype=np.float64)
     if a.size == 0:
         return {f"p{q}": None for q in qs}
@@ -237,7 +237,7 @@ def _pct(values, qs=(50, 90, 99)) -> dict:
 
 
 def _pct_mean(values) -> dict:
-    return {**_pct(values), "mean": round(float(np.mean(values)), 3) if len(values) else None, "n": len(values)}
+    return {**percentiles(values), "mean": round(float(np.mean(values)), 3) if len(values) else None, "n": len(values)}
 
 
 def _counted(latencies: np.ndarray, max_match_s: float) -> np.ndarray:
@@ -293,9 +293,9 @@ def report(runs: list[SessionRun], bundle, mode: str, decoder: str) -> dict:
                 "keys": len(r.reference),
                 "emitted": len(r.keys),
                 "matched": len(got["display"]),
-                "display_ms": _pct(1000.0 * kt.display[got["display"]]),
-                "stable_ms": _pct(1000.0 * kt.stable[got["stable"]]),
-                "latency_ms": _pct(lat),
+                "display_ms": percentiles(1000.0 * kt.display[got["display"]]),
+                "stable_ms": percentiles(1000.0 * kt.stable[got["stable"]]),
+                "latency_ms": percentiles(lat),
                 "revisions": kt.revisions,
                 "streamed_cer": round(ErrorCounts().update(r.reference, hyp).cer, 3),
                 "offline_cer": None
@@ -325,8 +325,8 @@ def report(runs: list[SessionRun], bundle, mode: str, decoder: str) -> dict:
         "revision_rate": round(revised / keys, 4) if keys else None,
         "never_shown": round(never / visible, 4) if visible else None,
         "algorithmic_ms": round(algorithmic_ms, 3),
-        "components_ms": {k: _pct(v) for k, v in comp.items() if k != "latency"},
-        "hop_compute_ms": _pct(hops, (50, 99)),
+        "components_ms": {k: percentiles(v) for k, v in comp.items() if k != "latency"},
+        "hop_compute_ms": percentiles(hops, (50, 99)),
         "hops": len(hops),
         "real_time_factor": round(compute / duration, 5) if duration else None,
         "streamed_cer": round(streamed.cer, 3),

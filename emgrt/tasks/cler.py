@@ -131,12 +131,15 @@ class ClerCounts(AdditiveCounts):
 
     def update(self, prompts: Sequence[Event], detections: Sequence[Event]) -> ClerCounts:
         """Match ``detections`` (already debounced) to ``prompts`` and count."""
-        pairs = match(prompts, detections)
+        return self.add_pairs(match(prompts, detections), len(detections))
+
+    def add_pairs(self, pairs: Sequence[tuple[Event, Event | None]], detections: int) -> ClerCounts:
+        """Count :func:`match`'s ``pairs`` of ``detections`` events."""
         matched = [(p, d) for p, d in pairs if d is not None]
         self.matched += len(matched)
         self.wrong += sum(d.label != p.label for p, d in matched)
         self.missed += len(pairs) - len(matched)
-        self.false_alarms += len(detections) - len(matched)
+        self.false_alarms += detections - len(matched)
         return self
 
     @property

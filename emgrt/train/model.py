@@ -165,6 +165,25 @@ PAPER_PARAMS = {"tiny": 2.2e6, "small": 5.4e6, "large": 109e6}
 _GRID_NAME = re.compile(r"^L(\d+)d(\d+)$")
 
 
+class ArchConfig:
+    """``from_dict`` / ``to_dict`` of the comparison models' configs (TDSConfig, RNNConfig): frozen
+    dataclasses with an ``arch`` field and a ``rotations`` tuple."""
+
+    @classmethod
+    def from_dict(cls, d: dict):
+        known = {f.name for f in fields(cls)}  # type: ignore[arg-type]
+        unknown = sorted(set(d) - known)
+        if unknown:
+            arch = cls.__dataclass_fields__["arch"].default  # type: ignore[attr-defined]
+            raise ConfigError(f"[model] unknown keys {unknown} for arch {arch!r}; known: {sorted(known)}")
+        return cls(**d)
+
+    def to_dict(self) -> dict:
+        d = asdict(self)  # type: ignore[call-overload]
+        d["rotations"] = list(d["rotations"])
+        return d
+
+
 @dataclass(frozen=True)
 class ModelConfig:
     """Architecture.  Times are in 125 Hz input frames (8 ms)."""

@@ -18,17 +18,17 @@ transformer's).
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass
 
 import torch
 from torch import Tensor, nn
 
 from emgrt.errors import ConfigError
-from emgrt.train.model import BandStack, SubsampledOutputs
+from emgrt.train.model import ArchConfig, BandStack, SubsampledOutputs
 
 
 @dataclass(frozen=True)
-class RNNConfig:
+class RNNConfig(ArchConfig):
     arch: str = "lstm"
     bands: int = 1
     band_width: int = 56  # rotation-MLP features per band
@@ -58,19 +58,6 @@ class RNNConfig:
             problems.append(f"blank must be in [0, {self.num_outputs}), got {self.blank}")
         if problems:
             raise ConfigError("lstm config: " + "; ".join(problems))
-
-    @classmethod
-    def from_dict(cls, d: dict) -> RNNConfig:
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise ConfigError(f"[model] unknown keys {unknown} for arch 'lstm'; known: {sorted(known)}")
-        return cls(**d)
-
-    def to_dict(self) -> dict:
-        d = asdict(self)
-        d["rotations"] = list(self.rotations)
-        return d
 
 
 class RecurrentModel(SubsampledOutputs):

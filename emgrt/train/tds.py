@@ -14,7 +14,7 @@ Timing: output ``j`` sees input frames ``[j, j + 124]``.  As in emg2qwerty, wher
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -22,11 +22,11 @@ from torch import Tensor, nn
 
 from emgrt.constants import CHANNELS_PER_BAND, N_FREQ
 from emgrt.errors import ConfigError
-from emgrt.train.model import N_BANDS, MaskedBatchNorm, RotationMLP
+from emgrt.train.model import N_BANDS, ArchConfig, MaskedBatchNorm, RotationMLP
 
 
 @dataclass(frozen=True)
-class TDSConfig:
+class TDSConfig(ArchConfig):
     arch: str = "tds"
     band_width: int = 384  # rotation-MLP features per band
     channels: int = 24  # TDS channels; features = 2 * band_width = channels * width
@@ -62,19 +62,6 @@ class TDSConfig:
     @property
     def receptive_field(self) -> int:
         return self.blocks * (self.kernel - 1) + 1
-
-    @classmethod
-    def from_dict(cls, d: dict) -> TDSConfig:
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise ConfigError(f"[model] unknown keys {unknown} for arch 'tds'; known: {sorted(known)}")
-        return cls(**d)
-
-    def to_dict(self) -> dict:
-        d = asdict(self)
-        d["rotations"] = list(self.rotations)
-        return d
 
 
 class TDSConv(nn.Module):
