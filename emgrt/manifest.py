@@ -3,7 +3,8 @@
 ``emgrt.validate.parse(Manifest, data)`` checks a manifest dict: types, ranges, required keys,
 unknown keys, and the rules across sections (the step graph's declared state, frames input and
 log-probs output agree with each other and with ``stream``, ``signal``, ``frontend`` and
-``charset``; the ``task`` names the head the charset and decoder must fit), one line naming the key.  Checking the files themselves (inside
+``charset``; the ``task`` names the head the charset and decoder must fit, and whether every graph
+takes the IMU inputs), one line naming the key.  Checking the files themselves (inside
 the bundle, hashes, the graphs' real inputs) is :mod:`emgrt.bundle`'s job.  export/README.md
 documents every key.
 """
@@ -18,6 +19,7 @@ from pydantic import AfterValidator
 
 from emgrt.decode import CTC_DECODERS, DECODER_KINDS
 from emgrt.errors import ConfigError
+from emgrt.io.imu import AXES
 from emgrt.tasks import TASK_NAMES, task_spec
 from emgrt.validate import (
     AnyFloat,
@@ -57,6 +59,10 @@ DType = Literal[DTYPES]  # type: ignore[valid-type]
 DecoderKind = Literal[DECODER_KINDS]  # type: ignore[valid-type]
 TaskName = Literal[TASK_NAMES]  # type: ignore[valid-type]
 INPUTS = ("emg", "imu")
+# A model that reads "imu" (task.inputs) takes the band's IMU at each frame: `imu` (accel x y z
+# m/s^2, gyro x y z rad/s) and `imu_present` (1.0 / 0.0) in every graph, after the frames.
+IMU_INPUTS = ("imu", "imu_present")
+IMU_CHANNELS = 2 * AXES
 UNITS = {"uV": 1.0, "V": 1e6}  # a stream's unit -> the factor to the pipeline's microvolts
 
 
@@ -186,6 +192,11 @@ class FullGraph:
             dup = next((n for n in names if names.count(n) > 1), None)
             need(dup is None, kind, "tensors with distinct names", dup)
 
+    @property
+    def imu_inputs(self) -> list[Tensor]:
+        """The inputs that carry the band's IMU (IMU_INPUTS); none for an EMG-only model."""
+        return [t for t in self.inputs if t.name in IMU_INPUTS]
+
 
 @table
 @dataclass(frozen=True)
@@ -211,8 +222,8 @@ class StepGraph(FullGraph):
 
     @property
     def frames_input(self) -> list[Tensor]:
-        state = {s.input for s in self.state}
-        return [t for t in self.inputs if t.name not in state]
+        other = {s.input for s in self.state} | set(IMU_INPUTS)
+        return [t for t in self.inputs if t.name not in other]
 
     @property
     def log_probs_output(self) -> list[Tensor]:
@@ -327,6 +338,32 @@ class Manifest:
             need([(x.name, list(x.shape), x.dtype) for x in b.state] == [(x.name, list(x.shape), x.dtype) for x in self.step_graph.state],
                  "batched_step_graph.state", "the step graph's state (same names, shapes, dtypes)",
                  [x.name for x in b.state])
+        self._check_imu_inputs()
+
+    def _check_imu_inputs(self) -> None:
+        """A model that reads the IMU (task.inputs) declares `imu` and `imu_present` in every graph,
+        one per frame like the frames; an EMG-only one declares neither."""
+        f = self.stream.frames_per_step
+        features = [t for t in self.full_graph.inputs if t.name not in IMU_INPUTS]
+        t_axis = features[0].shape[1] if features and len(features[0].shape) > 1 else "T"
+        want = {"step_graph": ([1, f, IMU_CHANNELS], [1]), "batched_step_graph": (["batch", f, IMU_CHANNELS], ["batch"]),
+                "full_graph": ([1, t_axis, IMU_CHANNELS], [1])}
+        fused = "imu" in self.task.inputs
+        for key, shapes in want.items():
+            graph = getattr(self, key)
+            if graph is None:
+                continue
+            declared = {t.name: t for t in graph.imu_inputs}
+            if not fused:
+                need(not declared, f"{key}.inputs", f"free of {list(IMU_INPUTS)} unless task.inputs has 'imu'",
+                     sorted(declared))
+                continue
+            for name, shape in zip(IMU_INPUTS, shapes):
+                t = declared.get(name)
+                need(t is not None, f"{key}.inputs", f"a list with {name!r} {shape} float32 (task.inputs has 'imu')",
+                     [x.name for x in graph.inputs])
+                need(list(t.shape) == shape, f"{key}.inputs.{name}.shape", str(shape), list(t.shape))
+                need(t.dtype == "float32", f"{key}.inputs.{name}.dtype", "float32", t.dtype)
 
     @property
     def decoders(self) -> tuple[str, ...]:

@@ -165,7 +165,8 @@ def _verify(args: argparse.Namespace) -> int:
     from emgrt.train.export import verify_bundle
 
     rep = verify_bundle(args.bundle, args.data, args.windows, sessions=args.sessions, write_card=args.write_card)
-    ok = rep["step_vs_full_ok"] and rep["torch_vs_onnx_ok"] is not False and rep["batched_vs_step_ok"] is not False
+    ok = (rep["step_vs_full_ok"] and rep["torch_vs_onnx_ok"] is not False and rep["batched_vs_step_ok"] is not False
+          and rep.get("step_vs_full_imu_absent_ok") is not False)
     if args.json:
         print(json.dumps({**rep, "ok": ok}, indent=2))
         return 0 if ok else 1
@@ -185,6 +186,8 @@ def _verify(args: argparse.Namespace) -> int:
     row("streaming step vs full graph", rep["step_vs_full_max_abs"], rep["step_vs_full_ok"])
     if rep["batched_vs_step_ok"] is not None:
         row("batched step (2 streams) vs step alone", rep["batched_vs_step_max_abs"], rep["batched_vs_step_ok"])
+    if rep.get("step_vs_full_imu_absent_ok") is not None:
+        row("streaming step vs full graph, IMU absent", rep["step_vs_full_imu_absent_max_abs"], rep["step_vs_full_imu_absent_ok"])
     Console().print(t)
     if "int8" in rep:
         q = rep["int8"]

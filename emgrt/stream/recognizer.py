@@ -140,6 +140,11 @@ class Recognizer:
 
             raise ConfigError(f"{bundle.dir}: a {spec.task.name} bundle decodes with {' or '.join(spec.decoders)}, "
                               f"not {decoder!r} (drop --decoder to use the bundle's)")
+        if "imu" in spec.task.inputs:
+            # The export side is done (graphs with imu / imu_present inputs); the engine's IMU
+            # ingest (an LSL IMU inlet aligned by stamps, absent after a timeout) is not yet.
+            raise EmgrtError(f"{bundle.dir}: this bundle's model fuses the band's IMU (task.inputs {list(spec.task.inputs)}); "
+                             "the engine runs EMG-only bundles so far: export a model trained without model.imu")
         self.task = spec.task.name
         self.rate = float(spec.signal.sample_rate)
         self.channels = int(spec.signal.channels)

@@ -11,6 +11,9 @@ with two differences that make every shape static:
   outputs never enter the key/value caches as valid, and the runtime drops their log-probs
   (manifest ``stream.skip_outputs``).
 
+A model that fuses the band's IMU (``cfg.imu``) takes two more inputs after the frames, ``imu``
+(the IMU at each frame) and ``imu_present`` (1.0 / 0.0), through BandStack.imu_features.
+
 All state starts as zeros.  The contract (names, shapes, how to drive the step) is written down in
 ``export/README.md``.
 """
@@ -22,6 +25,7 @@ import datetime as _dt
 import json
 import math
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 from torch import Tensor, nn
@@ -31,7 +35,11 @@ from emgrt.bundle import BATCHED_STEP_GRAPH, FORMAT, FULL_GRAPH, MODEL_CARD, STE
 from emgrt.constants import CHANNELS_PER_BAND, N_FREQ, SAMPLE_RATE_HZ
 from emgrt.dsp.features import FrontEndConfig
 from emgrt.errors import ConfigError
+from emgrt.manifest import IMU_CHANNELS, IMU_INPUTS, FullGraph
 from emgrt.train.model import StreamingCTCModel, flops_per_hop
+
+if TYPE_CHECKING:
+    import numpy as np
 
 DEFAULT_OPSET = 20  # 20: GELU is one Gelu node (onnxruntime >= 1.18), not five
 
@@ -42,7 +50,8 @@ def feature_shape(model: StreamingCTCModel) -> tuple[int, int, int]:
 
 
 class StreamingStep(nn.Module):
-    """forward(frames, warmup, conv_buf, kv_valid, k0, v0, ...) -> (log_probs, warmup', conv_buf', ...)."""
+    """forward(frames, [imu, imu_present,] warmup, conv_buf, kv_valid, k0, v0, ...) -> (log_probs,
+    warmup', conv_buf', ...); ``imu`` and ``imu_present`` only for a model that fuses the IMU."""
 
     def __init__(self, model: StreamingCTCModel, frames_per_step: int) -> None:
         super().__init__()
@@ -77,6 +86,24 @@ class StreamingStep(nn.Module):
             [mlp.pool(x[:, b] @ self.band_weight[b] + self.band_bias[b]) for b, mlp in enumerate(bands)], dim=-1
         )
 
+    def fuse(self, z: Tensor, imu: tuple[Tensor, ...]) -> Tensor:
+        """Band features ``z`` (..., F, C) with the IMU features appended when the model fuses the
+        IMU: ``imu`` is (imu (B, F, 6), imu_present (B,)), or () for an EMG-only model."""
+        if not imu:
+            return z
+        y = self.model.input.imu_features(*imu)  # (B, F, imu_width)
+        return torch.cat([z, y.reshape(*z.shape[:-1], y.shape[-1])], dim=-1)
+
+    def imu_specs(self) -> list[tuple[str, tuple[int, ...]]]:
+        """The IMU inputs between the frames and the state, batch 1 like the frames (the batched
+        step has ``batch`` for that 1); none for an EMG-only model."""
+        return list(zip(IMU_INPUTS, [(1, self.frames_per_step, IMU_CHANNELS), (1,)])) if self.model.cfg.imu else []
+
+    def split(self, inputs: tuple[Tensor, ...]) -> tuple[tuple[Tensor, ...], tuple[Tensor, ...]]:
+        """The inputs after the frames -> (the IMU inputs, the state inputs)."""
+        n = len(self.imu_specs())
+        return inputs[:n], inputs[n:]
+
     def state_specs(self) -> list[tuple[str, tuple[int, ...]]]:
         c = self.model.cfg
         specs = [("warmup", (1,)), ("conv_buf", (c.conv_kernel - 1, c.dim)), ("kv_valid", (c.window,))]
@@ -92,11 +119,12 @@ class StreamingStep(nn.Module):
         taps = u.unfold(0, inp.conv.kernel_size[0], 1)  # (g, dim, K)
         return inp.residual(u, (taps * inp.conv.weight[:, 0]).sum(-1) + inp.conv.bias)
 
-    def forward(self, frames: Tensor, warmup: Tensor, conv_buf: Tensor, kv_valid: Tensor, *kv: Tensor):
+    def forward(self, frames: Tensor, *inputs: Tensor):
         m, c, g = self.model, self.model.cfg, self.outputs
+        imu, (warmup, conv_buf, kv_valid, *kv) = self.split(inputs)
         # Everything after the input runs without the batch axis: each Linear is then one Gemm,
         # with no reshapes around it (a tenth of the step's time on a small model).
-        u = m.input.stack(self.band_features(frames[0]))  # (g, dim)
+        u = m.input.stack(self.fuse(self.band_features(frames[0]), imu))  # (g, dim)
         u = torch.cat([conv_buf, u], dim=0)
         new_conv = u[g:]
         x = self.temporal(u)  # (g, dim)
@@ -146,9 +174,10 @@ class BatchedStreamingStep(StreamingStep):
         y = attn.merge(attn.attend(q, k, v, bias))
         return block.ffn(x + block.drop(y)), k[..., g:, :], v[..., g:, :]
 
-    def forward(self, frames: Tensor, warmup: Tensor, conv_buf: Tensor, kv_valid: Tensor, *kv: Tensor):
+    def forward(self, frames: Tensor, *inputs: Tensor):
         m, c, g = self.model, self.model.cfg, self.outputs
-        u = m.input.stack(self.band_features(frames))  # (B, g, dim)
+        imu, (warmup, conv_buf, kv_valid, *kv) = self.split(inputs)
+        u = m.input.stack(self.fuse(self.band_features(frames), imu))  # (B, g, dim)
         u = torch.cat([conv_buf, u], dim=1)
         new_conv = u[:, g:]
         taps = u.unfold(1, m.input.conv.kernel_size[0], 1)  # (B, g, dim, K)
@@ -166,7 +195,8 @@ class BatchedStreamingStep(StreamingStep):
 
 
 class FullWindow(nn.Module):
-    """forward(features (1, T, bands, 16, 33)) -> log_probs (1, T // k - lookahead // k, outputs)."""
+    """forward(features (1, T, bands, 16, 33) [, imu (1, T, 6), imu_present (1,)]) -> log_probs
+    (1, T // k - lookahead // k, outputs); the IMU inputs only for a model that fuses the IMU."""
 
     def __init__(self, model: StreamingCTCModel) -> None:
         super().__init__()
@@ -174,8 +204,8 @@ class FullWindow(nn.Module):
         for block in self.model.blocks:
             block.attn.chunked = False  # no Python branch on T inside the graph
 
-    def forward(self, features: Tensor) -> Tensor:
-        return self.model(features)[0]
+    def forward(self, features: Tensor, *imu: Tensor) -> Tensor:
+        return self.model(features, None, *imu)[0]
 
 
 def _export(module: nn.Module, args: tuple, path: Path, in_names, out_names, opset: int, dynamic=None) -> None:
@@ -267,9 +297,6 @@ def export_model(
     if (c.num_outputs, c.bands) != (task.num_outputs, task.bands):
         raise ConfigError(f"the model ({c.bands} band(s), {c.num_outputs} outputs) does not fit its recipe's "
                           f"{task.name} task ({task.bands} band(s), {task.num_outputs} outputs)")
-    if c.imu:
-        raise ConfigError("this model fuses the IMU (model.imu); bundles carry EMG-only models so far (the step graph "
-                          "has no IMU input yet): train it without model.imu to export")
     f = frames_per_step or c.subsample
     shape = feature_shape(model)
     out = Path(out)
@@ -277,33 +304,35 @@ def export_model(
 
     step = StreamingStep(model, f)
     specs = step.state_specs()
-    frames = torch.zeros(1, f, *shape)
-    state = [torch.zeros(s) for _, s in specs]
-    in_names = ["frames"] + [n for n, _ in specs]
+    ins = [("frames", (1, f, *shape)), *step.imu_specs()]  # batch 1: the batched step has `batch` for it
+    in_names = [n for n, _ in ins + specs]
     out_names = ["log_probs"] + [f"{n}_out" for n, _ in specs]
-    _export(step, (frames, *state), out / STEP_GRAPH, in_names, out_names, opset)
+    _export(step, tuple(torch.zeros(s) for _, s in ins + specs), out / STEP_GRAPH, in_names, out_names, opset)
     # The batched step: the same inputs and outputs with a leading dynamic `batch` axis.
     batch = torch.export.Dim("batch", min=1, max=4096)
     example_b = 2  # not 1: torch.export would specialise a size-1 axis
     _export(
         BatchedStreamingStep(model, f),
-        (torch.zeros(example_b, f, *shape), *[torch.zeros(example_b, *s) for _, s in specs]),
+        (*[torch.zeros(example_b, *s[1:]) for _, s in ins], *[torch.zeros(example_b, *s) for _, s in specs]),
         out / BATCHED_STEP_GRAPH, in_names, out_names, opset,
-        dynamic=({0: batch}, {0: batch}, {0: batch}, {0: batch}, tuple({0: batch} for _ in specs[3:])),  # forward(frames, warmup, conv_buf, kv_valid, *kv)
+        dynamic=({0: batch}, tuple({0: batch} for _ in ins[1:] + specs)),  # forward(frames, *inputs)
     )
 
     full = FullWindow(model)
-    example = torch.zeros(1, 8 * c.subsample + c.lookahead, *shape)
+    t_in = 8 * c.subsample + c.lookahead
+    t_dim = torch.export.Dim("frames", min=c.subsample + c.lookahead + 1)
+    full_names = ["features", *IMU_INPUTS] if c.imu else ["features"]
+    imu = (torch.zeros(1, t_in, IMU_CHANNELS), torch.ones(1)) if c.imu else ()
     _export(
-        full, (example,), out / FULL_GRAPH, ["features"], ["log_probs"], opset,
-        dynamic=({1: torch.export.Dim("frames", min=c.subsample + c.lookahead + 1)},),
+        full, (torch.zeros(1, t_in, *shape), *imu), out / FULL_GRAPH, full_names, ["log_probs"], opset,
+        dynamic=({1: t_dim}, ({1: t_dim}, None)) if c.imu else ({1: t_dim},),  # forward(features, *imu): T shared
     )
 
     bands = task.band_names
     manifest = {
         "format": FORMAT,
         "version": VERSION,
-        "task": {"name": task.name, "inputs": ["emg"]},
+        "task": {"name": task.name, "inputs": ["emg", "imu"] if c.imu else ["emg"]},
         "signal": {
             "sample_rate": SAMPLE_RATE_HZ,
             "bands": list(bands),
@@ -331,7 +360,7 @@ def export_model(
         "step_graph": {
             "file": STEP_GRAPH,
             "opset": opset,
-            "inputs": _io(in_names, [frames.shape] + [s for _, s in specs]),
+            "inputs": _io(in_names, [s for _, s in ins + specs]),
             "outputs": _io(out_names, [(1, f // c.subsample, c.num_outputs)] + [s for _, s in specs]),
             "state": [
                 {"name": n, "input": n, "output": f"{n}_out", "shape": list(s), "dtype": "float32", "init": "zeros"}
@@ -341,7 +370,7 @@ def export_model(
         "batched_step_graph": {
             "file": BATCHED_STEP_GRAPH,
             "opset": opset,
-            "inputs": _io(in_names, [["batch", *frames.shape[1:]]] + [["batch", *s] for _, s in specs]),
+            "inputs": _io(in_names, [["batch", *s[1:]] for _, s in ins] + [["batch", *s] for _, s in specs]),
             "outputs": _io(out_names, [["batch", f // c.subsample, c.num_outputs]] + [["batch", *s] for _, s in specs]),
             "state": [
                 {"name": n, "input": n, "output": f"{n}_out", "shape": list(s), "dtype": "float32", "init": "zeros"}
@@ -351,7 +380,7 @@ def export_model(
         "full_graph": {
             "file": FULL_GRAPH,
             "opset": opset,
-            "inputs": [{"name": "features", "shape": [1, "T", *shape], "dtype": "float32"}],
+            "inputs": _io(full_names, [[1, "T", *shape], [1, "T", IMU_CHANNELS], [1]][: len(full_names)]),
             "outputs": [{"name": "log_probs", "shape": [1, f"T // {c.subsample} - {c.lookahead_out}", c.num_outputs],
                          "dtype": "float32"}],
         },
@@ -427,6 +456,8 @@ def write_model_card(out: Path, manifest: dict, measured: str = "") -> None:
         "",
         f"- parameters: {m['params']:,}; {m['flops_per_hop'] / 1e6:.2f} MFLOP per step "
         f"({s['samples_per_step']} samples = {1000 * s['samples_per_step'] / manifest['signal']['sample_rate']:.0f} ms)",
+        "- reads: EMG + IMU (the band's accelerometer and gyroscope at each frame; a missing IMU stream is fed as "
+        "zeros with imu_present 0)" if "imu" in manifest.get("task", {}).get("inputs", ()) else "- reads: EMG",
         f"- layers x dim: {m['config']['layers']} x {m['config']['dim']}; attention left context "
         f"{s['left_context_frames'] * 8} ms per layer; lookahead {s['lookahead_frames'] * 8} ms (input block only)",
         f"- trained from `{p['checkpoint']}` (step {p['step']}), recipe `{recipe.get('name', '?')}`, "
@@ -457,7 +488,9 @@ def _windows(bundle, data_dir: str | Path, n_windows: int, sessions: int | None 
     """Feature windows (1, T, bands, 16, 33) of uneven lengths from real recordings of the bundle's
     task, each with its ground-truth labels: the manifest's filters + the log-spectrogram, as the
     engine computes them.  ``sessions``: draw the windows from this many recordings (default: all,
-    round robin)."""
+    round robin).  Returns the windows, the recordings used, and each window's IMU: for a bundle
+    that reads it, (1, T, 6) float32 at the last sample of each frame (the training definition,
+    emgrt.data.dataset), None where the recording has none (and for an EMG-only bundle)."""
     import numpy as np
 
     from emgrt.data.sources import all_sources
@@ -473,7 +506,9 @@ def _windows(bundle, data_dir: str | Path, n_windows: int, sessions: int | None 
         if sessions < 1:
             raise ConfigError(f"--sessions must be at least 1, got {sessions}")
         sources = [sources[k] for k in sorted(rng.choice(len(sources), min(sessions, len(sources)), replace=False))]
-    out = []
+    fused = "imu" in bundle.spec.task.inputs
+    fe = spec.cfg
+    out, imus = [], []
     for i in range(n_windows):
         src = sources[i % len(sources)]
         total = len(src.time)
@@ -481,10 +516,13 @@ def _windows(bundle, data_dir: str | Path, n_windows: int, sessions: int | None 
         start = int(rng.integers(0, max(1, total - n)))
         x = src.emg(start, start + n)
         labels, _ = src.labels(float(src.time[start]), float(src.time[start + n - 1]))
-        out.append((spec(filter_offline(sos, x))[None].astype(np.float32), labels))
+        feats = spec(filter_offline(sos, x))[None].astype(np.float32)
+        out.append((feats, labels))
+        imu = src.imu_at(src.time[start + np.arange(feats.shape[1]) * fe.hop + fe.n_fft - 1]) if fused else None
+        imus.append(None if imu is None else imu[None])
     for src in sources:
         src.close()
-    return out, min(len(sources), n_windows)  # recordings actually used
+    return out, min(len(sources), n_windows), imus  # recordings actually used
 
 
 def _synthetic_dataset(root: Path, task: str = "typing") -> Path:
@@ -498,9 +536,23 @@ def _synthetic_dataset(root: Path, task: str = "typing") -> Path:
     return Path(make.generate(root / "synth", cfg).out_dir)
 
 
-def stream_step_graph(session, bundle, feats):
+def imu_feed(graph: FullGraph, imu: np.ndarray | None, n_frames: int) -> dict[str, np.ndarray]:
+    """The IMU inputs of ``graph`` (a typed manifest graph) over ``n_frames`` frames: ``imu``
+    (1, n_frames, 6) with imu_present 1, or, when None, the absent IMU (zeros, imu_present 0);
+    {} for a graph without IMU inputs."""
+    import numpy as np
+
+    if not graph.imu_inputs:
+        return {}
+    if imu is None:
+        return {"imu": np.zeros((1, n_frames, IMU_CHANNELS), np.float32), "imu_present": np.zeros(1, np.float32)}
+    return {"imu": np.ascontiguousarray(imu, np.float32), "imu_present": np.ones(1, np.float32)}
+
+
+def stream_step_graph(session, bundle, feats, imu: np.ndarray | None = None):
     """Drive the step graph (an onnxruntime ``session``) over (1, T, ...) ``feats`` from a fresh
-    state, F frames per step, warm-up outputs dropped: the outputs a live stream emits."""
+    state, F frames per step, warm-up outputs dropped: the outputs a live stream emits.  A graph
+    that reads the IMU gets ``imu`` (1, T, 6) at the frames (None: absent, see :func:`imu_feed`)."""
     import numpy as np
 
     m = bundle.manifest
@@ -509,21 +561,24 @@ def stream_step_graph(session, bundle, feats):
     f = m["stream"]["frames_per_step"]
     outs = []
     for i in range(feats.shape[1] // f):
-        res = session.run(None, {"frames": feats[:, i * f : (i + 1) * f], **state})
+        at = slice(i * f, (i + 1) * f)
+        imu_in = imu_feed(bundle.spec.step_graph, None if imu is None else imu[:, at], f)
+        res = session.run(None, {"frames": feats[:, at], **imu_in, **state})
         outs.append(res[0][0])
         state = {s["input"]: r for s, r in zip(spec, res[1:])}
     return np.concatenate(outs)[m["stream"]["skip_outputs"] :]
 
 
-def stream_batched_step_graph(session, bundle, feats: list, starts: list[int]) -> list:
+def stream_batched_step_graph(session, bundle, feats: list, starts: list[int], imu: list | None = None) -> list:
     """Drive the batched step graph over several streams at once: stream b's (1, T_b, ...)
     features from step ``starts[b]`` on (streams join late and leave when their frames run out),
-    each with its own state.  Returns each stream's outputs, as :func:`stream_step_graph` gives
-    them for that stream alone."""
+    each with its own state (and, for a graph that reads the IMU, ``imu[b]`` (1, T_b, 6) or None:
+    absent; all absent when ``imu`` is None).  Returns each stream's outputs, as
+    :func:`stream_step_graph` gives them for that stream alone."""
     import numpy as np
 
     m = bundle.manifest
-    spec = m["batched_step_graph"]["state"]
+    spec, graph = m["batched_step_graph"]["state"], bundle.spec.batched_step_graph
     f, skip = m["stream"]["frames_per_step"], m["stream"]["skip_outputs"]
     ends = [s + x.shape[1] // f for s, x in zip(starts, feats)]
     state: list = [[np.zeros(x["shape"], np.float32) for x in spec] for _ in feats]
@@ -534,6 +589,9 @@ def stream_batched_step_graph(session, bundle, feats: list, starts: list[int]) -
             continue
         j0 = [(i - starts[b]) * f for b in live]
         feed = {"frames": np.stack([feats[b][0, j : j + f] for b, j in zip(live, j0)])}
+        rows = [imu_feed(graph, None if imu is None or imu[b] is None else imu[b][:, j : j + f], f)
+                for b, j in zip(live, j0)]
+        feed.update({name: np.concatenate([r[name] for r in rows]) for name in rows[0]})
         for k, x in enumerate(spec):
             feed[x["input"]] = np.stack([state[b][k] for b in live])
         res = session.run(None, feed)
@@ -553,7 +611,9 @@ def verify_bundle(
     providers: list[str] | None = None,
     write_card: bool = False,
 ) -> dict:
-    """Parity of the bundle's graphs on real windows; int8 graphs report their CER change.
+    """Parity of the bundle's graphs on real windows; int8 graphs report their CER change.  A bundle
+    that reads the IMU is checked with each window's IMU (present where the recording has one) and
+    once more, step vs whole window, with the IMU absent.
 
     Data: ``data_dir``, else the dataset named by the bundle's provenance, else two synthetic
     sessions made by `emgrt synth` in a temporary folder.  ``write_card``: append the figures to
@@ -578,26 +638,28 @@ def verify_bundle(
         task = bundle.spec.task.name
         source = str(data_dir) if data_dir else f"synthetic (emgrt synth --task {task}, 2 sessions, seed 0)"
         data_dir = data_dir or _synthetic_dataset(Path(tmp), task)
-        wins, n_sessions = _windows(bundle, data_dir, windows, sessions)
+        wins, n_sessions, imus = _windows(bundle, data_dir, windows, sessions)
     full = make_session(bundle.full_path, providers, threads=0)
     step = make_session(bundle.step_path, providers, threads=0)
     ckpt = prov.get("checkpoint")
     model = load_model(ckpt)[0] if ckpt and Path(ckpt).exists() else None
-    torch_diff, stream_diff, batched_diff, int8_prob_diff = [], [], [], []
+    torch_diff, stream_diff, batched_diff, absent_diff, int8_prob_diff = [], [], [], [], []
+    fused = bool(bundle.spec.full_graph.imu_inputs)
     batched = make_session(bundle.batched_step_path, providers, threads=0) if bundle.batched_step_path else None
     counts = {"fp32": ErrorCounts(), "int8": ErrorCounts()}
     int8 = bundle.int8_path("full_graph")
     int8_sess = make_session(int8, providers, threads=0) if int8 else None
     labels = bundle.labels
-    for i, (feats, truth) in enumerate(wins):
-        lp = full.run(None, {"features": feats})[0][0]
+    for i, ((feats, truth), imu) in enumerate(zip(wins, imus)):
+        imu_in = imu_feed(bundle.spec.full_graph, imu, feats.shape[1])
+        lp = full.run(None, {"features": feats, **imu_in})[0][0]
         if model is not None:
             with torch.no_grad():
-                ref = model(torch.from_numpy(feats))[0][0].numpy()
+                ref = model(torch.from_numpy(feats), None, *map(torch.from_numpy, imu_in.values()))[0][0].numpy()
             torch_diff.append(float(np.abs(ref - lp).max()))
         # The stream has seen whole steps only (T // F * F frames): its outputs are a prefix of the
         # whole window's, which are causal, so the prefix is compared.
-        streamed = stream_step_graph(step, bundle, feats)
+        streamed = stream_step_graph(step, bundle, feats, imu)
         n = len(streamed)
         if not 0 < n <= len(lp) or len(lp) - n > bundle.stream["outputs_per_step"]:
             raise ConfigError(f"{bundle.step_path}: the stream emitted {n} outputs where the whole window has {len(lp)}; "
@@ -605,14 +667,17 @@ def verify_bundle(
         stream_diff.append(float(np.abs(streamed - lp[:n]).max()))
         if batched is not None:  # this window streamed beside the previous one, which joins 3 steps later
             pair = [feats] + ([wins[i - 1][0]] if i else [])
-            got = stream_batched_step_graph(batched, bundle, pair, [0, 3][: len(pair)])
+            got = stream_batched_step_graph(batched, bundle, pair, [0, 3][: len(pair)], [imu] + imus[i - 1 : i])
             batched_diff.append(float(np.abs(got[0] - streamed).max()))
+        if fused:  # the band's IMU stream missing: zeros, imu_present 0
+            absent = full.run(None, {"features": feats, **imu_feed(bundle.spec.full_graph, None, feats.shape[1])})[0][0]
+            absent_diff.append(float(np.abs(stream_step_graph(step, bundle, feats) - absent[:n]).max()))
         if int8_sess is not None and bundle.spec.task.name == "gestures":  # no text: the posteriors' change
-            q = int8_sess.run(None, {"features": feats})[0][0]
+            q = int8_sess.run(None, {"features": feats, **imu_in})[0][0]
             int8_prob_diff.append(float(np.abs(np.exp(q) - np.exp(lp)).max()))
         elif int8_sess is not None:
             ref_keys = "".join(labels[t] for t in truth)
-            for name, out in (("fp32", lp), ("int8", int8_sess.run(None, {"features": feats})[0][0])):
+            for name, out in (("fp32", lp), ("int8", int8_sess.run(None, {"features": feats, **imu_in})[0][0])):
                 hyp = "".join(decode_offline("greedy", out, labels, bundle.blank))
                 counts[name].update(ref_keys, hyp)
         if progress:
@@ -629,10 +694,13 @@ def verify_bundle(
         "torch_vs_onnx_max_abs": max(torch_diff) if torch_diff else None,
         "step_vs_full_max_abs": max(stream_diff),
         "batched_vs_step_max_abs": max(batched_diff) if batched_diff else None,
+        "imu_windows": sum(x is not None for x in imus) if fused else None,  # windows with the IMU present
+        "step_vs_full_imu_absent_max_abs": max(absent_diff) if fused else None,
     }
     report["torch_vs_onnx_ok"] = None if model is None else report["torch_vs_onnx_max_abs"] <= PARITY_TOLERANCE
     report["step_vs_full_ok"] = report["step_vs_full_max_abs"] <= PARITY_TOLERANCE
     report["batched_vs_step_ok"] = None if batched is None else report["batched_vs_step_max_abs"] <= PARITY_TOLERANCE
+    report["step_vs_full_imu_absent_ok"] = None if not fused else report["step_vs_full_imu_absent_max_abs"] <= PARITY_TOLERANCE
     if int8_prob_diff:
         report["int8"] = {"max_abs_prob_change": max(int8_prob_diff)}
     elif int8_sess is not None:
@@ -654,6 +722,9 @@ def _card_figures(rep: dict) -> str:
     lines.append(f"- streaming step vs whole window, max abs log-prob difference: {rep['step_vs_full_max_abs']:.2e}")
     if rep.get("batched_vs_step_max_abs") is not None:
         lines.append(f"- batched step (2 streams) vs the step alone, max abs log-prob difference: {rep['batched_vs_step_max_abs']:.2e}")
+    if rep.get("step_vs_full_imu_absent_max_abs") is not None:
+        lines.append(f"- the IMU present in {rep['imu_windows']} of the {rep['windows']} windows above; with it absent "
+                     f"(imu_present 0), streaming step vs whole window: {rep['step_vs_full_imu_absent_max_abs']:.2e}")
     if "int8" in rep and "max_abs_prob_change" in rep["int8"]:
         lines.append(f"- int8 vs fp32 whole window, max abs change of a class probability: {rep['int8']['max_abs_prob_change']:.2e}")
     elif "int8" in rep:

@@ -328,18 +328,24 @@ class BandStack(nn.Module):
                imu_present: Tensor | None = None) -> Tensor:
         """(N, T, bands, 16, 33) -> (N, T, bands * band_width [+ imu_width]) per-frame features.
 
-        A fusing model also takes ``imu`` (N, T, 6) at the frames and ``imu_present`` (N,) bool;
-        an absent IMU (no stream, or dropped in training) contributes zeros."""
+        A fusing model also takes ``imu`` (N, T, 6) at the frames and ``imu_present`` (N,), bool or
+        1.0 / 0.0; an absent IMU (no stream, or dropped in training) contributes zeros."""
         x = self.norm(x.flatten(-3), mask).unflatten(-1, (self.cfg.bands, CHANNELS_PER_BAND, N_FREQ))
         z = torch.cat([mlp(x[..., b, :, :]) for b, mlp in enumerate(self.bands)], dim=-1)
         if not self.imu:
             return z
         if imu is None:
             return torch.cat([z, z.new_zeros((*z.shape[:-1], self.cfg.imu_width))], dim=-1)
-        present = torch.ones(imu.shape[0], dtype=torch.bool, device=imu.device) if imu_present is None else imu_present
-        keep = mask & present[:, None] if mask is not None else present[:, None].expand(imu.shape[:2])
-        y = F.relu(self.imu_proj(self.imu_norm(imu, keep))) * present[:, None, None].to(z.dtype)
-        return torch.cat([z, y], dim=-1)
+        present = z.new_ones(imu.shape[0]) if imu_present is None else imu_present.to(z.dtype)
+        on = present[:, None] > 0
+        keep = mask & on if mask is not None else on.expand(imu.shape[:2])
+        return torch.cat([z, self.imu_features(imu, present, keep)], dim=-1)
+
+    def imu_features(self, imu: Tensor, present: Tensor, keep: Tensor | None = None) -> Tensor:
+        """(N, T, 6) IMU at the frames, ``present`` (N,) 1.0 / 0.0 -> (N, T, imu_width):
+        relu(imu_proj(imu_norm(imu))) * present (the norm a fixed affine at eval; in training its
+        statistics count the frames ``keep`` (N, T) marks).  Exported step graphs call it too."""
+        return F.relu(self.imu_proj(self.imu_norm(imu, keep))) * present[:, None, None]
 
     def stack(self, z: Tensor) -> Tensor:
         """(N, G*k, C) -> (N, G, out_dim): k consecutive frames concatenated, then projected."""
