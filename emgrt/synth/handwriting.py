@@ -9,7 +9,7 @@ voluntary drive differs: here it comes from pen trajectories.
 Prompts.  Words and short phrases (1-3 words, at most :data:`MAX_CHARS` characters) cut from
 the real English sentences the typists type (:func:`emgrt.synth.text.make_prompt`, WordNet 3.0),
 lower-cased and reduced to :data:`CHARSET`: letters, digits, space and ``. , ' ? !``; now and
-then a number or a single letter instead.  As in the release, a right arrow
+then a number, and one prompt in five a single letter.  As in the release, a right arrow
 (:data:`~emgrt.io.gni.HW_SPACE`) asks for an explicit space, written as a rightward stroke (in
 about a quarter of the multi-word prompts every space is explicit), and a left arrow
 (:data:`~emgrt.io.gni.HW_BACKSPACE`) a backspace, written as a leftward stroke back over the
@@ -115,7 +115,12 @@ END_MARGIN_S = 0.5  # the last prompt of a stage ends this long before the stage
 ARM_SMOOTH_S = 0.08  # the arm follows the characters' anchors with this lag
 JOIN = 0.06  # strokes that start within this many letter heights of the last end join (no lift)
 MIN_STROKE_S = 0.06
-DRIVE_GAIN = 0.45  # drive per unit of normalised finger speed
+# Drive per unit of normalised finger speed.  At 0.45 few motor units were recruited by the strokes:
+# a linear probe (ridge from the 16 channels' log RMS at 50 Hz, +-100 ms of lags, to the four
+# direction drives) explained R^2 0.39 / 0.22 / 0.36 / 0.07 of flex / extend / ulnar / radial and
+# a model did not leave CTC's blank plateau; at 1.2 the probe reaches 0.48 / 0.46 / 0.51 / 0.27
+# (2.0 adds little: 0.55 / 0.48 / 0.50 / 0.26).
+DRIVE_GAIN = 1.2
 MAX_SPEED = 3.0  # normalised finger speed is clipped here
 ARROW = 0.9  # length of an explicit-space stroke, letter heights
 ARROW_Y = 0.35  # height of the arrow strokes above the baseline, letter heights
@@ -192,7 +197,7 @@ def make_hw_prompt(rng: np.random.Generator, max_words: int = 3) -> str:
     r = rng.random()
     if r < 0.06 and max_words:
         text = str(int(rng.integers(0, 10 ** int(rng.integers(1, 5)))))
-    elif r < 0.12 or not max_words:
+    elif r < 0.26 or not max_words:  # single letters: the examples a model first learns its letters from
         text = LETTERS[int(rng.integers(len(LETTERS)))]
     else:
         words = prompt_words(make_prompt(rng)) or ["a"]
