@@ -27,6 +27,9 @@
 #   bash models/results.sh gestures-lstm  # the LSTM of the same size, recipe and budget (the comparison)
 #   bash models/results.sh gestures-personal  # the gestures model fine-tuned on held-out user 003
 #   bash models/results.sh gestures-imu   # the fusion ablation: the same model with the band's IMU fused
+#   bash models/results.sh handwriting    # issue 15: 8 h of handwriting data, the student-size CTC model (2500
+#                                      # updates, ~45 min alone), the shipped bundle models/default-handwriting
+#                                      # with its demo recording, greedy CER of the held-out users (test) and val
 #
 # JSON results land in models/results/ (committed: every table row names its file).  Runs go to
 # runs/ (not committed).  One torch thread per run: two runs side by side on the 2-core machine
@@ -232,6 +235,21 @@ gestures)  # the discrete-gestures task end to end: data, model, bundle, the hel
   json "$OUT/eval-gestures-student-test.json" "$E" eval runs/gestures-student --data "$GD" --split test --json
   json "$OUT/eval-gestures-student-val.json" "$E" eval runs/gestures-student --data "$GD" --split val --json
   json "$OUT/latency-gestures-test.json" "$E" latency "$GD" --split test --bundle "$GB" --json ;;
+handwriting)  # the handwriting task: data, model, bundle, the held-out users' CER
+  HD=data/handwriting-8h HB=models/default-handwriting
+  [ -f "$HD/handwriting_corpus.csv" ] || "$E" synth --task handwriting "$HD" --users 10 --sessions 4 --minutes 12 --seed 0 \
+      --test-users 2 --workers 2
+  finished handwriting-student || DATA=$HD train handwriting-student train --recipe models/recipes/handwriting.toml \
+      --set model.name=L2d128 --set model.band_width=56 --set train.max_steps=2500 --set train.val_every=250 --set train.max_minutes=0
+  if [ ! -f "$HB/manifest.json" ]; then
+    "$E" export runs/handwriting-student --out "$HB"
+    # the demo recording: 30 s of a held-out user's (never trained on) last session
+    "$E" data cut "$HD/handwriting_user_006_dataset_003.hdf5" "$HB/demo-session.hdf5" --start 60 --seconds 30
+    "$E" export seal "$HB"
+    "$E" export verify "$HB" --data "$HD" --write-card
+  fi
+  json "$OUT/eval-handwriting-student-test.json" "$E" eval runs/handwriting-student --data "$HD" --split test --json
+  json "$OUT/eval-handwriting-student-val.json" "$E" eval runs/handwriting-student --data "$HD" --split val --json ;;
 gestures-personal)  # held-out user 003: earlier recordings train, the one before the last val, the last test
   GD=data/gestures
   finished gestures-student-003 || "$E" finetune --from runs/gestures-student --user 003 --data "$GD" \

@@ -119,3 +119,39 @@ def test_demo_of_a_recording_of_another_task_is_one_line(tmp_path):
     )
     assert r.returncode == 2 and r.stderr.count("\n") == 1, r.stderr
     assert "is a gestures recording but" in r.stderr and "--task gestures" in r.stderr
+
+
+def test_demo_task_handwriting_replays_the_shipped_handwriting_bundle(tmp_path):
+    """`emgrt demo --task handwriting`: the prompt being written, the decoded text, and a summary
+    with the CER of the prompts written through."""
+    r = subprocess.run(
+        [sys.executable, "-m", "emgrt", "demo", "--task", "handwriting", "--speed", "10"],
+        capture_output=True, text=True, timeout=TIMEOUT, stdin=subprocess.DEVNULL, cwd=tmp_path,
+    )
+    assert r.returncode == 0, r.stderr
+    out = r.stdout
+    assert re.search(r"^prompt: \S", out, re.M), out
+    m = re.search(r"summary: (\d+) prompts written through, (\d+) characters decoded, 30\.0 s of signal", out)
+    assert m and int(m.group(1)) > 0 and int(m.group(2)) > 0, out
+    assert re.search(r"^  CER \d+\.\d\d% over those prompts \(ins ", out, re.M)
+    assert "60000 samples processed, 0 dropped" in out
+
+
+def test_prompt_score_assigns_characters_to_the_prompt_being_written():
+    """Characters count for the prompt whose span (its start to the next one's) holds their frame;
+    the last prompt, not written through within the replay, is left out."""
+    from types import SimpleNamespace
+
+    from emgrt.stream.prompt_score import PromptScore
+
+    starts = [10.0, 12.0, 15.0]
+    rep = SimpleNamespace(t0=10.0, n_samples=2000 * 7, rate=2000.0, markers=["ab", "c←d", "ef"],
+                          key_stamp=lambda i: starts[i])
+    score = PromptScore(rep)
+    for t, k in [(10.5, "a"), (11.0, "x"), (11.5, "b"), (12.5, "c"), (13.0, "←"), (14.0, "d"), (15.5, "e")]:
+        score.record({"type": "char", "key": k, "frame_t": t}, 0.0)
+    score.record({"type": "hypothesis", "text": "zz", "t": 11.0}, 0.0)
+    assert score.prompt(9.0) == "" and score.prompt(12.5) == "c←d" and score.prompt(16.0) == "ef"
+    s = score.summary()
+    assert s["pairs"] == [("ab", "axb"), ("c←d", "c←d")]  # "ef" runs past the replay's end (17 s)
+    assert s["prompts"] == 2 and s["insertions"] == 1 and s["reference_length"] == 5 and abs(s["cer"] - 20.0) < 1e-9

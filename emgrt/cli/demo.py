@@ -169,6 +169,11 @@ class Demo:
 
                     lane.score = GestureScore(self.replayer)
                     lane.engine.hop_log = lane.score.hop_ms
+                elif lane.task == "handwriting":
+                    from emgrt.stream.prompt_score import PromptScore
+
+                    lane.score = PromptScore(self.replayer)
+                    lane.engine.hop_log = lane.score.hop_ms
                 lane.source = self.replay.source(lane.bundle)
         else:
             for lane in lanes:
@@ -213,13 +218,7 @@ class Demo:
     # -- the replay, scored -----------------------------------------------------------------------
     def _prompt(self, t: float | None) -> str:
         lane = self.lanes[0]
-        if lane.score is not None:
-            return lane.score.prompt(t)
-        rep = self.replayer  # handwriting: the prompt last started
-        if rep is None or rep.t0 is None or t is None:
-            return ""
-        started = [m for i, m in enumerate(rep.markers) if rep.key_stamp(i) <= t]
-        return started[-1] if started else ""
+        return lane.score.prompt(t) if lane.score is not None else ""
 
     @staticmethod
     def _gesture_line(lane: Lane, t: float | None) -> str:
@@ -383,6 +382,9 @@ class Demo:
         if lane.task == "gestures" and lane.score is not None:
             self._gesture_summary(lane, e)
             return
+        if lane.task == "handwriting" and lane.score is not None:
+            self._handwriting_summary(lane, e)
+            return
         if lane.score is None:
             print(f"emgrt demo: {e['received'] / lane.engine.rate:.1f} s of signal decoded; "
                   f"compute per step p50 {e.get('compute_ms_p50', float('nan')):.2f} ms")
@@ -420,6 +422,17 @@ class Demo:
         print(f"  gesture-to-event latency p50/p90/p99 {ms(lat['p50'])}/{ms(lat['p90'])}/{ms(lat['p99'])} ms "
               f"(gesture time to the stamp of the sample that completed the step emitting it); "
               "compute per step p50/p99 " + "/".join("-" if v is None else f"{v:.2f}" for v in (comp["p50"], comp["p99"])) + " ms")
+        print(f"  {e.get('processed', 0)} samples processed, {e.get('dropped', 0)} dropped")
+
+    def _handwriting_summary(self, lane: Lane, e: dict) -> None:
+        rep = lane.summary = lane.score.summary()
+        print("")
+        print(f"summary{' ' + lane.name if len(self.lanes) > 1 else ''}: {rep['prompts']} prompts written through, "
+              f"{e['chars']} characters decoded, {e['received'] / lane.engine.rate:.1f} s of signal")
+        for ref, hyp in rep["pairs"][-3:]:
+            print(f"  {ref!r} -> {hyp!r}")
+        print(f"  CER {rep['cer']:.2f}% over those prompts (ins {rep['ins_rate']:.1f} / del {rep['del_rate']:.1f} / "
+              f"sub {rep['sub_rate']:.1f}; greedy, no LM); compute per step p50 {e.get('compute_ms_p50', float('nan')):.2f} ms")
         print(f"  {e.get('processed', 0)} samples processed, {e.get('dropped', 0)} dropped")
 
     def _compare_table(self) -> None:

@@ -61,9 +61,10 @@ in the air, and nudged by a tenth of the wrist angles the fingers' strokes imply
 the ``imu`` dataset of the IMU extension (:mod:`emgrt.io.imu`, :mod:`emgrt.synth.imu`);
 ``--no-imu`` leaves it out, and the EMG is the same either way.
 
-Difficulty for handwriting is NOT yet calibrated against a baseline: no handwriting model exists
-yet; the default (0.7) sets noise, user/session spread, direction overlap and onset jitter by the
-typing formulas (:mod:`~emgrt.synth.difficulty`).
+Difficulty for handwriting is NOT yet calibrated: the default (0.7) sets noise, user/session
+spread, direction overlap and onset jitter by the typing formulas (:mod:`~emgrt.synth.difficulty`);
+the student-size model on 8 h of it reaches 84.5 greedy CER on held-out users after 2500 updates
+(models/README.md, "Handwriting").
 """
 
 from __future__ import annotations
