@@ -46,6 +46,16 @@ STEPS=${STEPS:-1500}
 SUF=""; [ "$STEPS" = 1500 ] || SUF="-s$STEPS"  # a longer schedule is another run, never a resume of this one
 THREADS=${THREADS:-1}
 
+ship() {  # ship RUN BUNDLE DATA RECORDING START: export RUN with 30 s of RECORDING from START s as its
+  # demo recording (a held-out user's, never trained on), sealed and verified; kept if it exists
+  local run=$1 bundle=$2 data=$3 rec=$4 start=$5
+  [ -f "$bundle/manifest.json" ] && return 0
+  "$E" export "runs/$run" --out "$bundle"
+  "$E" data cut "$data/$rec" "$bundle/demo-session.hdf5" --start "$start" --seconds 30
+  "$E" export seal "$bundle"
+  "$E" export verify "$bundle" --data "$data" --write-card
+}
+
 json() {  # json FILE CMD...: run CMD (its stdout is JSON) into FILE unless FILE exists
   local f=$1; shift
   [ -s "$f" ] && return 0
@@ -225,13 +235,7 @@ gestures)  # the discrete-gestures task end to end: data, model, bundle, the hel
   [ -f "$GD/discrete_gestures_corpus.csv" ] || "$E" synth --task gestures "$GD" --seed 0
   finished gestures-student || DATA=$GD train gestures-student train --recipe models/recipes/gestures.toml --set model.name=L2d128 \
       --set model.band_width=56 --set train.max_steps=2500 --set train.val_every=250 --set train.max_minutes=0
-  if [ ! -f "$GB/manifest.json" ]; then
-    "$E" export runs/gestures-student --out "$GB"
-    # the demo recording: 30 s of the held-out user's (user 003, never trained on) last session
-    "$E" data cut "$GD/discrete_gestures_user_003_dataset_002.hdf5" "$GB/demo-session.hdf5" --start 20 --seconds 30
-    "$E" export seal "$GB"
-    "$E" export verify "$GB" --data "$GD" --write-card
-  fi
+  ship gestures-student "$GB" "$GD" discrete_gestures_user_003_dataset_002.hdf5 20  # held-out user 003's last session
   json "$OUT/eval-gestures-student-test.json" "$E" eval runs/gestures-student --data "$GD" --split test --json
   json "$OUT/eval-gestures-student-val.json" "$E" eval runs/gestures-student --data "$GD" --split val --json
   json "$OUT/latency-gestures-test.json" "$E" latency "$GD" --split test --bundle "$GB" --json ;;
@@ -241,13 +245,7 @@ handwriting)  # the handwriting task: data, model, bundle, the held-out users' C
       --test-users 2 --workers 2
   finished handwriting-student || DATA=$HD train handwriting-student train --recipe models/recipes/handwriting.toml \
       --set model.name=L2d128 --set model.band_width=56 --set train.max_steps=2500 --set train.val_every=250 --set train.max_minutes=0
-  if [ ! -f "$HB/manifest.json" ]; then
-    "$E" export runs/handwriting-student --out "$HB"
-    # the demo recording: 30 s of a held-out user's (never trained on) last session
-    "$E" data cut "$HD/handwriting_user_006_dataset_003.hdf5" "$HB/demo-session.hdf5" --start 60 --seconds 30
-    "$E" export seal "$HB"
-    "$E" export verify "$HB" --data "$HD" --write-card
-  fi
+  ship handwriting-student "$HB" "$HD" handwriting_user_006_dataset_003.hdf5 60  # held-out user 006's last session
   json "$OUT/eval-handwriting-student-test.json" "$E" eval runs/handwriting-student --data "$HD" --split test --json
   json "$OUT/eval-handwriting-student-val.json" "$E" eval runs/handwriting-student --data "$HD" --split val --json ;;
 gestures-personal)  # held-out user 003: earlier recordings train, the one before the last val, the last test

@@ -164,15 +164,11 @@ class Demo:
                 if lane.task == "typing":
                     lane.score = self.replay.score()
                     lane.engine.hop_log = lane.score.run.hop_ms
-                elif lane.task == "gestures":
+                else:  # the one-band tasks' scores take the replayer and keep the step times
                     from emgrt.stream.gesture_score import GestureScore
-
-                    lane.score = GestureScore(self.replayer)
-                    lane.engine.hop_log = lane.score.hop_ms
-                elif lane.task == "handwriting":
                     from emgrt.stream.prompt_score import PromptScore
 
-                    lane.score = PromptScore(self.replayer)
+                    lane.score = {"gestures": GestureScore, "handwriting": PromptScore}[lane.task](self.replayer)
                     lane.engine.hop_log = lane.score.hop_ms
                 lane.source = self.replay.source(lane.bundle)
         else:

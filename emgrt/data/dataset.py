@@ -169,7 +169,7 @@ class WindowedDataset:
         without IMU, or (training) for a window whose IMU the modality dropout took."""
         sf = self.sessions[s]
         fe = self.transform.spectrogram.cfg
-        idx = np.minimum(start + np.arange(n_frames) * fe.hop + fe.n_fft - 1, len(sf.time) - 1)
+        idx = np.minimum(start + fe.last_samples(n_frames), len(sf.time) - 1)
         x = sf.imu_at(sf.time[idx])
         p = self.cfg.augment.imu_dropout
         if x is None or (self.train and rngs is not None and p > 0 and rngs.modality.random() < p):

@@ -48,6 +48,11 @@ class FrontEndConfig:
         """Frames produced by ``n_samples`` samples (no centering)."""
         return 0 if n_samples < self.n_fft else 1 + (n_samples - self.n_fft) // self.hop
 
+    def last_samples(self, n_frames: int) -> np.ndarray:
+        """(n_frames,) int64: the index of each frame's last sample, counted from the first
+        sample of the first frame (what the IMU is read at for a frame: emgrt.data, export verify)."""
+        return np.arange(n_frames, dtype=np.int64) * self.hop + self.n_fft - 1
+
     def to_dict(self) -> dict:
         return asdict(self)
 

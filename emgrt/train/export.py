@@ -518,7 +518,7 @@ def _windows(bundle, data_dir: str | Path, n_windows: int, sessions: int | None 
         labels, _ = src.labels(float(src.time[start]), float(src.time[start + n - 1]))
         feats = spec(filter_offline(sos, x))[None].astype(np.float32)
         out.append((feats, labels))
-        imu = src.imu_at(src.time[start + np.arange(feats.shape[1]) * fe.hop + fe.n_fft - 1]) if fused else None
+        imu = src.imu_at(src.time[start + fe.last_samples(feats.shape[1])]) if fused else None
         imus.append(None if imu is None else imu[None])
     for src in sources:
         src.close()
