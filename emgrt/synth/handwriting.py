@@ -116,11 +116,11 @@ END_MARGIN_S = 0.5  # the last prompt of a stage ends this long before the stage
 ARM_SMOOTH_S = 0.08  # the arm follows the characters' anchors with this lag
 JOIN = 0.06  # strokes that start within this many letter heights of the last end join (no lift)
 MIN_STROKE_S = 0.06
-# Drive per unit of normalised finger speed.  At 0.45 few motor units were recruited by the strokes:
-# a linear probe (ridge from the 16 channels' log RMS at 50 Hz, +-100 ms of lags, to the four
-# direction drives) explained R^2 0.39 / 0.22 / 0.36 / 0.07 of flex / extend / ulnar / radial and
-# a model did not leave CTC's blank plateau; at 1.2 the probe reaches 0.48 / 0.46 / 0.51 / 0.27
-# (2.0 adds little: 0.55 / 0.48 / 0.50 / 0.26).
+# Drive per unit of normalised finger speed.  At 0.45 few motor units were recruited by the strokes
+# and a model did not leave CTC's blank plateau.  `python models/probe_handwriting.py --gain G` (a
+# ridge probe from the EMG envelope to the four direction drives) gives R^2 flex / extend / ulnar /
+# radial 0.24 / 0.39 / 0.38 / -0.15 at 0.45, 0.46 / 0.52 / 0.45 / 0.10 at 1.2, 0.50 / 0.49 / 0.48 /
+# 0.09 at 2.0 (little more): the radial (leftward) strokes stay hard to read.
 DRIVE_GAIN = 1.2
 MAX_SPEED = 3.0  # normalised finger speed is clipped here
 ARROW = 0.9  # length of an explicit-space stroke, letter heights
