@@ -104,12 +104,16 @@ class Frontend:
     normalized: Bool
 
     def __post_init__(self) -> None:
-        from emgrt.dsp.features import FrontEndConfig
-
         try:
-            FrontEndConfig(self.n_fft, self.hop, self.eps, self.normalized)
+            self.config()
         except ConfigError as exc:  # n_fft and hop that do not make frames
             raise Invalid("n_fft", str(exc)) from None
+
+    def config(self):
+        """The :class:`emgrt.dsp.features.FrontEndConfig` this table describes."""
+        from emgrt.dsp.features import FrontEndConfig
+
+        return FrontEndConfig(self.n_fft, self.hop, self.eps, self.normalized)
 
 
 @table
@@ -194,8 +198,10 @@ class FullGraph:
 
     @property
     def imu_inputs(self) -> list[Tensor]:
-        """The inputs that carry the band's IMU (IMU_INPUTS); none for an EMG-only model."""
-        return [t for t in self.inputs if t.name in IMU_INPUTS]
+        """The inputs that carry the band's IMU, in IMU_INPUTS order (``imu``, ``imu_present``);
+        none for an EMG-only model."""
+        by_name = {t.name: t for t in self.inputs}
+        return [by_name[n] for n in IMU_INPUTS if n in by_name]
 
 
 @table

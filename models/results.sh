@@ -30,6 +30,7 @@
 #   bash models/results.sh handwriting    # issue 15: 8 h of handwriting data, the student-size CTC model (2500
 #                                      # updates, ~45 min alone), the shipped bundle models/default-handwriting
 #                                      # with its demo recording, greedy CER of the held-out users (test) and val
+#   bash models/results.sh handwriting-imu  # the fusion ablation: the same model with the band's IMU fused
 #
 # JSON results land in models/results/ (committed: every table row names its file).  Runs go to
 # runs/ (not committed).  One torch thread per run: two runs side by side on the 2-core machine
@@ -248,6 +249,16 @@ handwriting)  # the handwriting task: data, model, bundle, the held-out users' C
   ship handwriting-student "$HB" "$HD" handwriting_user_006_dataset_003.hdf5 60  # held-out user 006's last session
   json "$OUT/eval-handwriting-student-test.json" "$E" eval runs/handwriting-student --data "$HD" --split test --json
   json "$OUT/eval-handwriting-student-val.json" "$E" eval runs/handwriting-student --data "$HD" --split val --json ;;
+handwriting-imu)  # the fusion ablation: handwriting-student's recipe, data and budget with the IMU fused
+                  # (dropped from a quarter of the training windows), scored with the IMU and without
+  HD=data/handwriting-8h
+  finished handwriting-imu || DATA=$HD train handwriting-imu train --recipe models/recipes/handwriting.toml \
+      --set model.name=L2d128 --set model.band_width=56 --set train.max_steps=2500 --set train.val_every=250 --set train.max_minutes=0 \
+      --set model.imu=6 --set data.imu=true --set data.augment.imu_dropout=0.25
+  for S in test val; do
+    json "$OUT/eval-handwriting-imu-$S.json" "$E" eval runs/handwriting-imu --data "$HD" --split $S --json
+    json "$OUT/eval-handwriting-imu-$S-without-imu.json" "$E" eval runs/handwriting-imu --data "$HD" --split $S --without-imu --json
+  done ;;
 gestures-personal)  # held-out user 003: earlier recordings train, the one before the last val, the last test
   GD=data/gestures
   finished gestures-student-003 || "$E" finetune --from runs/gestures-student --user 003 --data "$GD" \

@@ -172,14 +172,3 @@ def test_an_emg_only_manifest_refuses_an_imu_input(tiny_bundle):
     with pytest.raises(BundleError, match=r"^step_graph\.inputs: must be free of \['imu', 'imu_present'\] unless "
                                           r"task\.inputs has 'imu', got \['imu'\]$"):
         parse(Manifest, m, error=BundleError)
-
-
-def test_the_engine_refuses_a_fused_bundle_with_one_line(fused_bundle):
-    """Until the engine ingests the IMU, a fused bundle is refused up front, not run without it."""
-    from emgrt.errors import EmgrtError
-    from emgrt.stream import Engine
-
-    with pytest.raises(EmgrtError) as err:
-        Engine(fused_bundle)
-    msg = str(err.value)
-    assert "\n" not in msg and "fuses the band's IMU" in msg and "without model.imu" in msg

@@ -45,7 +45,7 @@ def test_batched_streams_equal_each_stream_alone_joining_and_leaving(tiny_bundle
     assert rec.batched
     batch_sizes = []
     run = rec._batch.run
-    rec._batch.run = lambda streams, frames: batch_sizes.append(len(streams)) or run(streams, frames)
+    rec._batch.run = lambda streams, frames, imu=None: batch_sizes.append(len(streams)) or run(streams, frames, imu)
     rng = np.random.default_rng(7)
     streams: dict = {}
     pos = dict.fromkeys(sigs, 0)

@@ -64,7 +64,7 @@ def bench_soak(
                 break
             time.sleep(min(every_s, max(0.01, wall_s - now)))
         rep.halt()  # stop sending, keep the outlet until the engine has drained it
-        live.drain(rep.samples_sent, 10.0)
+        live.drain(rep, 10.0)
     finally:
         try:
             stats = live.finish()

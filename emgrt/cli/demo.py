@@ -101,6 +101,10 @@ def _run(args: argparse.Namespace) -> int:
         from emgrt.errors import ConfigError
 
         raise ConfigError("--compare replays a recording through two bundles; drop --stream/--left/--right")
+    if args.imu is not None and not live_band:
+        from emgrt.errors import ConfigError
+
+        raise ConfigError("--imu names a live band's IMU stream (with --stream); a replay sends its recording's own")
     session = None if live_band else _session_path(args, bundle)
     if session is not None:
         _check_recording(session, bundle)
@@ -173,7 +177,7 @@ class Demo:
                 lane.source = self.replay.source(lane.bundle)
         else:
             for lane in lanes:
-                lane.source = LiveSource(lane.bundle, stream=args.stream, left=args.left, right=args.right)
+                lane.source = LiveSource(lane.bundle, stream=args.stream, left=args.left, right=args.right, imu=args.imu)
 
     # -- engine threads --------------------------------------------------------------------------
     def on_event(self, lane: Lane, ev: dict) -> None:
@@ -290,12 +294,14 @@ class Demo:
 
     def _done(self) -> bool:
         """True once the replay has been sent and every engine has received all of it."""
+        from emgrt.stream.live import received_all
+
         if not any(lane.worker.is_alive() for lane in self.lanes):
             return True
         rep = self.replayer
         if rep is None or not rep.done:
             return False
-        if all(lane.engine.counters["received"] >= rep.samples_sent or not lane.worker.is_alive() for lane in self.lanes):
+        if all(received_all(lane.engine, rep) or not lane.worker.is_alive() for lane in self.lanes):
             return True
         if not hasattr(self, "_drain_deadline"):
             self._drain_deadline = time.monotonic() + 5.0
@@ -418,7 +424,7 @@ class Demo:
         print(f"  gesture-to-event latency p50/p90/p99 {ms(lat['p50'])}/{ms(lat['p90'])}/{ms(lat['p99'])} ms "
               f"(gesture time to the stamp of the sample that completed the step emitting it); "
               "compute per step p50/p99 " + "/".join("-" if v is None else f"{v:.2f}" for v in (comp["p50"], comp["p99"])) + " ms")
-        print(f"  {e.get('processed', 0)} samples processed, {e.get('dropped', 0)} dropped")
+        print(f"  {e.get('processed', 0)} samples processed, {e.get('dropped', 0)} dropped{_imu_line(e)}")
 
     def _handwriting_summary(self, lane: Lane, e: dict) -> None:
         rep = lane.summary = lane.score.summary()
@@ -429,7 +435,7 @@ class Demo:
             print(f"  {ref!r} -> {hyp!r}")
         print(f"  CER {rep['cer']:.2f}% over those prompts (ins {rep['ins_rate']:.1f} / del {rep['del_rate']:.1f} / "
               f"sub {rep['sub_rate']:.1f}; greedy, no LM); compute per step p50 {e.get('compute_ms_p50', float('nan')):.2f} ms")
-        print(f"  {e.get('processed', 0)} samples processed, {e.get('dropped', 0)} dropped")
+        print(f"  {e.get('processed', 0)} samples processed, {e.get('dropped', 0)} dropped{_imu_line(e)}")
 
     def _compare_table(self) -> None:
         """Both bundles on the same replay, one line each."""
@@ -443,3 +449,11 @@ class Demo:
             print(f"  {lane.name:<20} {rep['streamed_cer']:6.2f}%   {fmt(rep['display_ms']['p50'])} / "
                   f"{fmt(rep['stable_ms']['p50'])} / {fmt(rep['latency_ms']['p50'])}"
                   f"   {rep['revision_rate'] if rep['revision_rate'] is not None else '-'}")
+
+
+def _imu_line(e: dict) -> str:
+    """A fused bundle's IMU counters for a summary line ("" for an EMG-only bundle)."""
+    if "imu_steps" not in e:
+        return ""
+    return (f"; IMU: {e['imu_received']} samples, {e['imu_steps'] - e['imu_absent_steps']} of {e['imu_steps']} steps "
+            f"with it, {e['imu_waited_out']} waited out")

@@ -46,7 +46,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("out", type=Path, metavar="OUT", help="session file to write (.hdf5); refused if it exists, unless --force")
-    add_stream_options(p, exclusive=True)
+    add_stream_options(p, exclusive=True, imu=False)
     keys = p.add_mutually_exclusive_group()
     keys.add_argument("--keys", default=None, metavar="STREAM", help="LSL marker stream of the key presses (e.g. NAME-keys from `emgrt replay`)")
     keys.add_argument(

@@ -47,10 +47,10 @@ def add_bundle_options(p: argparse.ArgumentParser) -> None:
     )
 
 
-def add_stream_options(p, exclusive: bool = False, several: bool = False) -> None:
-    """--stream or --left/--right, the band's LSL stream(s): shared by run, serve and demo.
-    `exclusive`: argparse refuses --stream together with --left (run); `several`: --stream may be
-    repeated, one band each (serve)."""
+def add_stream_options(p, exclusive: bool = False, several: bool = False, imu: bool = True) -> None:
+    """--stream or --left/--right, the band's LSL stream(s), and --imu: shared by run, serve and
+    demo.  `exclusive`: argparse refuses --stream together with --left (run); `several`: --stream
+    may be repeated, one band each (serve); `imu` False: no --imu (record)."""
     src = p.add_mutually_exclusive_group() if exclusive else p
     if several:
         src.add_argument("--stream", action="append", default=None, metavar="NAME",
@@ -60,6 +60,11 @@ def add_stream_options(p, exclusive: bool = False, several: bool = False) -> Non
         src.add_argument("--stream", default=None, help="name of one 32-channel LSL stream (default: first stream of type EMG)")
     src.add_argument("--left", default=None, help="name of the left band's 16-channel stream (with --right)")
     p.add_argument("--right", default=None, help="name of the right band's 16-channel stream (with --left)")
+    if imu:
+        p.add_argument("--imu", default=None, metavar="NAME",
+                       help="a fused (EMG + IMU) bundle: name of the band's 6-channel IMU stream (default: STREAM-imu-right, "
+                       "as `emgrt replay` names it, or the first stream of type IMU; optional: without it the model "
+                       "runs with the IMU absent)")
 
 
 def adapt_override(args: argparse.Namespace) -> bool | None:
@@ -147,7 +152,8 @@ def _run(args: argparse.Namespace) -> int:
         bundle, decoder=kind, providers=args.provider, threads=args.threads, int8=args.int8, adapt=adapt_override(args), **decoder_overrides(args)
     )
     print(f"emgrt run: onnxruntime provider {engine.provider}, decoder {kind}", file=sys.stderr)
-    source = LiveSource(bundle, stream=args.stream, left=args.left, right=args.right, resolve_timeout=args.resolve_timeout)
+    source = LiveSource(bundle, stream=args.stream, left=args.left, right=args.right, resolve_timeout=args.resolve_timeout,
+                        imu=args.imu)
     stop = threading.Event()
     previous = signal.signal(signal.SIGINT, lambda *_: stop.set())
     try:

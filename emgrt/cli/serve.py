@@ -84,6 +84,9 @@ def _run(args: argparse.Namespace) -> int:
     bands = args.stream or []
     if len(bands) > 1 and (args.left or args.right or args.replay):
         raise ConfigError("several --stream bands cannot be combined with --left/--right or --replay (serve one of them)")
+    if args.imu and (len(bands) > 1 or args.replay):
+        raise ConfigError("--imu names one band's IMU stream: with several --stream bands or --replay each band's is "
+                          "found as STREAM-imu-right (drop --imu)")
     if len(set(bands)) != len(bands):
         raise ConfigError(f"--stream names a band twice ({', '.join(bands)}): give each band once")
     bundle = resolve_bundle(args.bundle)
@@ -101,6 +104,7 @@ def _run(args: argparse.Namespace) -> int:
         source = EngineSource(
             engines[0], stream=bands[0] if bands else None, left=args.left, right=args.right,
             resolve_timeout=args.resolve_timeout, replay=args.replay, replay_speed=args.speed, replay_loop=args.loop,
+            imu=args.imu,
         )
     engine = engines[0]
 

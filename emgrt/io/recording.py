@@ -53,6 +53,15 @@ class Recording:
         """The IMU stream of ``band``, or None when the file carries none."""
         return read_imu(self.path, band if len(self.bands) > 1 else None, emg_span=emg_span)
 
+    def imu_samples(self, band: str) -> tuple[np.ndarray, np.ndarray] | None:
+        """The IMU stream of ``band`` read whole: its (n,) stamps and (n, 6) float32 samples
+        (accel m/s^2, then gyro rad/s), or None when the file carries none (100 Hz: small)."""
+        stream = self.imu(band, (float(self.time[0]), float(self.time[-1])))
+        if stream is None:
+            return None
+        with stream:
+            return stream.time.copy(), np.hstack([stream.accel(), stream.gyro()])
+
     def close(self) -> None:
         self.file.close()
 

@@ -187,6 +187,7 @@ class BandInlet:
         self.unpaired = [0] * len(self.names)  # discarded for want of a partner, per stream
         self.delivered = 0  # samples (pairs) handed to the caller
         self.connects = 0
+        self.imu = None  # the band's IMU inlet, for a fused bundle (emgrt.stream.live.LiveSource)
 
     @property
     def two_bands(self) -> bool:
@@ -212,7 +213,7 @@ class BandInlet:
     # -- connection ------------------------------------------------------------------------------
     def connect(self) -> None:
         """Resolve, open and check the stream(s); EmgrtError on timeout or mismatch."""
-        self.close()
+        BandInlet.close(self)  # the band's EMG streams (a subclass's other streams stay open)
         want = self.expect.channels_per_band if self.two_bands else self.expect.channels
         roles = ("left band", "right band") if self.two_bands else ("both bands",)
         streams = []

@@ -87,6 +87,7 @@ class EngineSource:
         replay_speed: float = 1.0,
         replay_loop: bool = False,
         band: str | None = None,
+        imu: str | None = None,
     ) -> None:
         self.engine = engine
         self.band = band  # set when one of several bands: every event is tagged with it
@@ -107,7 +108,7 @@ class EngineSource:
         self._prompt = ""
         self._summarized = False
         self._next_score = 0.0
-        self.stream_kwargs = dict(stream=stream, left=left, right=right, resolve_timeout=resolve_timeout)
+        self.stream_kwargs = dict(stream=stream, left=left, right=right, resolve_timeout=resolve_timeout, imu=imu)
         bands = len(engine.bundle.spec.signal.bands)
         self.meter = LevelMeter(engine.channels, bands, max(1, int(engine.rate / LEVEL_HZ)))
         self._snapshot: dict = {}  # engine.stats() at the last heartbeat

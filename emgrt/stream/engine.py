@@ -84,6 +84,12 @@ class Engine:
     def last_stamp(self) -> float | None:
         return self.stream.last_stamp
 
+    def accept_imu(self, samples: np.ndarray, timestamps: np.ndarray, final: bool = False) -> None:
+        """Feed the band's (n, 6) IMU samples with their stamps (a fused bundle): before the
+        :meth:`process` of the EMG chunk they came with (see :meth:`Stream.accept_imu`)."""
+        with self._lock:
+            self.stream.accept_imu(samples, timestamps, final)
+
     def process(self, samples: np.ndarray, timestamps: np.ndarray) -> list[dict]:
         """Feed (n, channels) float32 samples with (n,) float64 stamps; returns the events."""
         reason, self._reset_request = self._reset_request, None
@@ -123,14 +129,16 @@ class Engine:
         self._reset_request = reason
 
     def poll(self) -> list[dict]:
-        """Events of a requested reset, and in a group the events a peer's call decoded for this
-        band (empty if neither)."""
+        """Events of a requested reset, of steps that waited (for a quiet band in a group, or a
+        fused model's IMU) and are now decoded, and in a group the events a peer's call decoded
+        for this band (empty if none)."""
         reason, self._reset_request = self._reset_request, None
         if reason is not None:
             return self.reset(reason)
-        if len(self._peers) > 1:
+        if len(self._peers) > 1 or self.stream._queue:
             with self._lock:
-                self._decode()  # steps that waited long enough for a quiet band
+                self.stream.begin_call()
+                self._decode()
                 return self.stream.take_events()
         return []
 

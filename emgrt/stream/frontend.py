@@ -44,7 +44,7 @@ class LiveFrontEnd:
         sig, fe = manifest.signal, manifest.frontend
         return cls(
             [FilterSpec.from_dict(f) for f in sig.filters],
-            FrontEndConfig(n_fft=fe.n_fft, hop=fe.hop, eps=fe.eps, normalized=fe.normalized),
+            fe.config(),
             float(sig.sample_rate),
             len(sig.bands),
             sig.channels_per_band,

@@ -79,6 +79,7 @@ def score_recordings(bundle, paths: Sequence[str | Path], chunk: int = 32, offli
     from emgrt.io.recording import open_recording
     from emgrt.stream import Engine
     from emgrt.stream.decoders import decoder_options
+    from emgrt.stream.imu_track import ImuFeed
 
     engine = Engine(bundle)
     total, latencies, compute, rows, same = ClerCounts(), [], [], [], []
@@ -90,9 +91,11 @@ def score_recordings(bundle, paths: Sequence[str | Path], chunk: int = 32, offli
             events: list[dict] = []
             engine.hop_log = hops = []
             outputs_before = engine.counters["outputs"]
+            imu = ImuFeed(engine, rec)  # a fused model's IMU beside the EMG (nothing for EMG-only)
             for start in range(0, len(rec), 20_000):
                 x, ts = rec.emg(start, start + 20_000), rec.time[start : start + 20_000]
                 for j in range(0, len(x), chunk):
+                    imu.before(float(ts[min(j + chunk, len(ts)) - 1]))
                     events += engine.process(x[j : j + chunk], ts[j : j + chunk])
             events += engine.finish()
             row: dict = {"recording": Path(path).name}
@@ -100,7 +103,7 @@ def score_recordings(bundle, paths: Sequence[str | Path], chunk: int = 32, offli
                 # The stream decodes whole steps: its outputs are the first n of the whole window's.
                 n = engine.counters["outputs"] - outputs_before
                 dec = make_decoder("gesture", bundle.labels, bundle.blank, **decoder_options(bundle, "gesture", {}))
-                want = [(e.gesture, e.frame) for e in dec.push(offline_log_probs(bundle, rec.emg())[:n], 0)]
+                want = [(e.gesture, e.frame) for e in dec.push(offline_log_probs(bundle, rec.emg(), recording=rec)[:n], 0)]
                 got = [(e["gesture"], e["frame"]) for e in events if e["type"] == "gesture"]
                 row["streamed_equals_offline"] = got == want
                 same.append(row["streamed_equals_offline"])

@@ -172,7 +172,7 @@ def replay_live(engine, bundle, session_path: Path, speed: float = 1.0, max_seco
     live = LiveThread(engine, source, on_event).start()
     try:
         rep.wait(n / (engine.rate * speed) + 30.0)
-        live.drain(rep.samples_sent, 5.0)  # what LSL has delivered, then stop
+        live.drain(rep, 5.0)  # what LSL has delivered, then stop
     finally:
         try:
             result = live.finish()
@@ -196,11 +196,14 @@ def frames_for_one_output(output_time_offset: int, lookahead_frames: int) -> int
     return output_time_offset + lookahead_frames + 1
 
 
-def offline_log_probs(bundle, emg: np.ndarray, adapt: bool | None = None) -> np.ndarray:
+def offline_log_probs(bundle, emg: np.ndarray, adapt: bool | None = None, recording=None) -> np.ndarray:
     """The full-window graph's log-probs over (n, channels) samples in the stream's unit: the
     bundle's front end over the whole recording at once (adaptation included when on); no rows
-    when the recording is too short for the model's first output (as when streamed)."""
+    when the recording is too short for the model's first output (as when streamed).  A fused
+    model reads the IMU of ``recording`` (an :class:`emgrt.io.recording.Recording` whose first
+    samples ``emg`` are) at the frames, absent when it has none."""
     from emgrt.stream.frontend import LiveFrontEnd
+    from emgrt.stream.imu_track import frame_imu, imu_feed
     from emgrt.stream.step_runner import make_session
 
     m = bundle.manifest
@@ -209,8 +212,10 @@ def offline_log_probs(bundle, emg: np.ndarray, adapt: bool | None = None) -> np.
     if len(feats) < frames_for_one_output(int(m["stream"]["output_time_offset"]), int(m["stream"]["lookahead_frames"])):
         return np.zeros((0, len(bundle.labels)), np.float32)
     feats = feats[: len(feats) // k * k]  # a partial last group yields no output anyway
+    imu = None if recording is None else frame_imu(recording, bundle, len(feats))
     sess = make_session(bundle.full_path, threads=0)
-    return sess.run(None, {sess.get_inputs()[0].name: feats[None]})[0][0]
+    feed = imu_feed(bundle.spec.full_graph, None if imu is None else imu[None], len(feats))
+    return sess.run(None, {sess.get_inputs()[0].name: feats[None], **feed})[0][0]
 
 
 def offline_keys(

@@ -8,6 +8,9 @@ a ``status`` event ``lost``, resets the engine (decoder flushed, state cleared,
 (``status`` ``reconnecting`` per attempt) and goes on after ``status``
 ``reconnected``.  Stopping (``stop`` set, e.g. by Ctrl-C) flushes the decoder.
 Another thread may call ``engine.request_reset()``; the loop carries it out within one poll.
+A fused bundle's source also pulls the band's IMU stream each round, before the engine
+processes the EMG chunk (``status`` ``imu_missing`` / ``imu_lost`` / ``imu_connected`` as it
+comes and goes; without it the model runs with the IMU absent).
 """
 
 from __future__ import annotations
@@ -24,7 +27,11 @@ POLL_TIMEOUT_S = 0.02  # longest wait for data per pull; bounds the reaction to 
 
 
 class LiveSource(BandInlet):
-    """The band inlet a bundle needs: ``LiveSource(bundle, stream=NAME)`` or ``left=, right=``."""
+    """The band inlet a bundle needs: ``LiveSource(bundle, stream=NAME)`` or ``left=, right=``.
+
+    A fused bundle (manifest ``task.inputs`` with ``imu``) also gets the band's IMU stream as
+    :attr:`imu` (an :class:`~emgrt.lsl.imu.ImuInlet`): ``imu`` names it, by default the one
+    ``emgrt replay`` publishes beside the EMG stream (``NAME-imu-right``); it is optional."""
 
     def __init__(
         self,
@@ -33,11 +40,40 @@ class LiveSource(BandInlet):
         left: str | None = None,
         right: str | None = None,
         resolve_timeout: float = 5.0,
+        imu: str | None = None,
     ) -> None:
+        from emgrt.lsl.imu import ImuInlet, imu_stream_name
+
         super().__init__(
             Expect.from_manifest(bundle.spec), stream=stream, left=left, right=right,
             resolve_timeout=resolve_timeout,
         )
+        spec = bundle.spec
+        if "imu" in spec.task.inputs:
+            self.imu = ImuInlet(imu or imu_stream_name(stream, spec.signal.bands[-1]))
+        elif imu is not None:
+            from emgrt.errors import ConfigError
+
+            raise ConfigError(f"{bundle.dir}: this bundle's model does not read the IMU (task.inputs "
+                              f"{list(spec.task.inputs)}); drop --imu")
+
+    def connect(self) -> None:
+        # The IMU first: a replay starts sending once the EMG has a consumer, and LSL sends
+        # nothing to a late joiner.  It is optional: without it the engine runs the IMU absent.
+        if self.imu is not None and not self.imu.connected:
+            self.imu.connect()
+        super().connect()
+
+    def stats(self) -> dict:
+        d = super().stats()
+        if self.imu is not None:
+            d["imu"] = self.imu.stats()
+        return d
+
+    def close(self) -> None:
+        super().close()
+        if self.imu is not None:
+            self.imu.close()
 
 
 def run_live(
@@ -56,6 +92,9 @@ def run_live(
     if not source._streams:
         source.connect()
     on_event({"type": "status", "status": "connected", "streams": source.stats()["streams"], "t": None})
+    imu = source.imu
+    if imu is not None and not imu.connected:
+        on_event({"type": "status", "status": "imu_missing", "stream": imu.label, "t": None})
     try:
         while not stop.is_set():
             try:
@@ -72,12 +111,22 @@ def run_live(
                     break
                 on_event({"type": "status", "status": "reconnected", "streams": source.stats()["streams"], "t": None})
                 continue
+            if imu is not None:  # after the EMG pull: the IMU sent with that chunk is in
+                xi, ti, change = imu.pull()
+                if change is not None:
+                    on_event({"type": "status", "status": change, "stream": imu.label, "t": engine.last_stamp})
+                if len(ti):
+                    engine.accept_imu(xi, ti)
             events = engine.process(x, ts) if len(ts) else engine.poll()
             for ev in events:
                 on_event(ev)
             if on_chunk is not None:
                 on_chunk(x, ts)
     finally:
+        if imu is not None and imu.connected:  # what arrived of the IMU since the last round
+            xi, ti, _ = imu.pull()
+            if len(ti):
+                engine.accept_imu(xi, ti)
         for ev in engine.finish():
             on_event(ev)
         source.close()
@@ -112,13 +161,13 @@ class LiveThread:
     def failed(self) -> bool:
         return "error" in self._box
 
-    def drain(self, sent: int, timeout: float) -> bool:
-        """Wait up to ``timeout`` s until ``received + lost >= sent``; True if it got there."""
+    def drain(self, replayer, timeout: float) -> bool:
+        """Wait up to ``timeout`` s until the engine has received what ``replayer`` (a
+        SessionReplayer) has sent (:func:`received_all`); True if it got there."""
         deadline = time.monotonic() + timeout
-        c = self.engine.counters
-        while c["received"] + c["lost"] < sent and time.monotonic() < deadline and not self.failed:
+        while not received_all(self.engine, replayer) and time.monotonic() < deadline and not self.failed:
             time.sleep(0.01)
-        return c["received"] + c["lost"] >= sent
+        return received_all(self.engine, replayer)
 
     def finish(self, timeout: float = 15.0) -> dict:
         self.stop.set()
@@ -126,6 +175,15 @@ class LiveThread:
         if "error" in self._box:
             raise self._box["error"]
         return self._box["stats"]
+
+
+def received_all(engine, replayer) -> bool:
+    """Whether ``engine`` has received every EMG sample ``replayer`` has sent (or counted it lost)
+    and, for a fused bundle, every IMU sample of the band's IMU stream."""
+    c = engine.counters
+    if c["received"] + c["lost"] < replayer.samples_sent:
+        return False
+    return "imu_received" not in c or c["imu_received"] >= sum(replayer.imu_sent.values())
 
 
 class PrivateReplay:

@@ -41,6 +41,14 @@ instead of ``kind``, plus ``t``, the time stamp (source clock, s) of the sample 
 completed the step that produced them; char and gesture events also get ``frame_t``, the stamp
 of the last sample of their output frame.  ``status`` events report resets.
 
+**IMU** (a fused model: manifest ``task.inputs`` with ``imu``): :meth:`Stream.accept_imu` takes
+the band's IMU samples with their stamps into an :class:`~emgrt.stream.imu_track.ImuTrack`;
+each queued step carries the stamps of its frames' last samples, and its IMU is read there
+when it runs (the training definition: linear interpolation, held at the ends).  A step whose
+IMU is still on its way (the newest IMU sample is before its last frame, but recent) waits up
+to ``imu_wait_s`` (30 ms) of wall clock; an IMU silent for ``imu_timeout_s`` (0.25 s) before a
+step's last frame is absent for that step (``imu_present`` 0, counted in ``imu_absent_steps``).
+
 Counters prove that nothing is lost: ``received + filled == processed + buffered`` after
 every call, ``processed`` counting the samples that went through the front end and
 ``buffered`` those waiting for the next step (or held by the clock); ``filled + lost`` are the
@@ -62,15 +70,18 @@ from emgrt.errors import EmgrtError
 from emgrt.logs import RateLimitedWarning
 from emgrt.stream.clock import Gap, Samples, StampClock, StepBack
 from emgrt.stream.frontend import LiveFrontEnd
+from emgrt.stream.imu_track import IMU_TIMEOUT_S, ImuTrack
 from emgrt.stream.ring import RingBuffer
 
 MAX_FILL_S = 0.1  # gaps up to this long are filled by holding the last sample
+IMU_WAIT_S = 0.03  # a fused model's step waits at most this long (wall clock) for its IMU samples
 HOP_TIMES_KEPT = 8192  # per-step compute times kept for the percentiles
 PARTS = ("clock", "ring", "frontend", "step", "decoder")  # what Stream.parts times, in pipeline order
 COUNTERS = (
     "received", "filled", "lost", "processed", "sanitised_values", "sanitised_samples",
     "gaps_filled", "gap_resets", "backwards_stamps", "resets", "steps", "outputs", "chars", "gestures",
 )
+IMU_COUNTERS = ("imu_received", "imu_rejected", "imu_overflow", "imu_steps", "imu_absent_steps", "imu_waited_out")
 
 
 def load_bundle(bundle):
@@ -106,6 +117,7 @@ class StreamResult:
 class _QueuedStep:
     frames: np.ndarray  # (F, bands, channels, n_freq)
     t: float  # stamp of the step's last sample
+    frame_t: np.ndarray | None  # (F,) stamps of each frame's last sample (a fused model reads the IMU there)
     stream_samples: int  # samples of the segment through the front end, this step's included
     frontend_s: float  # front-end compute of this step
     queued_at: float  # time.perf_counter() when it was queued
@@ -126,6 +138,8 @@ class Recognizer:
         int8: bool = False,
         adapt: bool | None = None,
         batched: bool | None = None,
+        imu_timeout_s: float = IMU_TIMEOUT_S,
+        imu_wait_s: float = IMU_WAIT_S,
         **decoder_opts,
     ) -> None:
         from emgrt.decode import make_decoder
@@ -140,12 +154,9 @@ class Recognizer:
 
             raise ConfigError(f"{bundle.dir}: a {spec.task.name} bundle decodes with {' or '.join(spec.decoders)}, "
                               f"not {decoder!r} (drop --decoder to use the bundle's)")
-        if "imu" in spec.task.inputs:
-            # The export side is done (graphs with imu / imu_present inputs); the engine's IMU
-            # ingest (an LSL IMU inlet aligned by stamps, absent after a timeout) is not yet.
-            raise EmgrtError(f"{bundle.dir}: this bundle's model fuses the band's IMU (task.inputs {list(spec.task.inputs)}); "
-                             "the engine runs EMG-only bundles so far: export a model trained without model.imu")
         self.task = spec.task.name
+        self.imu = "imu" in spec.task.inputs  # the model fuses the band's IMU: Stream.accept_imu feeds it
+        self.imu_timeout_s, self.imu_wait_s = imu_timeout_s, imu_wait_s
         self.rate = float(spec.signal.sample_rate)
         self.channels = int(spec.signal.channels)
         self.decoder_kind = decoder
@@ -179,26 +190,28 @@ class Recognizer:
     def create_stream(self) -> Stream:
         return Stream(self)
 
-    def decode(self, streams: Iterable[Stream]) -> None:
+    def decode(self, streams: Iterable[Stream], force: bool = False) -> None:
         """Run every queued model step of ``streams`` (in rounds: each round one step of every
         stream that has one queued, in one batched call) and push the log-probs into their
-        decoders; the events go to each stream's :meth:`Stream.result`."""
-        ready = [s for s in streams if s._queue]
+        decoders; the events go to each stream's :meth:`Stream.result`.  A fused model's step
+        whose IMU is still on its way waits (:attr:`Stream.ready`) unless ``force``."""
+        ready = [s for s in streams if s._runnable(force)]
         while ready:
             t0 = time.perf_counter()
+            imu = [s._step_imu() for s in ready] if self.imu else None
             if self._batch is not None:
-                lp = self._batch.run(ready, [s._queue[0].frames for s in ready])
+                lp = self._batch.run(ready, [s._queue[0].frames for s in ready], imu)
                 self.calls += 1
                 share = (time.perf_counter() - t0) / len(ready)
                 for row, s in enumerate(ready):
                     s._stepped(*s._cursor.take(lp[row]), share)
             else:
-                for s in ready:
+                for row, s in enumerate(ready):
                     t1 = time.perf_counter()
-                    lp, first = s._runner.step(s._queue[0].frames)
+                    lp, first = s._runner.step(s._queue[0].frames, None if imu is None else imu[row])
                     self.calls += 1
                     s._stepped(lp, first, time.perf_counter() - t1)
-            ready = [s for s in ready if s._queue]
+            ready = [s for s in ready if s._runnable(force)]
 
 
 class Stream:
@@ -236,6 +249,12 @@ class Stream:
         self._last_jitter_s: float | None = None  # the spread measured on the last finished stream
         self._warn_sanitised = RateLimitedWarning("engine: {count} non-finite values sanitised")
         self.counters = dict.fromkeys(COUNTERS, 0)
+        # A fused model's IMU: kept across segment resets (it is read by stamp), cleared by finish().
+        self.imu = ImuTrack(rec.imu_timeout_s) if rec.imu else None
+        self._hop_offsets = None
+        if rec.imu:  # a block's frame k ends at sample len(block) - 1 - (F - 1 - k) * hop
+            self._hop_offsets = (rec.frames_per_step - 1 - np.arange(rec.frames_per_step)) * rec.hop
+            self.counters.update(dict.fromkeys(IMU_COUNTERS, 0))
         self._new_segment()
 
     # -- results -----------------------------------------------------------------------------------
@@ -253,8 +272,46 @@ class Stream:
 
     @property
     def ready(self) -> bool:
-        """Model steps are queued: :meth:`Recognizer.decode` has work for this stream."""
-        return bool(self._queue)
+        """Model steps are queued: :meth:`Recognizer.decode` has work for this stream (a fused
+        model's step once its IMU has arrived, is absent, or has been waited for long enough)."""
+        return self._runnable(False)
+
+    def _runnable(self, force: bool) -> bool:
+        if not self._queue:
+            return False
+        if self.imu is None or force:
+            return True
+        q = self._queue[0]
+        if not self.imu.waiting(float(q.frame_t[-1])):
+            return True
+        return time.perf_counter() - q.queued_at >= self.rec.imu_wait_s  # then on the IMU held since its newest sample
+
+    def _step_imu(self) -> tuple[np.ndarray, bool]:
+        """The oldest queued step's IMU at its frames, and whether it is present (fused models)."""
+        frame_t = self._queue[0].frame_t
+        if self.imu.waiting(float(frame_t[-1])):
+            self.counters["imu_waited_out"] += 1  # waited for long enough, or the segment ends
+        x, present = self.imu.at(frame_t)
+        self.imu.release(float(frame_t[-1]))  # the next step's frames all come later
+        self.counters["imu_steps"] += 1
+        if not present:
+            self.counters["imu_absent_steps"] += 1
+        return x, present
+
+    def accept_imu(self, samples: np.ndarray, timestamps: np.ndarray, final: bool = False) -> None:
+        """Take the band's (n, 6) IMU samples (accel m/s^2, gyro rad/s) with their (n,) stamps on
+        the EMG's clock, for a fused model (manifest ``task.inputs`` with ``imu``).  Call it before
+        :meth:`accept` of the EMG chunk they came with, so the steps that chunk completes find
+        them.  ``final``: the IMU's last samples (a recording's end; no step waits for more).  An
+        EMG-only bundle refuses it with one line."""
+        if self.imu is None:
+            raise EmgrtError(f"{self.rec.bundle.dir}: this bundle's model does not read the IMU (task.inputs "
+                             f"{list(self.rec.bundle.spec.task.inputs)}); feed it EMG only")
+        before = (self.imu.rejected, self.imu.overflow)
+        self.imu.push(samples, timestamps, final)
+        self.counters["imu_received"] += len(timestamps)
+        self.counters["imu_rejected"] += self.imu.rejected - before[0]
+        self.counters["imu_overflow"] += self.imu.overflow - before[1]
 
     @property
     def waited(self) -> float:
@@ -288,7 +345,7 @@ class Stream:
     def _end_segment(self) -> None:
         """Decode the queued steps, push what is buffered through the front end (too few samples
         to complete a step, so no output comes of them), flush the decoder, start afresh."""
-        self.rec.decode([self])
+        self.rec.decode([self], force=True)
         self._timeline(self._clock.flush())
         n = len(self._ring)  # < one step, so it fits the block buffer
         if n:
@@ -318,6 +375,8 @@ class Stream:
         if self._clock.started:
             self._last_jitter_s = self._clock.jitter_s  # what stats() reports until the next input
         self._clock.clear()
+        if self.imu is not None:
+            self.imu.clear()
         self._warn_sanitised.flush()
 
     def _elapsed(self) -> float:
@@ -426,8 +485,9 @@ class Stream:
         if len(frames) != self.rec.frames_per_step:  # the block schedule guarantees F frames
             raise RuntimeError(f"front end gave {len(frames)} frames for a step of {self.rec.frames_per_step}")
         # Both front-end paths return fresh arrays per push, so the queue holds them as they are.
+        frame_t = None if self._hop_offsets is None else stamps[len(stamps) - 1 - self._hop_offsets]
         t1 = time.perf_counter()
-        self._queue.append(_QueuedStep(frames, float(stamps[-1]), self._stream_samples, t1 - t0, t1))
+        self._queue.append(_QueuedStep(frames, float(stamps[-1]), frame_t, self._stream_samples, t1 - t0, t1))
 
     def _stepped(self, log_probs: np.ndarray, first: int, step_s: float) -> None:
         """The model step of the oldest queued step ran: decode its log-probs."""

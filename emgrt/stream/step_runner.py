@@ -71,6 +71,19 @@ def make_session(path, providers: Sequence[str] | None = None, threads: int = 1)
 _NP_DTYPES = {"float32": np.float32, "float16": np.float16, "int64": np.int64}
 
 
+def set_imu(arrays: list[np.ndarray], row: int, imu: tuple[np.ndarray, bool] | None) -> None:
+    """Fill row ``row`` of a fused graph's ``imu`` (B, F, 6) and ``imu_present`` (B,) buffers
+    from a stream's step IMU (samples, present); None or not present: zeros and 0, the absent IMU."""
+    x, present = imu if imu is not None else (None, False)
+    samples, flag = arrays
+    if present:
+        samples[row] = x
+        flag[row] = 1.0
+    else:
+        samples[row] = 0.0
+        flag[row] = 0.0
+
+
 class OutputCursor:
     """One stream segment's output frames: drops the first ``skip`` (the lookahead convolution's
     warm-up, manifest ``stream.skip_outputs``) and numbers the rest from the segment start."""
@@ -122,6 +135,10 @@ class StepRunner:
         self._frames_ov = ort.OrtValue.ortvalue_from_numpy(self.frames, device, 0)
         self._lp_ov = ort.OrtValue.ortvalue_from_numpy(self.log_probs, "cpu", 0)
         self._device = device
+        # A fused model's IMU inputs (manifest task.inputs with "imu"), filled in place per step.
+        self.imu_names = [t.name for t in graph.imu_inputs]
+        self._imu_arrays = [np.zeros(tuple(t.shape), np.float32) for t in graph.imu_inputs]
+        self._imu_ovs = [ort.OrtValue.ortvalue_from_numpy(a, device, 0) for a in self._imu_arrays]
         self._zeros = [np.zeros(tuple(s.shape), dtype=_NP_DTYPES[s.dtype]) for s in state]
         self._sets = [
             [ort.OrtValue.ortvalue_from_numpy(z.copy(), device, 0) for z in self._zeros] for _ in range(2)
@@ -130,6 +147,8 @@ class StepRunner:
         for a in range(2):
             b = self.session.io_binding()
             b.bind_ortvalue_input(self.frames_name, self._frames_ov)
+            for name, ov in zip(self.imu_names, self._imu_ovs):
+                b.bind_ortvalue_input(name, ov)
             for s, ov_in, ov_out in zip(state, self._sets[a], self._sets[1 - a]):
                 b.bind_ortvalue_input(s.input, ov_in)
                 b.bind_ortvalue_output(s.output, ov_out)
@@ -145,15 +164,20 @@ class StepRunner:
         self.cursor.reset()
         self.steps = 0
 
-    def step(self, frames: np.ndarray | None = None) -> tuple[np.ndarray, int]:
-        """One step on ``frames`` (F, 2, 16, 33) (or on ``self.frames`` already filled in place).
+    def step(self, frames: np.ndarray | None = None, imu: tuple[np.ndarray, bool] | None = None) -> tuple[np.ndarray, int]:
+        """One step on ``frames`` (F, 2, 16, 33) (or on ``self.frames`` already filled in place);
+        a fused model's ``imu`` is (F, 6) samples at the frames and whether they are present.
 
         Returns the kept log-probs (m, 99), a copy, and the index of the first of them counted
         from the stream start (output frame indices, warm-up outputs excluded)."""
         if frames is not None:
             self.frames[0] = frames
+        if self.imu_names:
+            set_imu(self._imu_arrays, 0, imu)
         if self._device != "cpu":
             self._frames_ov.update_inplace(self.frames)
+            for ov, a in zip(self._imu_ovs, self._imu_arrays):
+                ov.update_inplace(a)
         self.session.run_with_iobinding(self._bindings[self._current])
         self._current = 1 - self._current
         self.steps += 1
@@ -195,6 +219,7 @@ class BatchedStepRunner:
         (lp,) = graph.log_probs_output
         self.frames_name, self.lp_name = frames.name, lp.name
         self.frames_shape, self.lp_shape = tuple(frames.shape[1:]), tuple(lp.shape[1:])
+        self.imu_spec = [(t.name, tuple(t.shape[1:])) for t in graph.imu_inputs]  # a fused model's
         self.calls = 0
         self._capacity = 0
         self._grow(1)
@@ -209,6 +234,7 @@ class BatchedStepRunner:
         cap = max(n, 2 * self._capacity)
         self._sets = [[np.zeros((cap, *shape), dtype) for _, _, shape, dtype in self.state_spec] for _ in range(2)]
         self._frames = np.zeros((cap, *self.frames_shape), np.float32)
+        self._imu = [np.zeros((cap, *shape), np.float32) for _, shape in self.imu_spec]
         self._lp = np.zeros((cap, *self.lp_shape), np.float32)
         self._views = [[[buf[row] for buf in bufs] for row in range(cap)] for bufs in self._sets]
         self._capacity = cap
@@ -222,6 +248,8 @@ class BatchedStepRunner:
         if key not in self._bindings:
             io = self.session.io_binding()
             io.bind_input(self.frames_name, "cpu", 0, np.float32, [b, *self.frames_shape], self._frames.ctypes.data)
+            for (name, shape), buf in zip(self.imu_spec, self._imu):
+                io.bind_input(name, "cpu", 0, np.float32, [b, *shape], buf.ctypes.data)
             for (name_in, name_out, shape, dtype), x_in, x_out in zip(self.state_spec, self._sets[src], self._sets[1 - src]):
                 io.bind_input(name_in, "cpu", 0, dtype, [b, *shape], x_in.ctypes.data)
                 io.bind_output(name_out, "cpu", 0, dtype, [b, *shape], x_out.ctypes.data)
@@ -229,10 +257,12 @@ class BatchedStepRunner:
             self._bindings[key] = io
         return self._bindings[key]
 
-    def run(self, streams: Sequence, frames: Sequence[np.ndarray]) -> np.ndarray:
+    def run(self, streams: Sequence, frames: Sequence[np.ndarray],
+            imu: Sequence[tuple[np.ndarray, bool]] | None = None) -> np.ndarray:
         """One step for each of ``streams`` (objects with a ``state`` list from :meth:`new_state`)
-        on its ``frames`` (F, bands, channels, n_freq).  Returns the log-probs (B, m, 99), a view
-        valid until the next call; each stream's ``state`` is updated."""
+        on its ``frames`` (F, bands, channels, n_freq) and, for a fused model, its ``imu``
+        ((F, 6) samples, present).  Returns the log-probs (B, m, 99), a view valid until the next
+        call; each stream's ``state`` is updated."""
         b = len(streams)
         if b > self._capacity:
             self._grow(b)
@@ -248,6 +278,9 @@ class BatchedStepRunner:
                     buf[row] = x
         for row, f in enumerate(frames):
             self._frames[row] = f
+        if self.imu_spec:
+            for row in range(b):
+                set_imu(self._imu, row, None if imu is None else imu[row])
         self.session.run_with_iobinding(self._binding(b, src))
         self.calls += 1
         out = 1 - src

@@ -35,7 +35,8 @@ from emgrt.bundle import BATCHED_STEP_GRAPH, FORMAT, FULL_GRAPH, MODEL_CARD, STE
 from emgrt.constants import CHANNELS_PER_BAND, N_FREQ, SAMPLE_RATE_HZ
 from emgrt.dsp.features import FrontEndConfig
 from emgrt.errors import ConfigError
-from emgrt.manifest import IMU_CHANNELS, IMU_INPUTS, FullGraph
+from emgrt.manifest import IMU_CHANNELS, IMU_INPUTS
+from emgrt.stream.imu_track import imu_feed
 from emgrt.train.model import StreamingCTCModel, flops_per_hop
 
 if TYPE_CHECKING:
@@ -534,19 +535,6 @@ def _synthetic_dataset(root: Path, task: str = "typing") -> Path:
     cfg = make.config(users=1, sessions=2, minutes=0.4, seed=0, test_users=0, val_sessions=1, **extra)
     cfg.validate()
     return Path(make.generate(root / "synth", cfg).out_dir)
-
-
-def imu_feed(graph: FullGraph, imu: np.ndarray | None, n_frames: int) -> dict[str, np.ndarray]:
-    """The IMU inputs of ``graph`` (a typed manifest graph) over ``n_frames`` frames: ``imu``
-    (1, n_frames, 6) with imu_present 1, or, when None, the absent IMU (zeros, imu_present 0);
-    {} for a graph without IMU inputs."""
-    import numpy as np
-
-    if not graph.imu_inputs:
-        return {}
-    if imu is None:
-        return {"imu": np.zeros((1, n_frames, IMU_CHANNELS), np.float32), "imu_present": np.zeros(1, np.float32)}
-    return {"imu": np.ascontiguousarray(imu, np.float32), "imu_present": np.ones(1, np.float32)}
 
 
 def stream_step_graph(session, bundle, feats, imu: np.ndarray | None = None):

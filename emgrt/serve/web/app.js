@@ -179,6 +179,10 @@ function onEvent(ev) {
         $("p50").textContent = fmt(ev.latency_ms && ev.latency_ms.compute_p50);
         $("p99").textContent = fmt(ev.latency_ms && ev.latency_ms.compute_p99);
         $("lag").textContent = fmt(ev.latency_ms && ev.latency_ms.lag);
+      } else if (ev.status.startsWith("imu_")) {
+        // A fused bundle's IMU stream came or went: the band goes on (without it, the IMU is absent).
+        log({imu_connected: "IMU stream connected", imu_missing: "IMU stream not found (the model runs without it)",
+             imu_lost: "IMU stream lost (the model runs without it)"}[ev.status] + (ev.stream ? ": " + ev.stream : ""));
       } else {
         const ok = ["connected", "reconnected", "reset"].includes(ev.status);
         setBadge($("stream"), "stream: " + ev.status, ok);
