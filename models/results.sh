@@ -21,16 +21,16 @@
 #   bash models/results.sh keep        # teacher + scratch student (weights only) into models/checkpoints/;
 #                                      # an unfinished run whole (optimizer too), to resume next session
 #   bash models/results.sh restore     # runs/ from models/checkpoints/ on a new machine
-#   bash models/results.sh gestures    # issue 15: the gestures dataset, the student-size model (2500
-#                                      # updates, ~50 min alone), the shipped bundle models/default-gestures
-#                                      # with its demo recording, CLER and event latency of the held-out user
+#   bash models/results.sh gestures    # issue 15: the gestures dataset, the student-size EMG-only model (2500
+#                                      # updates, ~50 min alone), CLER and event latency of the held-out user
 #   bash models/results.sh gestures-lstm  # the LSTM of the same size, recipe and budget (the comparison)
 #   bash models/results.sh gestures-personal  # the gestures model fine-tuned on held-out user 003
-#   bash models/results.sh gestures-imu   # the fusion ablation: the same model with the band's IMU fused
-#   bash models/results.sh handwriting    # issue 15: 8 h of handwriting data, the student-size CTC model (2500
-#                                      # updates, ~45 min alone), the shipped bundle models/default-handwriting
-#                                      # with its demo recording, greedy CER of the held-out users (test) and val
-#   bash models/results.sh handwriting-imu  # the fusion ablation: the same model with the band's IMU fused
+#   bash models/results.sh gestures-imu   # the same model with the band's IMU fused (the fusion ablation):
+#                                      # the shipped bundle models/default-gestures with its demo recording
+#   bash models/results.sh handwriting    # issue 15: 8 h of handwriting data, the student-size EMG-only CTC
+#                                      # model (2500 updates, ~45 min alone), greedy CER of the held-out users
+#   bash models/results.sh handwriting-imu  # the same model with the band's IMU fused (the fusion ablation):
+#                                      # the shipped bundle models/default-handwriting with its demo recording
 #
 # JSON results land in models/results/ (committed: every table row names its file).  Runs go to
 # runs/ (not committed).  One torch thread per run: two runs side by side on the 2-core machine
@@ -231,22 +231,23 @@ c = torch.load(sys.argv[1], weights_only=True)
 torch.save({k: v for k, v in c.items() if k not in ('optimizer', 'scheduler', 'rng', 'epoch_rng')}, sys.argv[2])" \
         "runs/$RUN/best.pt" "models/checkpoints/$RUN/best.pt"
   done ;;
-gestures)  # the discrete-gestures task end to end: data, model, bundle, the held-out user's figures
-  GD=data/gestures GB=models/default-gestures
+gestures)  # the discrete-gestures task: data, the EMG-only model, the held-out user's figures (its bundle
+           # runs/bundle-gestures-student; the shipped one is gestures-imu's)
+  GD=data/gestures GB=runs/bundle-gestures-student
   [ -f "$GD/discrete_gestures_corpus.csv" ] || "$E" synth --task gestures "$GD" --seed 0
   finished gestures-student || DATA=$GD train gestures-student train --recipe models/recipes/gestures.toml --set model.name=L2d128 \
       --set model.band_width=56 --set train.max_steps=2500 --set train.val_every=250 --set train.max_minutes=0
-  ship gestures-student "$GB" "$GD" discrete_gestures_user_003_dataset_002.hdf5 20  # held-out user 003's last session
+  [ -f "$GB/manifest.json" ] || "$E" export runs/gestures-student --out "$GB"
   json "$OUT/eval-gestures-student-test.json" "$E" eval runs/gestures-student --data "$GD" --split test --json
   json "$OUT/eval-gestures-student-val.json" "$E" eval runs/gestures-student --data "$GD" --split val --json
   json "$OUT/latency-gestures-test.json" "$E" latency "$GD" --split test --bundle "$GB" --json ;;
-handwriting)  # the handwriting task: data, model, bundle, the held-out users' CER
-  HD=data/handwriting-8h HB=models/default-handwriting
+handwriting)  # the handwriting task: data, the EMG-only model, the held-out users' CER (the shipped bundle
+              # is handwriting-imu's)
+  HD=data/handwriting-8h
   [ -f "$HD/handwriting_corpus.csv" ] || "$E" synth --task handwriting "$HD" --users 10 --sessions 4 --minutes 12 --seed 0 \
       --test-users 2 --workers 2
   finished handwriting-student || DATA=$HD train handwriting-student train --recipe models/recipes/handwriting.toml \
       --set model.name=L2d128 --set model.band_width=56 --set train.max_steps=2500 --set train.val_every=250 --set train.max_minutes=0
-  ship handwriting-student "$HB" "$HD" handwriting_user_006_dataset_003.hdf5 60  # held-out user 006's last session
   json "$OUT/eval-handwriting-student-test.json" "$E" eval runs/handwriting-student --data "$HD" --split test --json
   json "$OUT/eval-handwriting-student-val.json" "$E" eval runs/handwriting-student --data "$HD" --split val --json ;;
 handwriting-imu)  # the fusion ablation: handwriting-student's recipe, data and budget with the IMU fused
@@ -255,6 +256,10 @@ handwriting-imu)  # the fusion ablation: handwriting-student's recipe, data and 
   finished handwriting-imu || DATA=$HD train handwriting-imu train --recipe models/recipes/handwriting.toml \
       --set model.name=L2d128 --set model.band_width=56 --set train.max_steps=2500 --set train.val_every=250 --set train.max_minutes=0 \
       --set model.imu=6 --set data.imu=true --set data.augment.imu_dropout=0.25
+  ship handwriting-imu models/default-handwriting "$HD" handwriting_user_006_dataset_003.hdf5 60  # held-out user 006's last session
+  json "$OUT/latency-handwriting-imu-test.json" "$E" latency "$HD" --split test --bundle models/default-handwriting --no-offline --json
+  json "$OUT/latency-handwriting-imu-test-120s.json" "$E" latency "$HD" --split test --bundle models/default-handwriting \
+      --max-seconds 120 --json   # streamed == offline (the whole-window graph over 2 minutes at a time)
   for S in test val; do
     json "$OUT/eval-handwriting-imu-$S.json" "$E" eval runs/handwriting-imu --data "$HD" --split $S --json
     json "$OUT/eval-handwriting-imu-$S-without-imu.json" "$E" eval runs/handwriting-imu --data "$HD" --split $S --without-imu --json
@@ -272,6 +277,8 @@ gestures-imu)  # the fusion ablation: gestures-student's recipe and budget with 
   finished gestures-imu || DATA=$GD train gestures-imu train --recipe models/recipes/gestures.toml --set model.name=L2d128 \
       --set model.band_width=56 --set model.imu=6 --set data.imu=true --set data.augment.imu_dropout=0.25 \
       --set train.max_steps=2500 --set train.val_every=250 --set train.max_minutes=0
+  ship gestures-imu models/default-gestures "$GD" discrete_gestures_user_003_dataset_002.hdf5 20  # held-out user 003's last session
+  json "$OUT/latency-gestures-imu-test.json" "$E" latency "$GD" --split test --bundle models/default-gestures --json
   json "$OUT/eval-gestures-imu-test.json" "$E" eval runs/gestures-imu --data "$GD" --split test --json
   json "$OUT/eval-gestures-imu-val.json" "$E" eval runs/gestures-imu --data "$GD" --split val --json
   json "$OUT/eval-gestures-imu-test-without-imu.json" "$E" eval runs/gestures-imu --data "$GD" --split test --without-imu --json

@@ -259,3 +259,37 @@ def test_data_stats_summarises_a_gni_folder(gesture_data):
     assert st["sessions"] == len(files) == 4 and st["users"] == 2 and st["label_kind"] == "gestures"
     assert st["labels"] == prompts == sum(st["class_histogram"].values()) and set(st["class_histogram"]) <= set(GESTURES)
     assert sum(st["splits"].values()) > 0
+
+
+@pytest.mark.slow
+def test_emgrt_latency_scores_a_handwriting_bundle_streamed(tmp_path):
+    """The CER of each prompt, streamed; the streamed characters are the offline ones (the whole
+    recording, then its first seconds); too long a recording for the offline check is one line."""
+    import subprocess
+    import sys
+    from types import SimpleNamespace
+
+    from emgrt.errors import ConfigError
+    from emgrt.stream.recording_stream import prefix
+
+    data = tmp_path / "handwriting"
+    generate_handwriting(data, HandwritingDatasetConfig(**TINY), workers=1)
+    bundle = export_tiny("handwriting", tmp_path / "bundle")
+    reps = []
+    for extra in ([], ["--max-seconds", "8"]):
+        r = subprocess.run([sys.executable, "-m", "emgrt", "latency", str(data), "--split", "test", "--limit", "1",
+                            "--bundle", str(bundle.dir), "--json", *extra], capture_output=True, text=True, timeout=300)
+        assert r.returncode == 0, r.stderr
+        reps.append(json.loads(r.stdout))
+        assert reps[-1]["streamed_equals_offline"] is True and reps[-1]["recordings"] == 1, reps[-1]
+    whole, first = reps
+    assert whole["prompts"] > 0 and whole["reference_length"] > 0 and whole["cer"] >= 0 and whole["compute_ms"]["p50"] > 0
+    assert first["prompts"] < whole["prompts"]  # only the prompts written through in the first 8 s
+    class Long(SimpleNamespace):  # a 400 s recording, as far as prefix() looks
+        def __len__(self) -> int:
+            return len(self.time)
+
+    long = Long(path=data / "long.hdf5", time=np.arange(0, 400, 1 / 2000))
+    with pytest.raises(ConfigError, match=r"^long\.hdf5: 400 s is too long for the offline check .* pass --max-seconds 120, or --no-offline$"):
+        prefix(long, None, offline=True)
+    assert prefix(long, 120.0, offline=True) == 240_000 and prefix(long, None, offline=False) == len(long.time)

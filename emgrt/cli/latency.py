@@ -22,9 +22,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "over a real LSL loopback instead (takes real time / --speed). A gestures bundle is scored on GNI gesture "
         "recordings instead (a file, a folder, or a folder's corpus --split): CLER, misses, false alarms and the "
         "gesture-to-event latency p50/p90/p99, streamed in --chunk-sample packets, with the streamed events "
-        "checked against the offline ones (--no-offline skips that).",
+        "checked against the offline ones (--no-offline skips that); a handwriting bundle likewise on GNI "
+        "handwriting recordings: the CER of every prompt (characters assigned to the prompt by their output "
+        "frame's time), streamed characters checked against the offline ones. A fused (EMG + IMU) bundle reads "
+        "the recordings' IMU beside the EMG.",
     )
-    p.add_argument("sessions", type=Path, metavar="SESSION_OR_DIR", help="a session .hdf5 file or a folder of them (a GNI folder for a gestures bundle)")
+    p.add_argument("sessions", type=Path, metavar="SESSION_OR_DIR", help="a session .hdf5 file or a folder of them (a GNI folder for a gestures or handwriting bundle)")
     add_bundle_options(p)
     p.add_argument("--limit", type=arg(PositiveInt), default=None, help="at most this many sessions of a folder")
     p.add_argument(
@@ -55,8 +58,8 @@ def _run(args: argparse.Namespace) -> int:
     from emgrt.stream.engine import Engine
 
     bundle = resolve_bundle(args.bundle)
-    if bundle.spec.task.name == "gestures":
-        return _gestures(args, bundle)
+    if bundle.spec.task.name in ("gestures", "handwriting"):
+        return _one_band(args, bundle)
     paths = lat.session_paths(args.sessions, args.split)[: args.limit]
     kind = decoder_kind(args, bundle)
     overrides = decoder_overrides(args)
@@ -91,19 +94,29 @@ def _run(args: argparse.Namespace) -> int:
     return 0 if report["dropped_samples"] == 0 else 1
 
 
-def _gestures(args: argparse.Namespace, bundle) -> int:
-    """A gestures bundle: CLER and gesture-to-event latency of GNI recordings, streamed (simulated)."""
+def _one_band(args: argparse.Namespace, bundle) -> int:
+    """A gestures or handwriting bundle: GNI recordings streamed on a simulated clock and scored
+    with the task's metric (CLER and gesture-to-event latency; CER per prompt), against offline."""
     import json
 
     from emgrt.errors import ConfigError
-    from emgrt.stream import gesture_score as gs
+    from emgrt.stream import gesture_score, prompt_score
+    from emgrt.stream.recording_stream import recording_paths
 
+    task = bundle.spec.task.name
     if args.live or args.plot:
-        raise ConfigError("a gestures bundle is scored streamed on a simulated clock here; drop --live/--plot")
-    paths = gs.recording_paths(args.sessions, args.split)[: args.limit]
-    rep = gs.score_recordings(bundle, paths, chunk=args.chunk, offline=not args.no_offline)
+        raise ConfigError(f"a {task} bundle is scored streamed on a simulated clock here; drop --live/--plot")
+    scorer = gesture_score if task == "gestures" else prompt_score
+    paths = recording_paths(args.sessions, args.split, "discrete_gestures" if task == "gestures" else task)[: args.limit]
+    if task == "gestures":
+        if args.max_seconds is not None:
+            raise ConfigError("a gestures bundle is scored on whole recordings; drop --max-seconds")
+        rep = gesture_score.score_recordings(bundle, paths, chunk=args.chunk, offline=not args.no_offline)
+    else:
+        rep = prompt_score.score_handwriting(bundle, paths, chunk=args.chunk, offline=not args.no_offline,
+                                             max_seconds=args.max_seconds)
     if args.json:
         print(json.dumps(rep, indent=2))
     else:
-        gs.print_report(rep)
+        scorer.print_report(rep)
     return 0 if rep.get("streamed_equals_offline", True) else 1

@@ -13,7 +13,7 @@ detected it); then
   ``compute_ms`` reports it).
 
 :func:`score_recordings` streams recordings through the engine (simulated: the samples fed in
-band-sized chunks, as fast as the engine goes) for ``emgrt latency`` on a gestures bundle;
+band-sized chunks, as fast as the engine goes, :mod:`emgrt.stream.recording_stream`) for ``emgrt latency`` on a gestures bundle;
 :class:`GestureScore` scores a replay as it plays (``emgrt demo``).
 """
 
@@ -24,7 +24,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from emgrt.io.gni import GESTURES
-from emgrt.stream.latency import offline_log_probs, percentiles
+from emgrt.stream.latency import percentiles
 from emgrt.tasks.cler import ClerCounts, Event, match
 
 
@@ -47,39 +47,15 @@ def summary(counts: ClerCounts, latencies: Sequence[float], compute_ms: Sequence
     return d
 
 
-def recording_paths(path: str | Path, split: str | None = None) -> list[Path]:
-    """One GNI gesture file, every one of a folder, or (``split``) the files of a corpus split."""
-    from emgrt.errors import EmgrtError
-
-    path = Path(path)
-    if path.is_file():
-        return [path]
-    if not path.is_dir():
-        raise EmgrtError(f"{path}: no such recording or folder")
-    if split is not None:
-        from emgrt.io.gni import TASK_GESTURES, read_corpus
-
-        corpus = path / f"{TASK_GESTURES}_corpus.csv"
-        if not corpus.exists():
-            raise EmgrtError(f"{corpus}: no such file (is {path} an `emgrt synth --task gestures` folder?)")
-        return sorted({p.path(path) for p in read_corpus(corpus) if p.split == split})
-    paths = sorted(path.glob("*.hdf5"))
-    if not paths:
-        raise EmgrtError(f"{path}: no *.hdf5 recordings in this folder")
-    return paths
-
-
 def score_recordings(bundle, paths: Sequence[str | Path], chunk: int = 32, offline: bool = True, progress=None) -> dict:
     """Stream each GNI gesture recording through a fresh engine of ``bundle`` (band-sized chunks of
     ``chunk`` samples) and score it; the corpus figures (counts added up, latencies pooled) plus
     one row per recording.  ``offline``: also decode the full-window graph over each whole
     recording and say whether its events are the streamed ones (same gestures, same frames)."""
-    from emgrt.decode import make_decoder
     from emgrt.errors import DataFileError
     from emgrt.io.recording import open_recording
     from emgrt.stream import Engine
-    from emgrt.stream.decoders import decoder_options
-    from emgrt.stream.imu_track import ImuFeed
+    from emgrt.stream.recording_stream import offline_outputs, stream_recording
 
     engine = Engine(bundle)
     total, latencies, compute, rows, same = ClerCounts(), [], [], [], []
@@ -88,22 +64,10 @@ def score_recordings(bundle, paths: Sequence[str | Path], chunk: int = 32, offli
             if rec.marker_kind != "gestures":
                 raise DataFileError(rec.path, f"has {rec.marker_kind}, not gestures: a gestures bundle is scored on gesture recordings")
             prompts = [Event(GESTURES.index(n), float(t)) for n, t in zip(rec.markers, rec.marker_times)]
-            events: list[dict] = []
-            engine.hop_log = hops = []
-            outputs_before = engine.counters["outputs"]
-            imu = ImuFeed(engine, rec)  # a fused model's IMU beside the EMG (nothing for EMG-only)
-            for start in range(0, len(rec), 20_000):
-                x, ts = rec.emg(start, start + 20_000), rec.time[start : start + 20_000]
-                for j in range(0, len(x), chunk):
-                    imu.before(float(ts[min(j + chunk, len(ts)) - 1]))
-                    events += engine.process(x[j : j + chunk], ts[j : j + chunk])
-            events += engine.finish()
+            events, n_outputs, hops = stream_recording(engine, rec, chunk)
             row: dict = {"recording": Path(path).name}
             if offline:
-                # The stream decodes whole steps: its outputs are the first n of the whole window's.
-                n = engine.counters["outputs"] - outputs_before
-                dec = make_decoder("gesture", bundle.labels, bundle.blank, **decoder_options(bundle, "gesture", {}))
-                want = [(e.gesture, e.frame) for e in dec.push(offline_log_probs(bundle, rec.emg(), recording=rec)[:n], 0)]
+                want = [(e.gesture, e.frame) for e in offline_outputs(bundle, rec, n_outputs, "gesture") if e.kind == "gesture"]
                 got = [(e["gesture"], e["frame"]) for e in events if e["type"] == "gesture"]
                 row["streamed_equals_offline"] = got == want
                 same.append(row["streamed_equals_offline"])
