@@ -46,7 +46,7 @@ def test_greedy_eval_equals_the_trainers_evaluate(run_and_data, capsys):
     result = eval_json(capsys, run, data)
     model, ckpt = load_model(run)
     recipe = Recipe.from_dict(ckpt["recipe"])
-    ref = evaluate(model, build_loader(recipe.data_config(), data, "val", None, train=False),
+    ref = evaluate(model, build_loader(recipe.data_cfg, data, "val", None, train=False),
                    skip_context=recipe.train.skip_context_outputs)
     assert result["decoder"] == "greedy"
     assert result["overall"]["reference_length"] == ref["counts"].reference_length > 0

@@ -265,7 +265,7 @@ def test_recipe_task_checks(tmp_path):
     g = Recipe.from_toml(recipes / "gestures.toml")
     assert g.task == "gestures" and (g.model.num_outputs, g.model.blank, g.model.bands) == (10, 9, 1)
     h = Recipe.from_toml(recipes / "handwriting.toml")
-    assert (h.model.num_outputs, h.model.blank, h.model.bands) == (100, 99, 1) and h.data_config().prompt_windows
+    assert (h.model.num_outputs, h.model.blank, h.model.bands) == (100, 99, 1) and h.data_cfg.prompt_windows
     assert Recipe.from_dict(h.to_dict()).task == "handwriting"
     with pytest.raises(ConfigError, match="model.num_outputs: the gestures task needs 10, got 99"):
         Recipe.from_toml(recipes / "gestures.toml", ["model.num_outputs=99"])
@@ -274,7 +274,7 @@ def test_recipe_task_checks(tmp_path):
     with pytest.raises(ConfigError, match="task: must be one of"):
         Recipe.from_toml(recipes / "gestures.toml", ["task=swiping"])
     with pytest.raises(ConfigError, match="alignment_jitter: the gestures task records one band"):
-        Recipe.from_toml(recipes / "gestures.toml", ["data.augment.alignment_jitter=40"]).data_config()
+        Recipe.from_toml(recipes / "gestures.toml", ["data.augment.alignment_jitter=40"])
     bad = tmp_path / "tds.toml"
     bad.write_text('task = "gestures"\n[model]\narch = "tds"\n[train]\nmax_steps = 1\n')
     with pytest.raises(ConfigError, match="TDS baseline reads emg2qwerty's two bands"):

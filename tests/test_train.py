@@ -268,8 +268,7 @@ def test_shipped_recipes_parse():
     recipes = {p.stem: p for p in model_recipes()}
     assert {"tiny", "small", "large", "calib-small", "tds"} <= set(recipes)
     for path in recipes.values():
-        r = Recipe.from_toml(path)
-        r.data_config()  # the [data] table is valid too
+        r = Recipe.from_toml(path)  # its [data] table is parsed and checked too
         assert r.optim.warmup_frac == 0.05
     assert Recipe.from_toml(recipes["tiny"]).model == ModelConfig.from_name("tiny")
     assert Recipe.from_toml(recipes["large"]).model.dim == 1024
@@ -294,7 +293,7 @@ def test_set_overrides_recipe_values_and_is_checked_like_the_file(tmp_path):
     r = Recipe.from_toml(src, ["model.lookahead=0", "train.seed=7", "optim.betas=[0.8, 0.9]", "name=la0"])
     assert r.model.lookahead == 0 and r.train.seed == 7 and r.optim.betas == (0.8, 0.9) and r.name == "la0"
     assert r.model.dim == ModelConfig.from_name("tiny").dim  # the rest of the table stays
-    assert Recipe.from_toml(src, ["data.loader.batch_size=3"]).data_config().loader.batch_size == 3
+    assert Recipe.from_toml(src, ["data.loader.batch_size=3"]).data_cfg.loader.batch_size == 3
     with pytest.raises(ConfigError, match="lookahead must be a non-negative multiple"):
         Recipe.from_toml(src, ["model.lookahead=-1"])
     with pytest.raises(ConfigError, match="TABLE.KEY=VALUE"):

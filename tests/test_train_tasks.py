@@ -96,7 +96,7 @@ def test_framewise_targets_pulse_after_each_gesture():
 def test_a_few_steps_lower_the_task_loss_on_a_fixed_batch(task_data, task):
     r = recipe(task)
     torch.manual_seed(0)
-    loader = build_loader(r.data_config(), task_data[task], "train", train=False, task=r.spec)
+    loader = build_loader(r.data_cfg, task_data[task], "train", train=False, task=r.spec)
     batch = next(iter(loader))
     assert batch["features"].shape[2] == 1  # one band
     model = StreamingCTCModel(r.model).train()
@@ -195,7 +195,7 @@ def test_the_lstm_comparison_model_trains_through_the_same_seam(task_data):
     cut = (120 - 12) // 4  # outputs timed before frame 120 - lookahead saw nothing after 120
     assert torch.allclose(a[:, :cut], b[:, :cut]) and not torch.allclose(a[:, cut + 1 :], b[:, cut + 1 :])
     torch.manual_seed(0)
-    batch = next(iter(build_loader(r.data_config(), task_data["gestures"], "train", train=False, task=r.spec)))
+    batch = next(iter(build_loader(r.data_cfg, task_data["gestures"], "train", train=False, task=r.spec)))
     model.train()
     objective = make_objective(r.spec, model)
     losses = fit_fixed_batch(model, objective, batch)
@@ -223,7 +223,7 @@ def test_fusion_items_carry_the_imu_at_each_frame_and_dropout_removes_it(task_da
     r = recipe("gestures", *FUSION, "data.augment.imu_dropout=0.5")
     spec = r.spec
     sources = split_sources(spec, task_data["gestures"], "train")
-    ds = WindowedDataset(sources, r.data_config().resolve(None, train=False), train=False, task=spec)
+    ds = WindowedDataset(sources, r.data_cfg.resolve(None, train=False), train=False, task=spec)
     item = ds.get(0)
     assert item.imu.shape == (item.n_frames, 6) and item.imu_present
     src = ds.sessions[int(ds.index.session[0])]
@@ -231,12 +231,12 @@ def test_fusion_items_carry_the_imu_at_each_frame_and_dropout_removes_it(task_da
     imu = read_imu(src.path, None)
     want = np.interp(src.time[idx], imu.time, imu.accel()[:, 2])
     assert np.allclose(item.imu[:, 2], want, atol=1e-4) and np.abs(item.imu[:, 2]).max() > 1.0  # gravity is there
-    train = WindowedDataset(sources, r.data_config().resolve(None, train=True), train=True, task=spec, seed=3)
+    train = WindowedDataset(sources, r.data_cfg.resolve(None, train=True), train=True, task=spec, seed=3)
     draws = [train.get(i, epoch=0).imu_present for i in range(len(train))]
     assert 0 < sum(draws) < len(draws) and draws == [train.get(i, epoch=0).imu_present for i in range(len(train))]
     gone = next(i for i, kept in enumerate(draws) if not kept)
     assert not train.get(gone, epoch=0).imu.any()
-    batch = next(iter(build_loader(r.data_config(), task_data["gestures"], "train", train=False, task=spec)))
+    batch = next(iter(build_loader(r.data_cfg, task_data["gestures"], "train", train=False, task=spec)))
     assert batch["imu"].shape[:2] == batch["features"].shape[:2] and batch["imu_present"].dtype == torch.bool
 
 
@@ -244,7 +244,7 @@ def test_a_fusing_model_learns_and_an_absent_imu_is_no_imu(task_data):
     r = recipe("gestures", *FUSION)
     assert r.model.imu == 6
     torch.manual_seed(0)
-    batch = next(iter(build_loader(r.data_config(), task_data["gestures"], "train", train=False, task=r.spec)))
+    batch = next(iter(build_loader(r.data_cfg, task_data["gestures"], "train", train=False, task=r.spec)))
     model = StreamingCTCModel(r.model).eval()
     with torch.no_grad():
         with_imu = model(batch["features"], batch["feature_lengths"], batch["imu"], batch["imu_present"])[0]
@@ -262,11 +262,11 @@ def test_fusion_settings_that_do_not_fit_are_one_line_errors():
     from emgrt.errors import ConfigError
 
     with pytest.raises(ConfigError, match=r"model.imu = 6 needs data.imu = true"):
-        recipe("gestures", "model.imu=6").data_config()
+        recipe("gestures", "model.imu=6")
     with pytest.raises(ConfigError, match=r"model.imu = 0 needs data.imu = false"):
-        recipe("gestures", "data.imu=true").data_config()
+        recipe("gestures", "data.imu=true")
     with pytest.raises(ConfigError, match=r"IMU fusion is for the one-band tasks"):
-        Recipe.from_toml(RECIPES / "student.toml", ["model.imu=6", "data.imu=true"]).data_config()
+        Recipe.from_toml(RECIPES / "student.toml", ["model.imu=6", "data.imu=true"])
 
 
 def test_a_fused_run_trains_and_is_scored_with_and_without_its_imu(task_data, tmp_path, capsys):

@@ -153,6 +153,11 @@ def test_recipe_folder_on_the_command_line_is_one_line(tmp_path, capsys):
         ({"distill": {"alpha": "x"}}, "distill.alpha"),
         ({"distill": {"alpha": 0, "beta": 0}}, "distill.alpha + beta"),
         ({"data": []}, "data"),
+        ({"data": {"window_lenght": 8000}}, "data"),
+        ({"data": {"loader": {"batch_size": 0}}}, "data.loader.batch_size"),
+        ({"data": {"test": {"padding": [0]}}}, "data.test.padding"),
+        ({"task": "gestures", "data": {"augment": {"alignment_jitter": 40}}}, "data.augment.alignment_jitter"),
+        ({"model": {"name": "tiny", "imu": 6}}, "model.imu"),
     ],
 )
 def test_recipe_values_name_the_key(table, key):
@@ -163,7 +168,7 @@ def test_recipe_values_name_the_key(table, key):
     for name, value in table.items():
         recipe[name] = {**recipe[name], **value} if isinstance(value, dict) and name in recipe else value
     with pytest.raises(ConfigError) as exc:
-        Recipe.from_dict(recipe).data_config()
+        Recipe.from_dict(recipe)  # the [data] table is checked at load too
     assert one_line(exc.value).startswith(f"{key}:"), str(exc.value)
 
 
@@ -221,7 +226,7 @@ def test_garbage_in_a_recipe_is_one_line(data, value, delete, extra):
     if isinstance(mutated, dict) and data.draw(st.booleans()):
         mutated.update(extra)
     try:
-        Recipe.from_dict(mutated).data_config()
+        Recipe.from_dict(mutated)
     except EmgrtError as exc:
         one_line(exc)
 
@@ -232,7 +237,7 @@ def test_every_shipped_recipe_still_loads():
 
     for path in RECIPES.glob("*.toml"):
         if "model" in tomllib.loads(path.read_text(encoding="utf-8")):
-            Recipe.from_toml(path).data_config()
+            Recipe.from_toml(path)
 
 
 # -- bundle manifests ---------------------------------------------------------------------------

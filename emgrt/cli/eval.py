@@ -78,61 +78,6 @@ def decoder_options(args: argparse.Namespace) -> dict:
     return {k: v for k, v in opts.items() if v is not None}
 
 
-def decode_split(
-    model, loader, *, decoder: str, decoder_opts: dict, skip_context: bool, max_batches: int = 0, charset=None
-) -> dict:
-    """Run ``model`` over ``loader`` and decode every item with ``decoder``: mean CTC loss,
-    corpus ErrorCounts, item and infeasible counts.  ``charset``: the task's (default typing)."""
-    import torch
-
-    from emgrt.charset import emg2qwerty_charset
-    from emgrt.decode import decode_offline, make_decoder
-    from emgrt.metrics import ErrorCounts
-    from emgrt.train.trainer import ctc_infeasible, ctc_loss, iter_under_rng, model_outputs
-
-    charset = charset or emg2qwerty_charset()
-    module = getattr(model, "module", model)
-    blank = module.cfg.blank
-    labels = list(charset.chars) + [""]
-    make_decoder(decoder, labels, blank, **decoder_opts)  # bad options fail before any compute
-    counts, loss_sum, items, infeasible = ErrorCounts(), 0.0, 0, 0
-    was_training = model.training
-    model.eval()
-    with torch.no_grad():
-        for b, batch in enumerate(iter_under_rng(loader)):
-            if max_batches and b >= max_batches:
-                break
-            log_probs, lengths = model_outputs(model, _runnable(batch, module), skip_context)
-            targets, target_lengths = batch["targets"], batch["target_lengths"]
-            n = int(lengths.shape[0])
-            loss_sum += float(ctc_loss(log_probs, lengths, targets, target_lengths, blank)) * n
-            infeasible += ctc_infeasible(lengths, targets, target_lengths)
-            items += n
-            lp = log_probs.float().cpu().numpy()
-            for i in range(n):
-                keys = decode_offline(decoder, lp[i, : int(lengths[i])], labels, blank, **decoder_opts)
-                ref = charset.labels_to_str(targets[i, : int(target_lengths[i])].tolist())
-                counts.update(ref, "".join(keys))
-    model.train(was_training)
-    return {"loss": loss_sum / max(items, 1), "counts": counts, "items": items, "infeasible": infeasible}
-
-
-def _runnable(batch: dict, model) -> dict:
-    """``batch``, its features right-padded with zero frames when every item is too short for the
-    model's first output (the whole-window forward cannot run on less); ``feature_lengths`` still
-    give such items no output frame, so they decode to nothing, as the stream and the bundle do."""
-    import torch
-
-    from emgrt.stream.latency import frames_for_one_output
-
-    features = batch["features"]
-    short = frames_for_one_output(model.output_time_offset, model.lookahead) - features.shape[1]
-    if short <= 0:
-        return batch
-    pad = features.new_zeros((features.shape[0], short, *features.shape[2:]))
-    return {**batch, "features": torch.cat([features, pad], dim=1)}
-
-
 def evaluate_checkpoint(
     path,
     data_dir,
@@ -146,33 +91,30 @@ def evaluate_checkpoint(
     from emgrt.errors import ConfigError
     from emgrt.metrics import ErrorCounts
     from emgrt.train.loader import build_loader
+    from emgrt.train.objective import DecoderObjective, make_objective
     from emgrt.train.recipe import Recipe
-    from emgrt.train.trainer import load_model
+    from emgrt.train.trainer import evaluate, load_model
 
     model, ckpt = load_model(path)
     recipe = Recipe.from_dict(ckpt["recipe"])
-    data_cfg = recipe.data_config()
+    data_cfg = recipe.data_cfg
     if without_imu and not data_cfg.imu:
         raise ConfigError(f"--without-imu: {path} does not fuse the IMU (its recipe has no data.imu)")
     spec = recipe.spec
     skip = recipe.train.skip_context_outputs
-    if spec.decoding == "framewise" and decoder != "greedy":
-        raise ConfigError(f"--decoder: the {spec.name} task is scored on thresholded detections (CLER); leave --decoder out")
+    if spec.decoding == "framewise":
+        if decoder != "greedy":
+            raise ConfigError(f"--decoder: the {spec.name} task is scored on thresholded detections (CLER); leave --decoder out")
+        objective = make_objective(spec, model, skip)
+    else:
+        objective = DecoderObjective(spec, model, skip, decoder=decoder, decoder_opts=decoder_opts or {})
     users = [user] if spec.gni else _split_users(data_dir, split, user)  # GNI corpora: one split, no per-user test
     per_user, total = {}, None
     for u in users:
         loader = build_loader(data_cfg, data_dir, split, u, train=False, task=spec)
         if without_imu:
             loader = _WithoutImu(loader)
-        if spec.decoding == "framewise":
-            from emgrt.train.objective import make_objective
-            from emgrt.train.trainer import evaluate
-
-            res = evaluate(model, loader, skip_context=skip, max_batches=max_batches,
-                           objective=make_objective(spec, model, skip))
-        else:
-            res = decode_split(model, loader, decoder=decoder, decoder_opts=decoder_opts or {}, skip_context=skip,
-                               max_batches=max_batches, charset=spec.charset)
+        res = evaluate(model, loader, skip_context=skip, max_batches=max_batches, objective=objective)
         total = res["counts"] if total is None else total + res["counts"]
         per_user["all" if u is None else u] = {
             **res["counts"].to_dict(),

@@ -342,7 +342,7 @@ def export_model(
             "channel_order": "left band electrodes 0-15, then right band electrodes 0-15 "
             "(emg2qwerty's emg_left, emg_right columns)" if not task.gni else
             "the band's electrodes 0-15 (the generic-neuromotor-interface release's emg column)",
-            "filters": [s.to_dict() for s in recipe.data_config().filters],
+            "filters": [s.to_dict() for s in recipe.data_cfg.filters],
             "unit": task.unit,
         },
         "frontend": FrontEndConfig().to_dict(),

@@ -8,7 +8,8 @@ The trainer, evaluation, distillation and fine-tuning see only :class:`Objective
 
 A Score adds with ``+``, has ``value`` (the task's metric, lower is better: it picks best.pt)
 and ``details()`` (the extra numbers a validation record carries).  :class:`CtcObjective` serves
-typing and handwriting (CTC over the task's charset, CER); :class:`FramewiseObjective` serves the
+typing and handwriting (CTC over the task's charset, greedy CER; :class:`DecoderObjective` decodes
+with any emgrt.decode decoder instead, for ``emgrt eval``); :class:`FramewiseObjective` serves the
 discrete gestures (a class per output frame, CLER).
 """
 
@@ -22,6 +23,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from emgrt.constants import SAMPLE_RATE_HZ
+from emgrt.decode import decode_offline, make_decoder
 from emgrt.metrics import ErrorCounts
 from emgrt.tasks import TaskSpec
 from emgrt.tasks.cler import ClerCounts, Event, cler
@@ -135,14 +137,45 @@ class CtcObjective(Objective):
     def empty(self) -> Score:
         return Score(ErrorCounts())
 
+    def hypotheses(self, log_probs: Tensor, lengths: Tensor) -> list[str]:
+        """Each item's decoded text: greedy, batched in torch."""
+        charset = self.spec.charset
+        assert charset is not None
+        return [charset.labels_to_str(hyp) for hyp in greedy_ctc_decode(log_probs, lengths, self.blank)]
+
     def score(self, log_probs: Tensor, lengths: Tensor, batch: dict) -> Score:
         charset = self.spec.charset
         assert charset is not None
         targets, target_lengths = batch["targets"], batch["target_lengths"]
         counts = ErrorCounts()
-        for hyp, tgt, n in zip(greedy_ctc_decode(log_probs, lengths, self.blank), targets, target_lengths):
-            counts.update(charset.labels_to_str(tgt[: int(n)].tolist()), charset.labels_to_str(hyp))
+        for hyp, tgt, n in zip(self.hypotheses(log_probs, lengths), targets, target_lengths):
+            counts.update(charset.labels_to_str(tgt[: int(n)].tolist()), hyp)
         return Score(counts, ctc_infeasible(lengths, targets, target_lengths))
+
+
+@dataclass
+class DecoderObjective(CtcObjective):
+    """CTC scored by one of emgrt.decode's streaming decoders (``decoder``, its keyword arguments
+    ``decoder_opts``) run over each item's whole output: the engine's own decoding, for
+    ``emgrt eval --decoder``.  Its greedy scores the same CER as the batched one."""
+
+    decoder: str = "greedy"
+    decoder_opts: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        make_decoder(self.decoder, self.labels, self.blank, **self.decoder_opts)  # bad options fail before any compute
+
+    @property
+    def labels(self) -> list[str]:
+        """The decoders' output labels: the charset's, then the blank's."""
+        assert self.spec.charset is not None
+        return list(self.spec.charset.chars) + [""]
+
+    def hypotheses(self, log_probs: Tensor, lengths: Tensor) -> list[str]:
+        lp, labels = log_probs.float().cpu().numpy(), self.labels
+        return ["".join(decode_offline(self.decoder, lp[i, : int(n)], labels, self.blank, **self.decoder_opts))
+                for i, n in enumerate(lengths)]
 
 
 # Framewise targets: a gesture's class on the output frames timed 80-120 ms after it (the

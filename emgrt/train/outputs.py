@@ -52,6 +52,21 @@ def model_outputs(model: nn.Module, batch: dict, skip_context: bool = True) -> t
     return log_probs, lengths
 
 
+def runnable_batch(batch: dict, model: nn.Module) -> dict:
+    """``batch``, its features right-padded with zero frames when every item is too short for the
+    model's first output (the whole-window forward cannot run on less); ``feature_lengths`` still
+    give such items no output frame, so they decode to nothing, as the stream and the bundle do."""
+    from emgrt.stream.latency import frames_for_one_output
+
+    module = getattr(model, "module", model)
+    features = batch["features"]
+    short = frames_for_one_output(module.output_time_offset, module.lookahead) - features.shape[1]
+    if short <= 0:
+        return batch
+    pad = features.new_zeros((features.shape[0], short, *features.shape[2:]))
+    return {**batch, "features": torch.cat([features, pad], dim=1)}
+
+
 def output_sample_times(model: nn.Module, batch: dict, frames: int, skip_context: bool = True) -> Tensor:
     """(N, frames) float64: the slice sample (after each item's start) that the outputs
     :func:`model_outputs` returns are timed at: the last sample of their time frame."""

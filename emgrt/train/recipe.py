@@ -6,7 +6,8 @@
               TDSConfig     with ``arch = "tds"`` (emgrt.train.tds, the emg2qwerty baseline)
     [optim]   OptimConfig   AdamW, warmup + cosine, gradient clipping
     [train]   TrainConfig   length (epochs or max_steps), budget, validation, logging, seed
-    [data]    the raw table, handed to emgrt.data.DataConfig.from_dict
+    [data]    DataConfig    (emgrt.data), parsed and checked against the task and model at load;
+              the raw table is kept too, as written, for checkpoints
     [distill] DistillConfig (optional; `emgrt distill` only): alpha, beta, temperature
 
 Unknown keys and out-of-range values raise one ConfigError naming the key (emgrt.validate).
@@ -19,6 +20,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from emgrt.data.config import DataConfig
 from emgrt.errors import ConfigError
 from emgrt.tasks import TaskSpec, task_spec
 from emgrt.tomlfile import apply_settings, load_toml
@@ -143,16 +145,22 @@ class DistillConfig:
 
 @dataclass(frozen=True)
 class Recipe:
+    """A whole recipe.  ``data_cfg`` is the ``data`` table parsed and checked against the task
+    and the model when the recipe is made (from_dict, the constructor, dataclasses.replace), so a
+    bad [data] table fails at load; ``data`` stays the table as written, what to_dict stores."""
+
     model: ModelConfig | TDSConfig
     optim: OptimConfig = field(default_factory=OptimConfig)
     train: TrainConfig = field(default_factory=lambda: TrainConfig(epochs=1))
-    data: Mapping[str, Any] = field(default_factory=dict)  # raw [data] table
+    data: Mapping[str, Any] = field(default_factory=dict)  # raw [data] table, as written (to_dict)
     name: str = ""
     distill: DistillConfig | None = None  # [distill]: only `emgrt distill` reads it
     task: str = "typing"  # emgrt.tasks: typing, handwriting, gestures
+    data_cfg: DataConfig = field(init=False, repr=False, compare=False)  # `data` parsed, what the pipeline reads
 
     def __post_init__(self) -> None:
         task_spec(self.task)  # a known task, or a ConfigError
+        object.__setattr__(self, "data_cfg", self._parse_data())
 
     @property
     def spec(self) -> TaskSpec:
@@ -200,10 +208,8 @@ class Recipe:
             d["distill"] = self.distill.to_dict()
         return d
 
-    def data_config(self):
-        """The [data] table as an emgrt.data.DataConfig (checked against the task's bands)."""
-        from emgrt.data.config import DataConfig
-
+    def _parse_data(self) -> DataConfig:
+        """The [data] table as a DataConfig, checked against the task's bands and the model's IMU."""
         cfg = DataConfig.from_dict(self.data)
         jitter = cfg.resolve("train", train=True).augment.alignment_jitter  # augmentations: training only
         if self.spec.bands == 1 and jitter:

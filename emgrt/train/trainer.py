@@ -50,7 +50,7 @@ from emgrt.train.objective import (  # noqa: F401  (ctc helpers re-exported for 
     greedy_ctc_decode,
     make_objective,
 )
-from emgrt.train.outputs import context_outputs, drop_leading, model_outputs  # noqa: F401
+from emgrt.train.outputs import context_outputs, drop_leading, model_outputs, runnable_batch  # noqa: F401
 from emgrt.train.profile import StepProfiler
 from emgrt.train.recipe import Recipe, model_config_from_dict
 from emgrt.train.rnn import RecurrentModel, RNNConfig
@@ -128,7 +128,10 @@ def evaluate(
 ) -> dict:
     """Mean loss (per item) and the corpus metric of ``model`` over ``loader``: the task's
     ``objective`` (default typing: CTC loss, greedy CER).  The result names the metric
-    (``"cer"`` or ``"cler"``) and also gives it as ``"metric"``; ``"counts"`` are its counts."""
+    (``"cer"`` or ``"cler"``) and also gives it as ``"metric"``; ``"counts"`` are its counts.
+    The one evaluation loop: the trainer's validation and ``emgrt eval`` (any decoder, through
+    :class:`~emgrt.train.objective.DecoderObjective`).  Batches too short for the model's first
+    output are padded so the forward runs (:func:`runnable_batch`)."""
     if objective is None:
         objective = make_objective(task_spec("typing"), model, skip_context)
     was_training = model.training
@@ -138,7 +141,7 @@ def evaluate(
     t0 = time.perf_counter()
     for batch in iter_under_rng(loader):
         batch = to_device(batch, torch.device(device))
-        log_probs, lengths = model_outputs(model, batch, skip_context)
+        log_probs, lengths = model_outputs(model, runnable_batch(batch, model), skip_context)
         n = int(batch["feature_lengths"].shape[0])
         loss_sum += float(objective.loss(log_probs, lengths, batch)) * n
         items += n
@@ -565,7 +568,7 @@ def train_from_recipe(
     seed = recipe.train.seed if seed is None else seed
     set_threads(recipe.train.threads)
     seed_everything(seed)
-    data_cfg = recipe.data_config()
+    data_cfg = recipe.data_cfg
     spec = recipe.spec
     train_loader = build_loader(
         data_cfg, data_dir, "train", user, train=True, rank=rank, world_size=world_size, seed=seed, task=spec
