@@ -24,7 +24,8 @@
 #   bash models/results.sh gestures    # issue 15: the gestures dataset, the student-size EMG-only model (2500
 #                                      # updates, ~50 min alone), CLER and event latency of the held-out user
 #   bash models/results.sh gestures-lstm  # the LSTM of the same size, recipe and budget (the comparison)
-#   bash models/results.sh gestures-personal  # the gestures model fine-tuned on held-out user 003
+#   bash models/results.sh gestures-personal  # the gestures models (EMG only, fused) fine-tuned on held-out user 003
+#   bash models/results.sh handwriting-personal  # the fused handwriting model fine-tuned on held-out user 006
 #   bash models/results.sh gestures-imu   # the same model with the band's IMU fused (the fusion ablation):
 #                                      # the shipped bundle models/default-gestures with its demo recording
 #   bash models/results.sh handwriting    # issue 15: 8 h of handwriting data, the student-size EMG-only CTC
@@ -268,8 +269,17 @@ gestures-personal)  # held-out user 003: earlier recordings train, the one befor
   GD=data/gestures
   finished gestures-student-003 || "$E" finetune --from runs/gestures-student --user 003 --data "$GD" \
       --out runs/gestures-student-003 --max-steps 300 --set train.val_every=50 --threads "$THREADS"
-  for RUN in gestures-student gestures-student-003; do
+  finished gestures-imu-003 || "$E" finetune --from runs/gestures-imu --user 003 --data "$GD" \
+      --out runs/gestures-imu-003 --max-steps 300 --set train.val_every=50 --threads "$THREADS"
+  for RUN in gestures-student gestures-student-003 gestures-imu gestures-imu-003; do
     json "$OUT/eval-$RUN-user003-test.json" "$E" eval "runs/$RUN" --data "$GD" --split test --user 003 --json
+  done ;;
+handwriting-personal)  # held-out user 006 (the demo's): two sessions train, the third val, the last test
+  HD=data/handwriting-8h
+  finished handwriting-imu-006 || "$E" finetune --from runs/handwriting-imu --user 006 --data "$HD" \
+      --out runs/handwriting-imu-006 --max-steps 300 --set train.val_every=50 --threads "$THREADS"
+  for RUN in handwriting-imu handwriting-imu-006; do
+    json "$OUT/eval-$RUN-user006-test.json" "$E" eval "runs/$RUN" --data "$HD" --split test --user 006 --json
   done ;;
 gestures-imu)  # the fusion ablation: gestures-student's recipe and budget with the IMU fused (dropped
                 # from a quarter of the training windows, so the model also works without it)

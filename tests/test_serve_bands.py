@@ -34,7 +34,7 @@ def test_two_bands_served_at_once_each_client_following_its_band(tiny_bundle, tm
     assert group.recognizer.batched
     batch_sizes = []
     run = group.recognizer._batch.run
-    group.recognizer._batch.run = lambda streams, frames: batch_sizes.append(len(streams)) or run(streams, frames)
+    group.recognizer._batch.run = lambda streams, frames, imu=None: batch_sizes.append(len(streams)) or run(streams, frames, imu)
     source = MultiBandSource([EngineSource(group.engine(), stream=n, band=n) for n in names])
     server = serve(source)
     reps, clients = [], []

@@ -17,7 +17,7 @@ import numpy as np
 
 from emgrt.errors import EmgrtError
 from emgrt.lsl import pylsl_quiet
-from emgrt.lsl.inlet import MAX_CHUNK
+from emgrt.lsl.inlet import MAX_CHUNK, close_inlet
 from emgrt.manifest import IMU_CHANNELS
 
 IMU_TYPE = "IMU"
@@ -118,10 +118,6 @@ class ImuInlet:
         return self._buf[:n], ts, None
 
     def close(self) -> None:
-        if self._inlet is not None:
-            try:
-                self._inlet.close_stream()
-            except Exception:  # already gone
-                pass
+        close_inlet(self._inlet)
         self._inlet = None
         self._next_try = 0.0

@@ -95,6 +95,16 @@ def retry_with_backoff(
     return False
 
 
+def close_inlet(inlet) -> None:
+    """Close a pylsl StreamInlet (None: nothing to close); one already gone is fine."""
+    if inlet is None:
+        return
+    try:
+        inlet.close_stream()
+    except Exception:  # already gone
+        pass
+
+
 class _Stream:
     """One open LSL inlet with its preallocated pull buffer."""
 
@@ -146,10 +156,7 @@ class _Stream:
         return self.buf[: len(ts)], ts
 
     def close(self) -> None:
-        try:
-            self.inlet.close_stream()
-        except Exception:  # already gone
-            pass
+        close_inlet(self.inlet)
 
 
 class BandInlet:

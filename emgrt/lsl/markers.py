@@ -14,7 +14,7 @@ from collections.abc import Callable
 
 from emgrt.errors import EmgrtError
 from emgrt.lsl import pylsl_quiet
-from emgrt.lsl.inlet import StreamLost, resolve_one, retry_with_backoff
+from emgrt.lsl.inlet import StreamLost, close_inlet, resolve_one, retry_with_backoff
 
 MAX_MARKERS = 256  # markers pulled per call
 
@@ -88,9 +88,5 @@ class KeyInlet:
         return retry_with_backoff(self.connect, stop, first_delay, max_delay)
 
     def close(self) -> None:
-        if self._inlet is not None:
-            try:
-                self._inlet.close_stream()
-            except Exception:  # already gone
-                pass
+        close_inlet(self._inlet)
         self._inlet = None

@@ -39,7 +39,7 @@ class ImuTrack:
         self.ended = False  # the stream has said it sends no more (a recording's end): nothing to wait for
         self.received = 0  # rows handed to push()
         self.rejected = 0  # of them refused: a non-finite value or stamp, or a stamp not after the last
-        self.overflow = 0  # rows dropped, oldest first, to make room (never one a waiting step needs)
+        self.overflow = 0  # rows dropped, oldest first, to make room (an IMU running far ahead of its EMG)
 
     def __len__(self) -> int:
         return self._n
