@@ -26,6 +26,7 @@
 #   bash models/results.sh gestures-lstm  # the LSTM of the same size, recipe and budget (the comparison)
 #   bash models/results.sh gestures-personal  # the gestures models (EMG only, fused) fine-tuned on held-out user 003
 #   bash models/results.sh handwriting-personal  # the fused handwriting model fine-tuned on held-out user 006
+#   bash models/results.sh gestures-difficulty [D ...]  # EMG-only CLER at difficulty 0.4, 0.7, 1.0 (800 updates)
 #   bash models/results.sh gestures-imu   # the same model with the band's IMU fused (the fusion ablation):
 #                                      # the shipped bundle models/default-gestures with its demo recording
 #   bash models/results.sh handwriting    # issue 15: 8 h of handwriting data, the student-size EMG-only CTC
@@ -273,6 +274,16 @@ gestures-personal)  # held-out user 003: earlier recordings train, the one befor
       --out runs/gestures-imu-003 --max-steps 300 --set train.val_every=50 --threads "$THREADS"
   for RUN in gestures-student gestures-student-003 gestures-imu gestures-imu-003; do
     json "$OUT/eval-$RUN-user003-test.json" "$E" eval "runs/$RUN" --data "$GD" --split test --user 003 --json
+  done ;;
+gestures-difficulty)  # the generator's difficulty knob against the EMG-only model's CLER at a short budget
+                      # (800 updates each; d = 0.7 is the default, data/gestures): difficulty D [D ...]
+  shift
+  for D in "${@:-0.4 0.7 1.0}"; do
+    GD=data/gestures; [ "$D" = 0.7 ] || GD=data/gestures-d$D
+    [ -f "$GD/discrete_gestures_corpus.csv" ] || "$E" synth --task gestures "$GD" --seed 0 --difficulty "$D"
+    finished gestures-d$D || DATA=$GD train gestures-d$D train --recipe models/recipes/gestures.toml --set model.name=L2d128 \
+        --set model.band_width=56 --set train.max_steps=800 --set train.val_every=200 --set train.max_minutes=0
+    json "$OUT/eval-gestures-d$D-test.json" "$E" eval runs/gestures-d$D --data "$GD" --split test --json
   done ;;
 handwriting-personal)  # held-out user 006 (the demo's): two sessions train, the third val, the last test
   HD=data/handwriting-8h

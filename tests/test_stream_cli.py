@@ -122,3 +122,18 @@ def test_decoder_option_overrides_and_drops_bundle_tuning(tmp_path):
     for bad in ("commit_depth", "nope=1", "commit_prob=high"):
         with pytest.raises(ConfigError, match="--decoder-option"):
             parse_decoder_options([bad])
+
+
+def test_imu_options_that_cannot_apply_are_one_line_errors(tiny_bundle, capsys):
+    """--imu names a fused bundle's live IMU stream: with an EMG-only bundle, with a replay, or
+    with several served bands it is refused in one line, before anything connects."""
+    cases = [
+        (["run", "--bundle", str(tiny_bundle.dir), "--stream", unique(), "--imu", "x"], "emgrt run", "drop --imu"),
+        (["demo", "--bundle", str(tiny_bundle.dir), "--imu", "x", "--plain"], "emgrt demo", "with --stream"),
+        (["serve", "--bundle", str(tiny_bundle.dir), "--stream", "a", "--stream", "b", "--imu", "x"], "emgrt serve",
+         "drop --imu"),
+    ]
+    for argv, prog, fix in cases:
+        code = main(argv)
+        lines = [ln for ln in capsys.readouterr().err.splitlines() if ln.startswith(f"{prog}: error")]
+        assert code == 2 and len(lines) == 1 and fix in lines[0], (argv, lines)
