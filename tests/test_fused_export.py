@@ -172,3 +172,18 @@ def test_an_emg_only_manifest_refuses_an_imu_input(tiny_bundle):
     with pytest.raises(BundleError, match=r"^step_graph\.inputs: must be free of \['imu', 'imu_present'\] unless "
                                           r"task\.inputs has 'imu', got \['imu'\]$"):
         parse(Manifest, m, error=BundleError)
+
+
+def test_a_fused_batch_too_short_for_an_output_is_padded_with_its_imu():
+    """Evaluation pads a batch too short for the first output; a fused model's IMU rows alike,
+    so the forward runs (its items still get no output frame)."""
+    from emgrt.train.outputs import model_outputs, runnable_batch
+
+    model = fused_model()
+    batch = {"features": torch.zeros(2, 3, 1, 16, 33), "feature_lengths": torch.tensor([3, 2]),
+             "imu": torch.ones(2, 3, 6), "imu_present": torch.ones(2, dtype=torch.bool)}
+    out = runnable_batch(batch, model)
+    assert out["features"].shape[1] == out["imu"].shape[1] > 3 and out["imu"][:, 3:].abs().sum() == 0
+    with torch.no_grad():
+        _, lengths = model_outputs(model, out, True)
+    assert lengths.tolist() == [0, 0]

@@ -63,8 +63,11 @@ def runnable_batch(batch: dict, model: nn.Module) -> dict:
     short = frames_for_one_output(module.output_time_offset, module.lookahead) - features.shape[1]
     if short <= 0:
         return batch
-    pad = features.new_zeros((features.shape[0], short, *features.shape[2:]))
-    return {**batch, "features": torch.cat([features, pad], dim=1)}
+    out = {**batch, "features": torch.cat([features, features.new_zeros((features.shape[0], short, *features.shape[2:]))], dim=1)}
+    if batch.get("imu") is not None:  # a fused model's IMU, one row per frame: padded alike
+        imu = torch.as_tensor(batch["imu"])
+        out["imu"] = torch.cat([imu, imu.new_zeros((imu.shape[0], short, *imu.shape[2:]))], dim=1)
+    return out
 
 
 def output_sample_times(model: nn.Module, batch: dict, frames: int, skip_context: bool = True) -> Tensor:
