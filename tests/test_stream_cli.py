@@ -23,9 +23,24 @@ def unique() -> str:
 
 
 def _lines(stream, q: queue.Queue) -> None:
+    """Forward a pipe's lines to q, then None at EOF (the only reader of that pipe)."""
     for line in stream:
         q.put(line)
     q.put(None)
+
+
+def _rest(q: queue.Queue, timeout: float) -> list[str]:
+    """The lines still coming on q until its EOF marker."""
+    out, end = [], time.monotonic() + timeout
+    while time.monotonic() < end:
+        try:
+            line = q.get(timeout=1)
+        except queue.Empty:
+            continue
+        if line is None:
+            return out
+        out.append(line)
+    raise AssertionError(f"no EOF within {timeout} s")
 
 
 @pytest.mark.slow
@@ -37,8 +52,12 @@ def test_run_json_prints_events_until_ctrl_c(tiny_bundle, session_path):
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
     q: queue.Queue = queue.Queue()
+    errq: queue.Queue = queue.Queue()
+    # One reader thread per pipe and no communicate(): communicate() would read and close stdout
+    # under the thread that reads it (a CI run failed on exactly that race).
     threading.Thread(target=_lines, args=(proc.stdout, q), daemon=True).start()
-    events = []
+    threading.Thread(target=_lines, args=(proc.stderr, errq), daemon=True).start()
+    events, line = [], ""
     try:
         end = time.monotonic() + 60
         while time.monotonic() < end and not any(e["type"] == "char" for e in events):
@@ -50,10 +69,16 @@ def test_run_json_prints_events_until_ctrl_c(tiny_bundle, session_path):
                 break
             events.append(json.loads(line))
         proc.send_signal(signal.SIGINT)
-        _, err = proc.communicate(timeout=30)
+        proc.wait(timeout=30)
+        if line is not None:
+            _rest(q, 30)
+        err = "".join(_rest(errq, 30))
     finally:
         if proc.poll() is None:
             proc.kill()
+            proc.wait(timeout=30)
+        proc.stdout.close()
+        proc.stderr.close()
         rep.stop()
     assert proc.returncode == 0, err
     assert events[0] == {"type": "status", "status": "connected", "streams": [name], "t": None}
