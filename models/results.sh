@@ -27,6 +27,8 @@
 #   bash models/results.sh gestures-personal  # the gestures models (EMG only, fused) fine-tuned on held-out user 003
 #   bash models/results.sh handwriting-personal  # the fused handwriting model fine-tuned on held-out user 006
 #   bash models/results.sh gestures-difficulty [D ...]  # EMG-only CLER at difficulty 0.4, 0.7, 1.0 (800 updates)
+#   bash models/results.sh handwriting-difficulty [D ...]  # the fused handwriting model at difficulty 0.4, 0.7,
+#                                      # 1.0 (3 h of data each, 1500 updates), CER with and without its IMU
 #   bash models/results.sh gestures-imu   # the same model with the band's IMU fused (the fusion ablation):
 #                                      # the shipped bundle models/default-gestures with its demo recording
 #   bash models/results.sh handwriting    # issue 15: 8 h of handwriting data, the student-size EMG-only CTC
@@ -284,6 +286,21 @@ gestures-difficulty)  # the generator's difficulty knob against the EMG-only mod
     finished gestures-d$D || DATA=$GD train gestures-d$D train --recipe models/recipes/gestures.toml --set model.name=L2d128 \
         --set model.band_width=56 --set train.max_steps=800 --set train.val_every=200 --set train.max_minutes=0
     json "$OUT/eval-gestures-d$D-test.json" "$E" eval runs/gestures-d$D --data "$GD" --split test --json
+  done ;;
+handwriting-difficulty)  # the generator's difficulty knob against the fused handwriting model at a short
+                         # budget (3 h of data per level: 10 users x 3 sessions x 6 min, 1500 updates),
+                         # scored with its IMU and with it absent (what the EMG alone carries): D [D ...]
+  shift
+  for D in "${@:-0.4 0.7 1.0}"; do
+    HD=data/handwriting-3h-d$D
+    [ -f "$HD/handwriting_corpus.csv" ] || "$E" synth --task handwriting "$HD" --users 10 --sessions 3 --minutes 6 \
+        --seed 0 --test-users 2 --workers 1 --difficulty "$D"
+    finished handwriting-d$D || DATA=$HD train handwriting-d$D train --recipe models/recipes/handwriting.toml \
+        --set model.name=L2d128 --set model.band_width=56 --set train.max_steps=1500 --set train.val_every=250 \
+        --set train.max_minutes=0 --set model.imu=6 --set data.imu=true --set data.augment.imu_dropout=0.25
+    json "$OUT/eval-handwriting-d$D-test.json" "$E" eval runs/handwriting-d$D --data "$HD" --split test --json
+    json "$OUT/eval-handwriting-d$D-test-without-imu.json" "$E" eval runs/handwriting-d$D --data "$HD" --split test \
+        --without-imu --json
   done ;;
 handwriting-personal)  # held-out user 006 (the demo's): two sessions train, the third val, the last test
   HD=data/handwriting-8h
