@@ -1,7 +1,7 @@
 // emgrt._native: the Python bindings of the C++ kernels (nanobind).  The kernels themselves
-// (emgrt/dsp/filters.cpp, emgrt/dsp/features.cpp) know nothing of Python; this file only checks
-// shapes, allocates results and releases the GIL around long calls.  emgrt/native.py decides
-// whether these run; emgrt/dsp/filters.py and emgrt/dsp/features.py call them.
+// (emgrt/dsp/filters.cpp, emgrt/dsp/features.cpp, emgrt/stream/clock.cpp) know nothing of Python;
+// this file only checks shapes, allocates results and releases the GIL around long calls.
+// emgrt/native.py decides whether these run; the Python modules they mirror call them.
 #include <nanobind/nanobind.h>
 #include <nanobind/ndarray.h>
 
@@ -13,6 +13,7 @@
 
 #include "dsp/features.hpp"
 #include "dsp/filters.hpp"
+#include "stream/clock.hpp"
 
 namespace nb = nanobind;
 using namespace nb::literals;
@@ -24,6 +25,7 @@ using In2 = nb::ndarray<const T, nb::ndim<2>, nb::c_contig, nb::device::cpu>;
 using Sos = nb::ndarray<const double, nb::ndim<2>, nb::c_contig, nb::device::cpu>;
 using State = nb::ndarray<double, nb::ndim<3>, nb::c_contig, nb::device::cpu>;
 using Window = nb::ndarray<const float, nb::ndim<1>, nb::c_contig, nb::device::cpu>;
+using Vec = nb::ndarray<const double, nb::ndim<1>, nb::c_contig, nb::device::cpu>;
 template <typename T>
 using Out = nb::ndarray<nb::numpy, T>;
 
@@ -63,10 +65,41 @@ emgrt::dsp::PowerSpectrum make_spectrum(Window window, std::size_t hop, float sc
     return emgrt::dsp::PowerSpectrum(std::vector<float>(w, w + window.shape(0)), hop, scale, eps);
 }
 
+std::vector<double> to_vector(Vec v) { return std::vector<double>(v.data(), v.data() + v.shape(0)); }
+
+// StampClock._run on the native path: (items, stamps, next, off, var, candidates, held_from); items
+// are (kind, start, count, seconds) tuples (emgrt::stream::ClockItem), stamps the accepted samples'.
+nb::tuple clock_run(const emgrt::stream::StampTimeline& clock, Vec ts, double t0, std::int64_t next, double off,
+                    double var, std::int64_t candidates, bool final) {
+    const std::size_t n = ts.shape(0);
+    emgrt::stream::ClockState state{t0, next, off, var, candidates};
+    std::vector<emgrt::stream::ClockItem> items;
+    double* stamps;
+    Out<double> stamps_out = new_array<double>({n}, &stamps);
+    const std::int64_t held = clock.run(ts.data(), n, final, state, items, stamps);
+    nb::list out;
+    for (const auto& it : items) out.append(nb::make_tuple(it.kind, it.start, it.count, it.seconds));
+    return nb::make_tuple(out, stamps_out, state.next, state.off, state.var, state.candidates, held);
+}
+
 }  // namespace
 
 NB_MODULE(_native, m) {
-    m.doc() = "emgrt's native C++ core: the per-sample path (IIR filters, framing, spectrum)";
+    m.doc() = "emgrt's native C++ core: the per-sample path (stamp clock, IIR filters, framing, spectrum)";
+
+    nb::class_<emgrt::stream::StampTimeline>(m, "StampTimeline",
+                                             "StampClock._run of emgrt/stream/clock.py (its tables passed in).")
+        .def(nb::new_([](double rate, std::size_t window, double k_sigma2, double min_tol2, Vec ramp, Vec off_decay,
+                         Vec off_decay_prev, Vec off_gain, Vec var_decay, Vec var_decay_prev, Vec var_gain) {
+                 return emgrt::stream::StampTimeline(
+                     rate, window, k_sigma2, min_tol2, to_vector(ramp),
+                     {to_vector(off_decay), to_vector(off_decay_prev), to_vector(off_gain)},
+                     {to_vector(var_decay), to_vector(var_decay_prev), to_vector(var_gain)});
+             }),
+             "rate"_a, "window"_a, "k_sigma2"_a, "min_tol2"_a, "ramp"_a, "off_decay"_a, "off_decay_prev"_a,
+             "off_gain"_a, "var_decay"_a, "var_decay_prev"_a, "var_gain"_a)
+        .def("run", &clock_run, "ts"_a, "t0"_a, "next"_a, "off"_a, "var"_a, "candidates"_a, "final"_a,
+             "One StampClock._run over stamps ts: (items, stamps, next, off, var, candidates, held_from).");
 
     m.def("sosfilt", &sosfilt<float>, "sos"_a, "x"_a, "zi"_a);
     m.def("sosfilt", &sosfilt<double>, "sos"_a, "x"_a, "zi"_a,

@@ -247,11 +247,79 @@ def test_pickled_mid_stream_goes_on_alike(band, active):
 
 @pytest.mark.slow
 def test_the_front_end_test_files_pass_on_the_numpy_path_too():
-    """The suite runs on the native path; the files that exercise the front end run again here with
+    """The suite runs on the native path; the files that exercise the front end and the clock run again here with
     EMGRT_NATIVE=0, so both paths are tested end to end."""
     here = Path(__file__).parent
-    files = [str(here / f) for f in ("test_dsp.py", "test_stream_frontend.py", "test_adapt.py")]
+    files = [str(here / f) for f in ("test_dsp.py", "test_stream_frontend.py", "test_adapt.py", "test_stream_clock.py")]
     r = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *files],
                        env={**os.environ, "EMGRT_NATIVE": "0"}, capture_output=True, text=True, timeout=600,
                        cwd=here.parent)
     assert r.returncode == 0, r.stdout[-3000:]
+
+
+def hostile_stamps(n: int = 30_000, seed: int = 5) -> np.ndarray:
+    """Stamps with everything the clock decides on: heavy jitter (jitter candidates), a one-sample gap,
+    a 50 ms and a 2 s gap, a clock step back, NaN/Inf stamps, and stamps past the 1024-sample block."""
+    rng = np.random.default_rng(seed)
+    ts = 1000.0 + np.arange(n) / 2000.0 + rng.uniform(-2e-3, 2e-3, n) * (np.arange(n) > 9000)
+    ts[3000:] += 1 / 2000.0
+    ts[6000:] += 100 / 2000.0
+    ts[12000:] += 2.0
+    ts[18000:] -= 0.5
+    ts[[100, 2047, 20000]] = [np.nan, np.inf, np.nan]
+    return ts
+
+
+def clock_items(clock, ts: np.ndarray, how: str) -> list:
+    x = np.arange(len(ts), dtype=np.float32)[:, None]
+    items, pos = [], 0
+    for c in chunks(ts, how, seed=11):
+        items += clock.push(x[pos : pos + len(c)], c)
+        pos += len(c)
+    return items + clock.flush()
+
+
+def same_items(a: list, b: list) -> None:
+    from emgrt.stream.clock import Gap, Samples
+
+    assert [type(i) for i in a] == [type(i) for i in b]
+    for p, q in zip(a, b):
+        if isinstance(p, Samples):
+            np.testing.assert_array_equal(p.x, q.x)
+            np.testing.assert_array_equal(p.t, q.t)  # bit for bit
+        elif isinstance(p, Gap):
+            assert (p.missing, p.seconds) == (q.missing, q.seconds)
+        else:
+            assert p.seconds == q.seconds
+
+
+@needs_native
+@pytest.mark.parametrize("how", CHUNKINGS)
+def test_stamp_clock_native_equals_numpy(how):
+    from emgrt.stream.clock import Gap, StampClock, StepBack
+
+    ref, nat = both(lambda: StampClock(2000.0))
+    assert ref._kernel is None and nat._kernel is not None
+    ts = hostile_stamps()
+    a, b = clock_items(ref, ts, how), clock_items(nat, ts, how)
+    same_items(a, b)
+    moves = [i for i in a if isinstance(i, (Gap, StepBack))]
+    assert len(moves) >= 4 and ref.candidates > len(moves)  # the gaps, the step back and jitter candidates
+    assert (ref.candidates, ref.bad_stamps, ref._next, ref._off, ref._var) == (
+        nat.candidates, nat.bad_stamps, nat._next, nat._off, nat._var)
+
+
+@needs_native
+def test_stamp_clock_pickles_on_its_path():
+    import pickle
+
+    from emgrt.stream.clock import StampClock
+
+    ts = hostile_stamps()
+    ref, nat = both(lambda: StampClock(2000.0))
+    x = np.zeros((len(ts), 1), np.float32)
+    ref.push(x[:5001], ts[:5001])
+    nat.push(x[:5001], ts[:5001])
+    clone = pickle.loads(pickle.dumps(nat))
+    assert clone._kernel is not None
+    same_items(ref.push(x[5001:], ts[5001:]) + ref.flush(), clone.push(x[5001:], ts[5001:]) + clone.flush())

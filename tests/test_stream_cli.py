@@ -126,9 +126,10 @@ def test_bench_stream_json_fields(tiny_bundle, capsys):
     from emgrt import native
 
     assert r["kernels"] == native.describe()  # the path the engine runs on, named
-    fe = r["frontend"]  # the front end on both paths side by side
-    assert fe["numpy_us"]["p50"] > 0 and ("skipped" in fe["native_us"]) == (not native.AVAILABLE)
-    assert not native.AVAILABLE or (fe["identical"] and fe["native_us"]["p50"] > 0)
+    for key in ("frontend", "clock"):  # the front end and the sample clock on both paths side by side
+        fe = r[key]
+        assert fe["numpy_us"]["p50"] > 0 and ("skipped" in fe["native_us"]) == (not native.AVAILABLE)
+        assert not native.AVAILABLE or (fe["identical"] and fe["native_us"]["p50"] > 0)
 
 
 def test_decoder_option_overrides_and_drops_bundle_tuning(tmp_path):

@@ -5,6 +5,8 @@ Measured in one run on one bundle (synthetic band input, seeded):
 front end        the live front end (IIR filters + log-spectrogram) per hop per stream on both paths,
                  the native C++ core and the numpy reference, timed hop by hop interleaved, with
                  their outputs compared (``kernels`` names the path everything else runs on).
+clock            the sample clock (de-jittered stamps, gaps) the same way, on stamps jittered by
+                 +- 0.2 ms as LSL's are.
 step vs full     the cached step graph per hop against recomputing the full-window graph (a) over
                  everything a hop's outputs depend on (receptive field + one step + lookahead
                  frames), the least a stream without state caches must redo every hop, and
@@ -204,34 +206,30 @@ def bench_flop_floor(bundle, step_ms: float) -> dict:
     }
 
 
-def bench_frontend(bundle, hops: int) -> dict:
-    """The front end per hop per stream (us), native vs numpy, in one run: one LiveFrontEnd per path
-    fed the same hops, timed interleaved (the first path alternating) so that load from other
-    processes falls on both alike; ``identical`` says whether every hop's frames were equal."""
+def _both_paths(build, feed, same, hops: int, warmup: int = 50) -> dict:
+    """One object per path (numpy reference, native core) from ``build()``, fed the same inputs
+    ``feed(obj, i)`` hop by hop, timed interleaved (the first path alternating) so that load from
+    other processes falls on both alike; ``identical`` says whether ``same(a, b)`` held every hop."""
     from emgrt import native
-    from emgrt.stream.frontend import LiveFrontEnd
 
     paths = {"numpy": False, "native": True} if native.AVAILABLE else {"numpy": False}
-    fronts = {}
+    objs = {}
     for name, active in paths.items():
         with native.use(active):
-            fronts[name] = LiveFrontEnd.from_manifest(bundle.spec)
-    band = SyntheticBand(bundle.channels, bundle.sample_rate, bundle.spec.stream.samples_per_step)
-    for _ in range(50):
-        x = band.next()[0]
-        for fe in fronts.values():
-            fe.push(x)
-    times: dict[str, list[float]] = {name: [] for name in fronts}
-    order = list(fronts)
+            objs[name] = build()
+    for i in range(warmup):
+        for obj in objs.values():
+            feed(obj, i)
+    times: dict[str, list[float]] = {name: [] for name in objs}
+    order = list(objs)
     identical = True
-    for i in range(hops):
-        x = band.next()[0]
+    for i in range(warmup, warmup + hops):
         out = {}
         for name in order if i % 2 == 0 else order[::-1]:
             t0 = time.perf_counter()
-            out[name] = fronts[name].push(x)
+            out[name] = feed(objs[name], i)
             times[name].append(time.perf_counter() - t0)
-        identical &= len(out) == 1 or np.array_equal(out["numpy"], out["native"])
+        identical &= len(out) == 1 or same(out["numpy"], out["native"])
     report: dict = {"path": native.describe()}
     report.update({f"{name}_us": _pcts(t, 1e6) for name, t in times.items()})
     if "native" in times:
@@ -240,6 +238,39 @@ def bench_frontend(bundle, hops: int) -> dict:
     else:
         report["native_us"] = {"skipped": f"not built ({native.import_error})"}
     return report
+
+
+def _hops(bundle, n: int, jitter_s: float = 0.0) -> list[tuple[np.ndarray, np.ndarray]]:
+    """``n`` hops of the synthetic band, stamps jittered by up to +- ``jitter_s`` (seeded)."""
+    band = SyntheticBand(bundle.channels, bundle.sample_rate, bundle.spec.stream.samples_per_step)
+    rng = np.random.default_rng(0)
+    out = []
+    for _ in range(n):
+        x, ts = band.next()
+        out.append((x, ts + rng.uniform(-jitter_s, jitter_s, len(ts)) if jitter_s else ts))
+    return out
+
+
+def bench_frontend(bundle, hops: int) -> dict:
+    """The front end (IIR filters + log-spectrogram) per hop per stream (us), native vs numpy."""
+    from emgrt.stream.frontend import LiveFrontEnd
+
+    data = _hops(bundle, hops + 50)
+    return _both_paths(lambda: LiveFrontEnd.from_manifest(bundle.spec), lambda fe, i: fe.push(data[i][0]),
+                       np.array_equal, hops)
+
+
+def bench_clock(bundle, hops: int, jitter_s: float = 2e-4) -> dict:
+    """The sample clock per hop per stream (us), native vs numpy, on stamps with LSL-like jitter."""
+    from emgrt.stream.clock import Samples, StampClock
+
+    data = _hops(bundle, hops + 50, jitter_s)
+
+    def same(a: list, b: list) -> bool:
+        return len(a) == len(b) and all(
+            type(p) is type(q) and (np.array_equal(p.t, q.t) if isinstance(p, Samples) else p == q) for p, q in zip(a, b))
+
+    return _both_paths(lambda: StampClock(bundle.sample_rate), lambda c, i: c.push(*data[i]), same, hops)
 
 
 def bench_pipeline(bundle, eo: dict, hops: int, decoder: str = "greedy") -> dict:
@@ -426,6 +457,7 @@ def bench_stream(
         "kernels": native.describe(),
     }
     report["frontend"] = bench_frontend(bundle, max(repeats, 1000))
+    report["clock"] = bench_clock(bundle, max(repeats, 1000))
     report["step_vs_full"] = bench_step_vs_full(bundle, eo, repeats)
     report["flop_floor"] = bench_flop_floor(bundle, report["step_vs_full"]["step_ms"])
     report["pipeline"] = bench_pipeline(bundle, eo, repeats)
@@ -452,16 +484,17 @@ def print_report(r: dict) -> None:
     t = Table(title="emgrt bench stream")
     t.add_column("figure")
     t.add_column("value", justify="right")
-    fe = r["frontend"]
-    if "skipped" in fe["native_us"]:
-        t.add_row("front end per hop per stream, numpy (us, p50)", f"{fe['numpy_us']['p50']:.1f}")
-        t.add_row("  native C++ core", fe["native_us"]["skipped"])
-    else:
-        t.add_row(
-            "front end per hop per stream, native / numpy (us, p50)",
-            f"{fe['native_us']['p50']:.1f} / {fe['numpy_us']['p50']:.1f} ({fe['speedup']:.1f}x)",
-        )
-        t.add_row("  native output identical to numpy", "yes" if fe["identical"] else "NO")
+    for label, key in (("front end", "frontend"), ("sample clock", "clock")):
+        fe = r[key]
+        if "skipped" in fe["native_us"]:
+            t.add_row(f"{label} per hop per stream, numpy (us, p50)", f"{fe['numpy_us']['p50']:.1f}")
+            t.add_row("  native C++ core", fe["native_us"]["skipped"])
+        else:
+            t.add_row(
+                f"{label} per hop per stream, native / numpy (us, p50)",
+                f"{fe['native_us']['p50']:.1f} / {fe['numpy_us']['p50']:.1f} ({fe['speedup']:.1f}x)",
+            )
+            t.add_row("  native output identical to numpy", "yes" if fe["identical"] else "NO")
     sv = r["step_vs_full"]
     t.add_row("cached step per hop (ms, p50)", f"{sv['step_ms']:.3f}")
     t.add_row(f"full window over {sv['full_window_frames']} frames (ms, p50)", f"{sv['full_window_ms']:.3f}")

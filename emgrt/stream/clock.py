@@ -18,7 +18,9 @@ real gaps instead.  So the engine keeps its own model of the timeline:
   :class:`Gap` items between them.  Nothing is dropped or invented here.
 
 The recursions run per sample (vectorised in closed form, see :class:`_Ema`), so the result
-does not depend on how the samples were chunked.
+does not depend on how the samples were chunked.  ``emgrt/stream/clock.cpp`` mirrors
+:meth:`StampClock._run` (bit-identical, with this module's tables) and runs instead when
+:data:`emgrt.native.ACTIVE`; this numpy code stays the reference.
 A stream starts with a conservative ``prior_jitter_s`` so that the first second of a
 jittery band does not read as gaps; gaps shorter than the tolerance (a few samples
 at most, under millisecond jitter) cannot be told from jitter and are absorbed by the
@@ -30,6 +32,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+
+from emgrt import native
 
 WINDOW = 16  # samples a candidate gap is decided on (8 ms at 2 kHz): the hold-back, at candidates only
 K_SIGMA = 6.0  # tolerance in residual spreads (Gaussian jitter: one false candidate per ~1e9 samples)
@@ -88,7 +92,23 @@ class StampClock:
         self._ema_var = _Ema(self.alpha_spread)
         self.candidates = 0  # samples that left the tolerance (jitter outliers and real moves)
         self.bad_stamps = 0  # NaN/Inf stamps replaced
+        self._kernel = self._native_kernel() if native.ACTIVE else None
         self.clear()
+
+    def _native_kernel(self):
+        """clock.cpp's StampTimeline with this clock's settings and tables (so both paths agree)."""
+        off, var = self._ema_off, self._ema_var
+        return native.kernels.StampTimeline(
+            self.rate, self.window, self.k_sigma**2, self.min_tol**2, self._ramp,
+            off._decay, off._decay_prev, off._gain, var._decay, var._decay_prev, var._gain,
+        )
+
+    def __getstate__(self) -> dict:  # picklable: the path as a flag, the kernel rebuilt on load
+        return {**self.__dict__, "_kernel": self._kernel is not None}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._kernel = self._native_kernel() if state["_kernel"] and native.AVAILABLE else None
 
     def clear(self) -> None:
         """Forget the timeline (the next sample starts a new, unrelated one)."""
@@ -157,6 +177,8 @@ class StampClock:
             return out
         if self._t0 is None:
             self._t0 = float(ts[0])
+        if self._kernel is not None:
+            return self._run_native(x, ts, final)
         pos = 0
         while pos < n:
             m = min(n - pos, BLOCK)
@@ -198,6 +220,26 @@ class StampClock:
                 self._next += 1
                 self._off, self._var = float(off_after[c]), float(var_after[c])
                 pos += 1
+        return out
+
+
+    def _run_native(self, x: np.ndarray, ts: np.ndarray, final: bool) -> list:
+        """:meth:`_run` by clock.cpp: the same items, stamps and state."""
+        ts = np.ascontiguousarray(ts, dtype=np.float64)
+        items, stamps, self._next, self._off, self._var, self.candidates, held = self._kernel.run(
+            ts, self._t0, self._next, self._off, self._var, self.candidates, final)
+        out: list = []
+        k = 0
+        for kind, start, count, seconds in items:
+            if kind == 0:
+                out.append(Samples(x[start : start + count], stamps[k : k + count]))
+                k += count
+            elif kind == 1:
+                out.append(Gap(count, seconds))
+            else:
+                out.append(StepBack(seconds))
+        if held >= 0:
+            self._held_x, self._held_t = x[held:].copy(), ts[held:].copy()
         return out
 
 
