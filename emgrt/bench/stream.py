@@ -430,7 +430,7 @@ def bench_stream(
     threads: int = 1,
     repeats: int = 300,
     rounds: int = 30,
-    max_streams: int = 256,
+    max_streams: int = 1024,
     minutes: float = 10.0,
     lm_decoder: str = "beam-lm",
     decoder_opts: dict | None = None,

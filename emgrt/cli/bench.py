@@ -61,7 +61,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_bundle_options(s)  # --decoder picks the second decoder of the stream count (default beam-lm)
     s.add_argument("--repeats", type=arg(PositiveInt), default=300, help="timed hops for the step and pipeline figures (default 300)")
     s.add_argument("--rounds", type=arg(PositiveInt), default=30, help="timed rounds per stream-count trial (default 30)")
-    s.add_argument("--max-streams", type=arg(PositiveInt), default=256, help="stop the stream search here (default 256)")
+    s.add_argument("--max-streams", type=arg(PositiveInt), default=1024,
+                   help="stop the stream search here (default 1024, above the 400-stream target; `capped` says it was hit)")
     s.add_argument("--minutes", type=arg(PositiveFloat), default=10.0, help="signal minutes of the memory run (default 10)")
     s.add_argument("--json", action="store_true", help="print the report as JSON")
     s.set_defaults(func=_stream)
