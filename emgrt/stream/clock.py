@@ -222,7 +222,6 @@ class StampClock:
                 pos += 1
         return out
 
-
     def _run_native(self, x: np.ndarray, ts: np.ndarray, final: bool) -> list:
         """:meth:`_run` by clock.cpp: the same items, stamps and state."""
         ts = np.ascontiguousarray(ts, dtype=np.float64)
