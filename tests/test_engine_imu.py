@@ -202,6 +202,21 @@ def test_an_emg_only_bundle_refuses_imu_in_one_line(tiny_bundle):
         LiveSource(tiny_bundle, stream="x", imu="x-imu-right")
 
 
+def test_received_all_waits_for_the_imu_only_while_its_inlet_is_open():
+    from types import SimpleNamespace as NS
+
+    from emgrt.stream.live import received_all
+
+    engine = NS(counters={"received": 100, "lost": 0, "imu_received": 3})
+    rep = NS(samples_sent=100, imu_sent={"right": 10})
+    assert not received_all(engine, rep)  # no inlet named: every IMU row sent is waited for
+    assert not received_all(engine, rep, NS(imu=NS(connected=True)))
+    assert received_all(engine, rep, NS(imu=NS(connected=False)))  # never found, or lost: nothing more comes
+    engine.counters["received"] = 99
+    assert not received_all(engine, rep, NS(imu=NS(connected=False)))  # the EMG is always waited for
+    assert received_all(NS(counters={"received": 100, "lost": 0}), rep)  # an EMG-only engine
+
+
 @pytest.mark.slow
 def test_the_imu_over_a_real_lsl_loopback(fused_bundle, recording):
     """The replay's IMU stream reaches every step over LSL; without it the model runs with the IMU

@@ -301,7 +301,7 @@ class Demo:
         rep = self.replayer
         if rep is None or not rep.done:
             return False
-        if all(received_all(lane.engine, rep) or not lane.worker.is_alive() for lane in self.lanes):
+        if all(received_all(lane.engine, rep, lane.source) or not lane.worker.is_alive() for lane in self.lanes):
             return True
         if not hasattr(self, "_drain_deadline"):
             self._drain_deadline = time.monotonic() + 5.0

@@ -143,6 +143,7 @@ class LiveThread:
         self.engine = engine
         self.stop = threading.Event()
         self._box: dict = {}
+        self.source = source
         self._args = (engine, source, on_event, self.stop)
         self._kwargs = kwargs
         self._thread = threading.Thread(target=self._run, name="emgrt-live", daemon=True)
@@ -165,9 +166,9 @@ class LiveThread:
         """Wait up to ``timeout`` s until the engine has received what ``replayer`` (a
         SessionReplayer) has sent (:func:`received_all`); True if it got there."""
         deadline = time.monotonic() + timeout
-        while not received_all(self.engine, replayer) and time.monotonic() < deadline and not self.failed:
+        while not received_all(self.engine, replayer, self.source) and time.monotonic() < deadline and not self.failed:
             time.sleep(0.01)
-        return received_all(self.engine, replayer)
+        return received_all(self.engine, replayer, self.source)
 
     def finish(self, timeout: float = 15.0) -> dict:
         self.stop.set()
@@ -177,13 +178,17 @@ class LiveThread:
         return self._box["stats"]
 
 
-def received_all(engine, replayer) -> bool:
+def received_all(engine, replayer, source: BandInlet | None = None) -> bool:
     """Whether ``engine`` has received every EMG sample ``replayer`` has sent (or counted it lost)
-    and, for a fused bundle, every IMU sample of the band's IMU stream."""
+    and, for a fused bundle, every IMU sample of the band's IMU stream.  With ``source`` (the
+    engine's inlet) the IMU is waited for only while its inlet is open: an IMU stream that was
+    never found, or was lost, sends the engine nothing more to wait for."""
     c = engine.counters
     if c["received"] + c["lost"] < replayer.samples_sent:
         return False
-    return "imu_received" not in c or c["imu_received"] >= sum(replayer.imu_sent.values())
+    if "imu_received" not in c or (source is not None and (source.imu is None or not source.imu.connected)):
+        return True
+    return c["imu_received"] >= sum(replayer.imu_sent.values())
 
 
 class PrivateReplay:
