@@ -43,6 +43,7 @@ from emgrt.stream.engine import Engine
 from emgrt.stream.recognizer import Recognizer
 
 SYNTH_SECONDS = 10  # synthetic signal cycled through (seeded normal noise)
+WARMUP_HOPS = 50  # untimed hops before a both-paths comparison
 
 
 def _rss_mb() -> float:
@@ -206,10 +207,11 @@ def bench_flop_floor(bundle, step_ms: float) -> dict:
     }
 
 
-def _both_paths(build, feed, same, hops: int, warmup: int = 50) -> dict:
-    """One object per path (numpy reference, native core) from ``build()``, fed the same inputs
-    ``feed(obj, i)`` hop by hop, timed interleaved (the first path alternating) so that load from
-    other processes falls on both alike; ``identical`` says whether ``same(a, b)`` held every hop."""
+def _both_paths(build, feed, same, inputs: list, warmup: int = WARMUP_HOPS) -> dict:
+    """One object per path (numpy reference, native core) from ``build()``, each fed ``inputs`` in
+    order by ``feed(obj, item)``: the first ``warmup`` untimed, the rest timed interleaved (the first
+    path alternating) so that load from other processes falls on both alike; ``identical`` says
+    whether ``same(a, b)`` held for every timed item."""
     from emgrt import native
 
     paths = {"numpy": False, "native": True} if native.AVAILABLE else {"numpy": False}
@@ -217,17 +219,17 @@ def _both_paths(build, feed, same, hops: int, warmup: int = 50) -> dict:
     for name, active in paths.items():
         with native.use(active):
             objs[name] = build()
-    for i in range(warmup):
+    for item in inputs[:warmup]:
         for obj in objs.values():
-            feed(obj, i)
+            feed(obj, item)
     times: dict[str, list[float]] = {name: [] for name in objs}
     order = list(objs)
     identical = True
-    for i in range(warmup, warmup + hops):
+    for i, item in enumerate(inputs[warmup:]):
         out = {}
         for name in order if i % 2 == 0 else order[::-1]:
             t0 = time.perf_counter()
-            out[name] = feed(objs[name], i)
+            out[name] = feed(objs[name], item)
             times[name].append(time.perf_counter() - t0)
         identical &= len(out) == 1 or same(out["numpy"], out["native"])
     report: dict = {"path": native.describe()}
@@ -255,22 +257,20 @@ def bench_frontend(bundle, hops: int) -> dict:
     """The front end (IIR filters + log-spectrogram) per hop per stream (us), native vs numpy."""
     from emgrt.stream.frontend import LiveFrontEnd
 
-    data = _hops(bundle, hops + 50)
-    return _both_paths(lambda: LiveFrontEnd.from_manifest(bundle.spec), lambda fe, i: fe.push(data[i][0]),
-                       np.array_equal, hops)
+    return _both_paths(lambda: LiveFrontEnd.from_manifest(bundle.spec), lambda fe, hop: fe.push(hop[0]),
+                       np.array_equal, _hops(bundle, WARMUP_HOPS + hops))
 
 
 def bench_clock(bundle, hops: int, jitter_s: float = 2e-4) -> dict:
     """The sample clock per hop per stream (us), native vs numpy, on stamps with LSL-like jitter."""
     from emgrt.stream.clock import Samples, StampClock
 
-    data = _hops(bundle, hops + 50, jitter_s)
-
     def same(a: list, b: list) -> bool:
         return len(a) == len(b) and all(
             type(p) is type(q) and (np.array_equal(p.t, q.t) if isinstance(p, Samples) else p == q) for p, q in zip(a, b))
 
-    return _both_paths(lambda: StampClock(bundle.sample_rate), lambda c, i: c.push(*data[i]), same, hops)
+    return _both_paths(lambda: StampClock(bundle.sample_rate), lambda c, hop: c.push(*hop), same,
+                       _hops(bundle, WARMUP_HOPS + hops, jitter_s))
 
 
 def bench_pipeline(bundle, eo: dict, hops: int, decoder: str = "greedy") -> dict:

@@ -27,8 +27,7 @@ std::int64_t StampTimeline::run(const double* ts, std::size_t n, bool final, Clo
                                 std::vector<ClockItem>& items, double* stamps) const {
     const std::size_t block = ramp_.size();
     std::size_t pos = 0, written = 0;
-    std::vector<double> win;
-    win.reserve(window_);
+    std::vector<double> win;  // allocated at the first candidate only, not on every call
     while (pos < n) {
         const std::size_t start = pos, m = std::min(n - pos, block);
         const double base = static_cast<double>(st.next) / rate_;  // nominal = next / rate + ramp
