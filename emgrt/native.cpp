@@ -1,9 +1,12 @@
 // emgrt._native: the Python bindings of the C++ kernels (nanobind).  The kernels themselves
-// (emgrt/dsp/filters.cpp, emgrt/dsp/features.cpp, emgrt/stream/clock.cpp) know nothing of Python;
+// (emgrt/dsp/filters.cpp, emgrt/dsp/features.cpp, emgrt/stream/clock.cpp, emgrt/decode/charlm.cpp)
+// know nothing of Python;
 // this file only checks shapes, allocates results and releases the GIL around long calls.
 // emgrt/native.py decides whether these run; the Python modules they mirror call them.
 #include <nanobind/nanobind.h>
 #include <nanobind/ndarray.h>
+#include <nanobind/stl/optional.h>
+#include <nanobind/stl/vector.h>
 
 #include <algorithm>
 #include <optional>
@@ -11,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "decode/charlm.hpp"
 #include "dsp/features.hpp"
 #include "dsp/filters.hpp"
 #include "stream/clock.hpp"
@@ -82,6 +86,42 @@ nb::tuple clock_run(const emgrt::stream::StampTimeline& clock, Vec ts, double t0
     return nb::make_tuple(out, stamps_out, state.next, state.off, state.var, state.candidates, held);
 }
 
+// The character LM of CharBeamSearch over Python callables (charlm.py's _kenlm_scorer): the LM
+// states are the kenlm.State objects those return, held by reference.  Every call of the search
+// runs with the GIL held, so the states are created and released under it.
+class PyCharLM : public emgrt::decode::CharLM {
+public:
+    PyCharLM(nb::callable score, nb::callable end_score) : score_(std::move(score)), end_(std::move(end_score)) {}
+
+    double score(const emgrt::decode::LMState& state, int label, emgrt::decode::LMState& out) override {
+        nb::tuple r = nb::cast<nb::tuple>(score_(object(state), label));
+        out = wrap(r[0]);
+        return nb::cast<double>(r[1]);
+    }
+    double end_score(const emgrt::decode::LMState& state) override {
+        return nb::cast<double>(end_(object(state)));
+    }
+
+    static emgrt::decode::LMState wrap(nb::handle h) {
+        h.inc_ref();
+        return emgrt::decode::LMState(h.ptr(), [](void* p) { nb::handle(static_cast<PyObject*>(p)).dec_ref(); });
+    }
+    static nb::handle object(const emgrt::decode::LMState& s) { return nb::handle(static_cast<PyObject*>(s.get())); }
+
+private:
+    nb::callable score_, end_;
+};
+
+nb::list ops_list(const std::vector<emgrt::decode::Op>& ops) {
+    nb::list out;
+    for (const auto& op : ops) out.append(nb::make_tuple(op.label, op.frame));
+    return out;
+}
+
+using Rows = nb::ndarray<const float, nb::ndim<2>, nb::c_contig, nb::device::cpu>;
+using Cands = nb::ndarray<const std::int64_t, nb::ndim<2>, nb::c_contig, nb::device::cpu>;
+using Flags = nb::ndarray<const std::uint8_t, nb::ndim<1>, nb::c_contig, nb::device::cpu>;
+
 }  // namespace
 
 NB_MODULE(_native, m) {
@@ -100,6 +140,76 @@ NB_MODULE(_native, m) {
              "off_gain"_a, "var_decay"_a, "var_decay_prev"_a, "var_gain"_a)
         .def("run", &clock_run, "ts"_a, "t0"_a, "next"_a, "off"_a, "var"_a, "candidates"_a, "final"_a,
              "One StampClock._run over stamps ts: (items, stamps, next, off, var, candidates, held_from).");
+
+    using emgrt::decode::CharBeamSearch;
+    nb::class_<CharBeamSearch>(m, "CharBeamSearch",
+                               "CharLMDecoder's search and commit rules of emgrt/decode/charlm.py.")
+        .def(nb::new_([](std::size_t beam_size, double lm_weight, double insertion_bonus, double beam_threshold,
+                         double commit_margin, std::int64_t commit_lag, double commit_prob, std::int64_t endpoint_frames,
+                         double hypothesis_hold, std::size_t commit_stable, std::size_t commit_depth,
+                         std::size_t max_pending, std::size_t max_undo, std::int64_t pause_frames,
+                         std::vector<int> special, int blank, std::optional<nb::callable> score,
+                         std::optional<nb::callable> end_score) {
+                 if (special.empty() || blank < 0 || static_cast<std::size_t>(blank) >= special.size())
+                     throw std::invalid_argument("special must name every label and blank be one of them");
+                 emgrt::decode::SearchOptions o;
+                 o.beam_size = beam_size, o.lm_weight = lm_weight, o.insertion_bonus = insertion_bonus;
+                 o.beam_threshold = beam_threshold, o.commit_margin = commit_margin, o.commit_lag = commit_lag;
+                 o.commit_prob = commit_prob, o.endpoint_frames = endpoint_frames, o.hypothesis_hold = hypothesis_hold;
+                 o.commit_stable = commit_stable, o.commit_depth = commit_depth, o.max_pending = max_pending;
+                 o.max_undo = max_undo, o.pause_frames = pause_frames, o.special = std::move(special);
+                 std::shared_ptr<emgrt::decode::CharLM> lm;
+                 if (score && end_score) lm = std::make_shared<PyCharLM>(*score, *end_score);
+                 return CharBeamSearch(std::move(o), blank, std::move(lm));
+             }),
+             "beam_size"_a, "lm_weight"_a, "insertion_bonus"_a, "beam_threshold"_a, "commit_margin"_a,
+             "commit_lag"_a, "commit_prob"_a, "endpoint_frames"_a, "hypothesis_hold"_a, "commit_stable"_a,
+             "commit_depth"_a, "max_pending"_a, "max_undo"_a, "pause_frames"_a, "special"_a, "blank"_a,
+             "score"_a.none(), "end_score"_a.none())
+        .def(
+            "reset",
+            [](CharBeamSearch& s, nb::handle bos) { s.reset(bos.is_none() ? nullptr : PyCharLM::wrap(bos)); },
+            "bos"_a.none(), "A fresh stream from the LM's begin-of-sentence state (None without an LM).")
+        .def(
+            "push",
+            [](CharBeamSearch& s, Rows rows, Cands cands, Flags blank_best, std::int64_t first_frame) {
+                const std::size_t frames = rows.shape(0);
+                if (cands.shape(0) != frames || blank_best.shape(0) != frames)
+                    throw std::invalid_argument("rows, cands and blank_best must have one entry per frame");
+                for (std::size_t i = 0; i < cands.shape(0) * cands.shape(1); ++i)
+                    if (cands.data()[i] < 0 || static_cast<std::size_t>(cands.data()[i]) >= rows.shape(1))
+                        throw std::invalid_argument("a candidate label is outside the rows");
+                std::vector<emgrt::decode::Op> ops;
+                s.push(rows.data(), frames, rows.shape(1), cands.data(), cands.shape(1), blank_best.data(),
+                       first_frame, ops);
+                return ops_list(ops);
+            },
+            "rows"_a, "cands"_a, "blank_best"_a, "first_frame"_a,
+            "One push: the (label, frame) commits and (-1, frame) segment ends, in order.")
+        .def("pending", &CharBeamSearch::pending_labels, "The labels shown after the committed text.")
+        .def(
+            "beams",
+            [](const CharBeamSearch& s) {
+                nb::list out;
+                for (const auto& h : s.beams()) {
+                    nb::list key, frames;
+                    for (int c : h.key) key.append(c);
+                    for (auto f : h.frames) frames.append(f);
+                    out.append(nb::make_tuple(nb::tuple(key), nb::tuple(frames)));
+                }
+                return out;
+            },
+            "(pending labels, their frames) of each live hypothesis, best first.")
+        .def(
+            "flush",
+            [](CharBeamSearch& s) {
+                std::vector<emgrt::decode::Op> ops;
+                s.flush(ops);
+                return ops_list(ops);
+            },
+            "End of stream: the best beam committed, as push's operations.")
+        .def_prop_ro("blank_run", &CharBeamSearch::blank_run)
+        .def_prop_ro("last_frame", &CharBeamSearch::last_frame);
 
     m.def("sosfilt", &sosfilt<float>, "sos"_a, "x"_a, "zi"_a);
     m.def("sosfilt", &sosfilt<double>, "sos"_a, "x"_a, "zi"_a,

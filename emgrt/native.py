@@ -1,10 +1,11 @@
 """Which path runs the per-sample kernels: the native C++ core or the numpy reference.
 
 ``emgrt._native`` (built from ``CMakeLists.txt`` by ``pip install``) mirrors
-:mod:`emgrt.dsp.filters` and :mod:`emgrt.dsp.features` file for file; those modules keep
-the numpy code as the readable reference and call the extension when :data:`ACTIVE`.  The
-two paths give bit-identical results (tested in ``tests/test_native.py``), so the choice is
-about speed only.  It is made once, at import: the numpy path runs when the extension is not
+:mod:`emgrt.dsp.filters`, :mod:`emgrt.dsp.features`, :mod:`emgrt.stream.clock` and
+:mod:`emgrt.decode.charlm` file for file; those modules keep the numpy (Python) code as
+the readable reference and call the extension when :data:`ACTIVE`.  The two paths give
+bit-identical results (the char-LM search: identical events; tested in ``tests/test_native.py``),
+so the choice is about speed only.  It is made once, at import: the numpy path runs when the extension is not
 importable (a source tree used without building) or when ``EMGRT_NATIVE=0`` is set.  Objects
 read :data:`ACTIVE` when they are built, so :func:`use` can build one of each side by side.
 """

@@ -247,10 +247,11 @@ def test_pickled_mid_stream_goes_on_alike(band, active):
 
 @pytest.mark.slow
 def test_the_front_end_test_files_pass_on_the_numpy_path_too():
-    """The suite runs on the native path; the files that exercise the front end and the clock run again here with
-    EMGRT_NATIVE=0, so both paths are tested end to end."""
+    """The suite runs on the native path; the files that exercise the front end, the clock and the char-LM
+    search run again here with EMGRT_NATIVE=0, so both paths are tested end to end."""
     here = Path(__file__).parent
-    files = [str(here / f) for f in ("test_dsp.py", "test_stream_frontend.py", "test_adapt.py", "test_stream_clock.py")]
+    files = [str(here / f) for f in ("test_dsp.py", "test_stream_frontend.py", "test_adapt.py", "test_stream_clock.py",
+                                     "test_decode_charlm.py")]
     r = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *files],
                        env={**os.environ, "EMGRT_NATIVE": "0"}, capture_output=True, text=True, timeout=600,
                        cwd=here.parent)
@@ -323,3 +324,98 @@ def test_stamp_clock_pickles_on_its_path():
     clone = pickle.loads(pickle.dumps(nat))
     assert clone._kernel is not None
     same_items(ref.push(x[5001:], ts[5001:]) + ref.flush(), clone.push(x[5001:], ts[5001:]) + clone.flush())
+
+
+# -- the char-LM beam search ---------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def demo_logits():
+    """The shipped bundle and its full-window log-probs over the demo recording (real model output)."""
+    from emgrt.bundle import Bundle
+    from emgrt.io.session import SessionFile
+    from emgrt.stream.latency import offline_log_probs
+
+    bundle = Bundle.load(ROOT / "models" / "default")
+    with SessionFile(DEMO) as s:
+        n = len(s)
+        return bundle, offline_log_probs(bundle, s.emg(0, n).reshape(n, -1))
+
+
+def char_lm_events(build, lp: np.ndarray, how: str) -> tuple[list, list]:
+    """The events of a char-LM decoder built on each path, fed the same chunks of ``lp``."""
+    out = []
+    for dec in both(build):
+        events, pos = [], 0
+        for c in chunks(lp, how, seed=3):
+            events += dec.push(c, pos)
+            pos += len(c)
+        out.append(events + dec.flush())
+    return out[0], out[1]
+
+
+def stress_logits(frames: int = 1200, seed: int = 4) -> np.ndarray:
+    """Ambiguous log-probs with many space, backspace, shift and enter frames (every LM branch)."""
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from test_decode import BLANK, LABELS, random_log_probs
+
+    from emgrt.charset import BACKSPACE, ENTER, SHIFT
+
+    lp = random_log_probs(frames, seed, blank_bias=1.0).copy()
+    rng = np.random.default_rng(seed)
+    for lab, share in ((BACKSPACE, 0.08), (SHIFT, 0.04), (ENTER, 0.02), (" ", 0.1)):
+        rows = rng.random(frames) < share
+        lp[rows, LABELS.index(lab)] += 5.0
+    lp[:, BLANK] += 0.5
+    for start in range(150, frames, 200):  # pauses: segments end (FinalEvents)
+        lp[start : start + 15, BLANK] += 30.0
+    return (lp - np.logaddexp.reduce(lp, axis=1, keepdims=True)).astype(np.float32)
+
+
+CHAR_LM_RULES = [
+    {},  # decoder defaults (every close beam agrees)
+    {"commit_depth": 5, "commit_prob": 0.99, "hypothesis_hold": 1.0},  # the default bundle's
+    {"commit_lag": 20, "commit_stable": 8},
+    {"endpoint_frames": 4, "commit_prob": 0.9, "hypothesis_hold": 0.5},
+]
+
+
+@needs_native
+@pytest.mark.parametrize("rules,how", list(zip(CHAR_LM_RULES, ["1", "7", "random", "64"])))
+def test_char_lm_native_equals_numpy_on_a_session(demo_logits, rules, how):
+    from emgrt.decode import make_decoder
+    from emgrt.decode.events import CharEvent, HypothesisEvent
+    from emgrt.stream.decoders import decoder_options
+
+    bundle, lp = demo_logits
+    opts = {**decoder_options(bundle, "char-lm", {}), "commit_depth": None, "commit_prob": None,
+            "hypothesis_hold": None, **rules}
+    ref, nat = char_lm_events(lambda: make_decoder("char-lm", bundle.labels, bundle.blank, **opts), lp, how)
+    assert ref == nat
+    assert sum(isinstance(e, CharEvent) for e in ref) > 50 and sum(isinstance(e, HypothesisEvent) for e in ref) > 3
+
+
+@needs_native
+@pytest.mark.parametrize("lm", ["shipped", None])
+def test_char_lm_native_equals_numpy_under_stress(demo_logits, lm):
+    """Backspaces past the committed text, forced commits of long pending suffixes, LM history
+    released (small max_pending and max_undo), shift and enter, every rule on, with and without an LM."""
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from test_decode import BLANK, LABELS
+
+    from emgrt.decode.charlm import CharLMDecoder
+    from emgrt.decode.events import CharEvent, FinalEvent
+
+    bundle, _ = demo_logits
+    path = str(bundle.path("char6.arpa.gz")) if lm else None
+    lp = stress_logits()
+    build = lambda: CharLMDecoder(LABELS, BLANK, lm=path, beam_size=16, max_pending=6, max_undo=4, pause_frames=12,  # noqa: E731
+                                  commit_prob=0.95, commit_depth=3, commit_stable=6, commit_lag=9, endpoint_frames=3,
+                                  hypothesis_hold=0.5)
+    ref, nat = char_lm_events(build, lp, "random")
+    assert ref == nat
+    assert sum(isinstance(e, CharEvent) for e in ref) > 300 and sum(isinstance(e, FinalEvent) for e in ref) > 3

@@ -16,10 +16,11 @@ words (or tokens) as emitted, so a typed "ab⌫c" would be scored as the string
 LM contexts live in persistent linked stacks of :class:`LMNode` (parent = the
 node before the character), so the stack of states a hypothesis needs for
 backspace costs one pointer.  Extensions are cached in one bounded dict keyed by
-(parent id, label) instead of in the nodes: nodes never form reference cycles,
-so they are freed by reference counting (a trie with parent<->children cycles
-left its garbage to Python's cyclic GC, whose full passes stalled frames by
-200+ ms).
+(parent serial number, label) instead of in the nodes: nodes never form reference
+cycles, so they are freed by reference counting (a trie with parent<->children
+cycles left its garbage to Python's cyclic GC, whose full passes stalled frames by
+200+ ms).  The key is a serial number, not ``id()``: a node freed once its history
+is released could hand its address to a new node and, through the cache, its child.
 
 Streaming: hypotheses keep only their *uncommitted* label suffix.  After each
 frame the prefix common to every hypothesis scoring within ``commit_margin``
@@ -42,16 +43,22 @@ mass), ``commit_stable`` (the prefix the best beam kept for that many frames),
 class, short of a pause).  ``hypothesis_hold`` picks what is shown between commits:
 the best beam, or the best one within that margin that extends what was shown (fewer
 revisions).
+
+The native core (``emgrt/decode/charlm.cpp``, when :data:`emgrt.native.ACTIVE`) runs the same
+search and rules, method for method, over the same kenlm scores (it calls :meth:`CharLMDecoder._lm_score`):
+the events are identical (``tests/test_native.py``); this module stays the readable reference.
 """
 
 from __future__ import annotations
 
 import heapq
+import itertools
 import math
 from collections.abc import Sequence
 
 import numpy as np
 
+from emgrt import native
 from emgrt.charset import BACKSPACE, ENTER, SHIFT, apply_backspaces, display
 from emgrt.decode.base import DEFAULT_PAUSE_FRAMES, DecoderBase
 from emgrt.decode.events import Event
@@ -62,6 +69,15 @@ from emgrt.validate import Float, NonNegativeFloat, PositiveInt, parse
 
 NEG_INF = -math.inf
 LM_CACHE_SIZE = 20000  # cached LM extensions (about 200 bytes each)
+_SERIALS = itertools.count()  # LMNode serial numbers (the extension cache's keys)
+
+
+def _sum(values) -> float:
+    """Left-to-right float sum (Python 3.12's ``sum`` compensates, which the C++ mirror does not)."""
+    total = 0.0
+    for v in values:
+        total += v
+    return total
 
 
 def _lse(a: float, b: float) -> float:
@@ -72,17 +88,40 @@ def _lse(a: float, b: float) -> float:
     return a + math.log1p(math.exp(b - a))
 
 
+def _kenlm_scorer(lm, tokens: list[str], enter: set[int]):
+    """``(score, end_score)`` over the KenLM model ``lm``: ``score(state, label)`` is the state after
+    ``label`` (not shift or backspace; ENTER ends the sentence and begins the next) and its log10
+    probability, ``end_score(state)`` log10 P(</s> | state).  Closures over the model, not methods,
+    so the native kernel that calls them holds no reference back to its decoder (no cycle)."""
+    import kenlm
+
+    def score(state, label: int):
+        st = kenlm.State()
+        if label in enter:
+            s = lm.BaseScore(state, "</s>", kenlm.State())
+            lm.BeginSentenceWrite(st)
+        else:
+            s = lm.BaseScore(state, tokens[label], st)
+        return st, s
+
+    def end_score(state) -> float:
+        return lm.BaseScore(state, "</s>", kenlm.State())
+
+    return score, end_score
+
+
 class LMNode:
     """The LM after some displayed text: KenLM state, the weighted score its last character
     added, the node before that character, and cached extensions."""
 
-    __slots__ = ("state", "score", "parent", "depth")
+    __slots__ = ("state", "score", "parent", "depth", "serial")
 
     def __init__(self, state, score: float = 0.0, parent: "LMNode | None" = None) -> None:
         self.state = state
         self.score = score
         self.parent = parent
         self.depth = 0 if parent is None else parent.depth + 1
+        self.serial = next(_SERIALS)
 
 
 class _Hyp:
@@ -158,7 +197,23 @@ class CharLMDecoder(DecoderBase):
             if lab in (BACKSPACE, SHIFT, ENTER):
                 self._special[i] = lab
         self._tokens = [char_token(lab) if lab else "" for lab in labels]
+        enter = {i for i, lab in self._special.items() if lab == ENTER}
+        self._lm_score, self._end_score = _kenlm_scorer(self.lm, self._tokens, enter) if self.lm else (None, None)
+        self._kernel = self._native_kernel(labels, blank, pause_frames) if native.ACTIVE else None
         super().__init__(labels, blank, pause_frames)
+
+    def _native_kernel(self, labels: Sequence[str], blank: int, pause_frames: int):
+        """The search on the native core, with this decoder's options (an off rule as 0 / -1)."""
+        kinds = {SHIFT: 1, BACKSPACE: 2}
+        return native.kernels.CharBeamSearch(
+            beam_size=self.beam_size, lm_weight=self.lm_weight, insertion_bonus=self.insertion_bonus,
+            beam_threshold=self.beam_threshold, commit_margin=self.commit_margin, commit_lag=self.commit_lag or 0,
+            commit_prob=self.commit_prob or 0.0, endpoint_frames=self.endpoint_frames or 0,
+            hypothesis_hold=-1.0 if self.hypothesis_hold is None else self.hypothesis_hold,
+            commit_stable=self.commit_stable or 0, commit_depth=self.commit_depth or 0, max_pending=self.max_pending,
+            max_undo=self.max_undo, pause_frames=int(pause_frames), special=[kinds.get(lab, 0) for lab in labels],
+            blank=int(blank), score=self._lm_score, end_score=self._end_score,
+        )
 
     # -- state ---------------------------------------------------------------------------------
     def _bos_node(self) -> LMNode | None:
@@ -172,14 +227,23 @@ class CharLMDecoder(DecoderBase):
 
     def reset(self) -> None:
         super().reset()
-        root = _Hyp((), (), -1, self._bos_node())
+        bos = self._bos_node()
+        self._lm_cache: dict[tuple[int, int], LMNode] = {}
+        if self._kernel is not None:  # the beams live in the kernel
+            self._kernel.reset(None if bos is None else bos.state)
+            return
+        root = _Hyp((), (), -1, bos)
         root.pb = 0.0
         self._beams: list[_Hyp] = [root]
-        self._last_committed = -1
         self._committed_node = root.node
-        self._lm_cache: dict[tuple[int, int], LMNode] = {}
         self._shown: tuple = ()  # pending labels of the hypothesis shown last
         self._best_history: list[tuple] = []  # the best beam's pending labels, last commit_stable frames
+
+    def beams(self) -> list[tuple[tuple, tuple]]:
+        """(pending labels, their frames) of each live hypothesis, best first (for tests and tools)."""
+        if self._kernel is not None:
+            return self._kernel.beams()
+        return [(h.key, h.frames) for h in self._beams]
 
     # -- LM ------------------------------------------------------------------------------------
     def _extend_lm(self, node: LMNode | None, label: int) -> tuple[LMNode | None, float]:
@@ -193,17 +257,10 @@ class CharLMDecoder(DecoderBase):
             if node.parent is None:
                 return node, 0.0  # nothing (left) to erase in the LM
             return node.parent, -node.score
-        key = (id(node), label)  # the cached child keeps its parent alive, so the id is not reused
+        key = (node.serial, label)
         child = self._lm_cache.get(key)
         if child is None:
-            import kenlm
-
-            st = kenlm.State()
-            if special == ENTER:
-                s = self.lm.BaseScore(node.state, "</s>", kenlm.State())
-                self.lm.BeginSentenceWrite(st)
-            else:
-                s = self.lm.BaseScore(node.state, self._tokens[label], st)
+            st, s = self._lm_score(node.state, label)
             if len(self._lm_cache) >= LM_CACHE_SIZE:
                 self._lm_cache.clear()
             child = self._lm_cache[key] = LMNode(st, self.lm_weight * s + self.insertion_bonus, node)
@@ -240,11 +297,9 @@ class CharLMDecoder(DecoderBase):
                     continue
                 key = h.key + (c,)
                 e = nxt.get(key)
+                node, s = self._extend_lm(h.node, c)
                 if e is None:
-                    node, s = self._extend_lm(h.node, c)
                     e = nxt[key] = _Hyp(key, h.frames + (frame,), c, node)
-                else:
-                    s = self._delta(h.node, e.node)
                 if c == h.last:
                     same = entry(h.key, h.frames, h.last, h.node)
                     same.pnb = _lse(same.pnb, h.pnb + p)
@@ -255,21 +310,12 @@ class CharLMDecoder(DecoderBase):
         floor = beams[0].total - self.beam_threshold
         self._beams = [b for b in beams if b.total >= floor]
 
-    def _delta(self, before: LMNode | None, after: LMNode | None) -> float:
-        """Weighted LM change from ``before`` to ``after`` (one step: child, parent or same)."""
-        if before is None or after is before:
-            return 0.0
-        if after.parent is before:
-            return after.score
-        return -before.score  # backspace: after is before's parent
-
     # -- committing ------------------------------------------------------------------------------
     def _commit_labels(self, labels: tuple, frames: tuple, node_after: LMNode | None) -> list[Event]:
         n = len(labels)
         if n == 0:
             return []
         events: list[Event] = [self._commit(self.labels[c], f) for c, f in zip(labels, frames)]
-        self._last_committed = labels[-1]
         self._shown = self._shown[n:] if self._shown[:n] == tuple(labels) else ()
         if self._best_history:
             labels = tuple(labels)
@@ -356,14 +402,14 @@ class CharLMDecoder(DecoderBase):
             return []
         top = self._beams[0].total
         weights = [math.exp(h.total - top) for h in self._beams]
-        need = self.commit_prob * sum(weights)
+        need = self.commit_prob * _sum(weights)
         first = self._beams[0].key
         alive = list(range(len(self._beams)))
         n = 0
         while n < len(first):
             c = first[n]
             keep = [i for i in alive if len(self._beams[i].key) > n and self._beams[i].key[n] == c]
-            if sum(weights[i] for i in keep) < need:
+            if _sum(weights[i] for i in keep) < need:
                 break
             alive, n = keep, n + 1
         if n == 0:
@@ -439,6 +485,8 @@ class CharLMDecoder(DecoderBase):
     # -- streaming API ---------------------------------------------------------------------------
     def push(self, log_probs: np.ndarray, first_frame: int) -> list[Event]:
         lp = self._check(log_probs)
+        if self._kernel is not None:
+            return self._push_native(lp, first_frame)
         events: list[Event] = []
         for i, row in enumerate(lp):
             frame = first_frame + i
@@ -456,6 +504,38 @@ class CharLMDecoder(DecoderBase):
             events += self._hypothesis_event(self._pending_text(), first_frame + len(lp) - 1)
         return events
 
+    def _candidates(self, lp: np.ndarray) -> np.ndarray:
+        """Each row's ``max_candidates`` labels, in the order ``_step`` tries them."""
+        k = self.max_candidates
+        if k < lp.shape[1]:
+            return np.ascontiguousarray(np.argpartition(-lp, k, axis=1)[:, :k], dtype=np.int64)
+        return np.ascontiguousarray(np.broadcast_to(np.arange(lp.shape[1], dtype=np.int64), lp.shape))
+
+    def _push_native(self, lp: np.ndarray, first_frame: int) -> list[Event]:
+        """push on the native core: the same search, its commits replayed into events here."""
+        kernel = self._kernel
+        blank_best = np.ascontiguousarray(lp.argmax(axis=1) == self.blank, dtype=np.uint8)
+        ops = kernel.push(np.ascontiguousarray(lp), self._candidates(lp), blank_best, int(first_frame))
+        events = self._replay(ops)
+        self._blank_run, self._last_frame = kernel.blank_run, kernel.last_frame
+        if len(lp):
+            shown = kernel.pending()
+            events += self._hypothesis_event(self._display(shown), first_frame + len(lp) - 1)
+        return events
+
+    def _replay(self, ops) -> list[Event]:
+        """The kernel's (label, frame) commits and (-1, frame) segment ends as events."""
+        events: list[Event] = []
+        for label, frame in ops:
+            if label < 0:
+                events += self._final(frame)
+            else:
+                events.append(self._commit(self.labels[label], frame))
+        return events
+
+    def _display(self, labels) -> str:
+        return display(apply_backspaces("".join(self.labels[c] for c in labels)))
+
     def _pending_text(self) -> str:
         """The hypothesis shown after the committed text: the best beam's pending labels, or with
         ``hypothesis_hold`` set, the best beam within that margin of the best whose labels extend
@@ -472,16 +552,20 @@ class CharLMDecoder(DecoderBase):
                     shown = h
                     break
         self._shown = shown.key
-        return display(apply_backspaces("".join(self.labels[c] for c in shown.key)))
+        return self._display(shown.key)
 
     def flush(self) -> list[Event]:
+        if self._kernel is not None:
+            events = self._replay(self._kernel.flush())
+            events += self._hypothesis_event("", self._last_frame)
+            self._blank_run = 0
+            return events
         if self.lm is not None:  # rank by the text ending here (</s>), as emg2qwerty's finish()
-            import kenlm
 
             def final_score(h: _Hyp) -> float:
                 if h.node is None:
                     return h.total
-                return h.total + self.lm_weight * self.lm.BaseScore(h.node.state, "</s>", kenlm.State())
+                return h.total + self.lm_weight * self._end_score(h.node.state)
 
             self._beams.sort(key=final_score, reverse=True)
             self._beams = self._beams[:1]
