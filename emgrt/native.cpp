@@ -6,6 +6,7 @@
 #include <nanobind/nanobind.h>
 #include <nanobind/ndarray.h>
 #include <nanobind/stl/optional.h>
+#include <nanobind/stl/string.h>
 #include <nanobind/stl/vector.h>
 
 #include <algorithm>
@@ -86,20 +87,24 @@ nb::tuple clock_run(const emgrt::stream::StampTimeline& clock, Vec ts, double t0
     return nb::make_tuple(out, stamps_out, state.next, state.off, state.var, state.candidates, held);
 }
 
-// The character LM of CharBeamSearch over Python callables (charlm.py's _kenlm_scorer): the LM
-// states are the kenlm.State objects those return, held by reference.  Every call of the search
-// runs with the GIL held, so the states are created and released under it.
+// The character LM of CharBeamSearch over Python callables (charlm.py's _kenlm_scorer), for an LM
+// file NgramLM does not read: the contexts are the kenlm.State objects those return, held by
+// reference.  Every call of the search runs with the GIL held, so they are created and released
+// under it.  The callables must not reference the decoder that owns the search (a cycle the
+// garbage collector cannot see through this object).
 class PyCharLM : public emgrt::decode::CharLM {
 public:
-    PyCharLM(nb::callable score, nb::callable end_score) : score_(std::move(score)), end_(std::move(end_score)) {}
+    PyCharLM(nb::callable begin, nb::callable score, nb::callable end_score)
+        : begin_(std::move(begin)), score_(std::move(score)), end_(std::move(end_score)) {}
 
-    double score(const emgrt::decode::LMState& state, int label, emgrt::decode::LMState& out) override {
-        nb::tuple r = nb::cast<nb::tuple>(score_(object(state), label));
-        out = wrap(r[0]);
+    void begin(emgrt::decode::LMNode& root) override { root.state = wrap(begin_()); }
+    double score(const emgrt::decode::LMNode& from, int label, emgrt::decode::LMNode& to) override {
+        nb::tuple r = nb::cast<nb::tuple>(score_(object(from.state), label));
+        to.state = wrap(r[0]);
         return nb::cast<double>(r[1]);
     }
-    double end_score(const emgrt::decode::LMState& state) override {
-        return nb::cast<double>(end_(object(state)));
+    double end_score(const emgrt::decode::LMNode& node) override {
+        return nb::cast<double>(end_(object(node.state)));
     }
 
     static emgrt::decode::LMState wrap(nb::handle h) {
@@ -109,7 +114,7 @@ public:
     static nb::handle object(const emgrt::decode::LMState& s) { return nb::handle(static_cast<PyObject*>(s.get())); }
 
 private:
-    nb::callable score_, end_;
+    nb::callable begin_, score_, end_;
 };
 
 nb::list ops_list(const std::vector<emgrt::decode::Op>& ops) {
@@ -148,7 +153,8 @@ NB_MODULE(_native, m) {
                          double commit_margin, std::int64_t commit_lag, double commit_prob, std::int64_t endpoint_frames,
                          double hypothesis_hold, std::size_t commit_stable, std::size_t commit_depth,
                          std::size_t max_pending, std::size_t max_undo, std::int64_t pause_frames,
-                         std::vector<int> special, int blank, std::optional<nb::callable> score,
+                         std::vector<int> special, int blank, nb::handle ngram, std::vector<std::string> tokens,
+                         std::vector<int> enter, std::optional<nb::callable> begin, std::optional<nb::callable> score,
                          std::optional<nb::callable> end_score) {
                  if (special.empty() || blank < 0 || static_cast<std::size_t>(blank) >= special.size())
                      throw std::invalid_argument("special must name every label and blank be one of them");
@@ -159,17 +165,29 @@ NB_MODULE(_native, m) {
                  o.commit_stable = commit_stable, o.commit_depth = commit_depth, o.max_pending = max_pending;
                  o.max_undo = max_undo, o.pause_frames = pause_frames, o.special = std::move(special);
                  std::shared_ptr<emgrt::decode::CharLM> lm;
-                 if (score && end_score) lm = std::make_shared<PyCharLM>(*score, *end_score);
+                 if (!ngram.is_none()) {
+                     if (tokens.size() != o.special.size() || enter.size() != o.special.size())
+                         throw std::invalid_argument("tokens and enter must name every label");
+                     const auto* model = nb::cast<const emgrt::decode::NgramLM*>(ngram);
+                     std::vector<int> words;
+                     for (const auto& t : tokens) words.push_back(model->index(t));
+                     // the search holds the Python NgramLM (so the model outlives it), released with it
+                     std::shared_ptr<const emgrt::decode::NgramLM> held(
+                         model, [ref = nb::borrow<nb::object>(ngram)](const emgrt::decode::NgramLM*) {});
+                     lm = std::make_shared<emgrt::decode::NgramCharLM>(held, std::move(words),
+                                                                       std::vector<bool>(enter.begin(), enter.end()));
+                 } else if (begin && score && end_score) {
+                     lm = std::make_shared<PyCharLM>(*begin, *score, *end_score);
+                 }
                  return CharBeamSearch(std::move(o), blank, std::move(lm));
              }),
              "beam_size"_a, "lm_weight"_a, "insertion_bonus"_a, "beam_threshold"_a, "commit_margin"_a,
              "commit_lag"_a, "commit_prob"_a, "endpoint_frames"_a, "hypothesis_hold"_a, "commit_stable"_a,
              "commit_depth"_a, "max_pending"_a, "max_undo"_a, "pause_frames"_a, "special"_a, "blank"_a,
-             "score"_a.none(), "end_score"_a.none())
-        .def(
-            "reset",
-            [](CharBeamSearch& s, nb::handle bos) { s.reset(bos.is_none() ? nullptr : PyCharLM::wrap(bos)); },
-            "bos"_a.none(), "A fresh stream from the LM's begin-of-sentence state (None without an LM).")
+             "ngram"_a.none(), "tokens"_a, "enter"_a, "begin"_a.none(), "score"_a.none(), "end_score"_a.none(),
+             "The LM: ngram (an NgramLM; the label's token and whether it is ENTER, per label), else the kenlm "
+             "callables begin/score/end_score, else none.")
+        .def("reset", &CharBeamSearch::reset, "A fresh stream.")
         .def(
             "push",
             [](CharBeamSearch& s, Rows rows, Cands cands, Flags blank_best, std::int64_t first_frame) {
@@ -210,6 +228,25 @@ NB_MODULE(_native, m) {
             "End of stream: the best beam committed, as push's operations.")
         .def_prop_ro("blank_run", &CharBeamSearch::blank_run)
         .def_prop_ro("last_frame", &CharBeamSearch::last_frame);
+
+    using emgrt::decode::NgramLM;
+    nb::class_<NgramLM>(m, "NgramLM", "An ARPA back-off model scoring as KenLM does (emgrt/decode/ngram.hpp).")
+        .def(nb::new_([](nb::bytes arpa) { return NgramLM(std::string_view(arpa.c_str(), arpa.size())); }), "arpa"_a,
+             "Parse an ARPA file's text; ValueError (with the line) if it is malformed or too large for this reader.")
+        .def_prop_ro("order", &NgramLM::order)
+        .def_prop_ro("size", &NgramLM::size)
+        .def(
+            "sentence_scores",
+            [](const NgramLM& lm, const std::vector<std::string>& words) {
+                std::vector<double> out;
+                emgrt::decode::NgramContext context = lm.begin_sentence(), next;
+                for (const auto& w : words) {
+                    out.push_back(lm.score(context, lm.index(w), next));
+                    context = next;
+                }
+                return out;
+            },
+            "words"_a, "log10 P of each word after <s> and the words before it (kenlm's BaseScore, word by word).");
 
     m.def("sosfilt", &sosfilt<float>, "sos"_a, "x"_a, "zi"_a);
     m.def("sosfilt", &sosfilt<double>, "sos"_a, "x"_a, "zi"_a,

@@ -419,3 +419,67 @@ def test_char_lm_native_equals_numpy_under_stress(demo_logits, lm):
     ref, nat = char_lm_events(build, lp, "random")
     assert ref == nat
     assert sum(isinstance(e, CharEvent) for e in ref) > 300 and sum(isinstance(e, FinalEvent) for e in ref) > 3
+
+
+@pytest.fixture(scope="module")
+def pruned_char_lm(tmp_path_factory) -> str:
+    """A small pruned char 4-gram (n-grams seen once dropped above the bigrams): back-off everywhere."""
+    import itertools
+
+    from emgrt.lm import build_lm
+    from emgrt.text import lm_sentences
+
+    path = tmp_path_factory.mktemp("lm") / "char4.arpa"
+    build_lm("char", 4, itertools.islice(lm_sentences(), 0, None, 60), path, prune=(0, 0, 1, 1))
+    return str(path)
+
+
+def random_tokens(n: int, seed: int) -> list[list[str]]:
+    """Sentences of character tokens (common ones, space, punctuation, a word the LM lacks, </s>)."""
+    rng = np.random.default_rng(seed)
+    vocab = list("etaoinshrdlucmfwypvbgkqjxz") + ["<sp>", ",", ".", "T", "I", "?", "</s>", "zz"]
+    return [[vocab[i] for i in rng.integers(0, len(vocab), rng.integers(1, 40))] for _ in range(n)]
+
+
+@needs_native
+@pytest.mark.parametrize("which", ["shipped", "pruned"])
+def test_native_ngram_scores_equal_kenlm(demo_logits, pruned_char_lm, which):
+    """Every log10 probability the native ARPA reader gives equals kenlm's BaseScore, bit for bit."""
+    import kenlm
+
+    from emgrt.decode.lmfiles import load_kenlm, load_native_ngram
+
+    bundle, _ = demo_logits
+    path = str(bundle.path("char6.arpa.gz")) if which == "shipped" else pruned_char_lm
+    ours, ref = load_native_ngram(path), load_kenlm(path)
+    assert ours is not None and ours.order == ref.order
+    for words in random_tokens(300, seed=7):
+        state = kenlm.State()
+        ref.BeginSentenceWrite(state)
+        expected = []
+        for w in words:
+            out = kenlm.State()
+            expected.append(ref.BaseScore(state, w, out))
+            state = out
+        assert ours.sentence_scores(words) == expected
+
+
+@needs_native
+def test_native_ngram_rejects_bad_files_and_the_search_falls_back_to_kenlm(tmp_path, pruned_char_lm, monkeypatch):
+    from emgrt.decode import charlm, lmfiles
+
+    bad = tmp_path / "bad.arpa"
+    bad.write_text("\\data\\\nngram 1=2\n\n\\1-grams:\n-1.0\t<s>\nnot-a-number\t</s>\n\\end\\\n")
+    with pytest.raises(ValueError, match="line 6: 'not-a-number' is not a number"):
+        native.kernels.NgramLM(bad.read_bytes())
+    assert lmfiles.load_native_ngram(str(bad)) is None  # the search asks kenlm instead
+    # with the reader unavailable the native search scores through kenlm: the same events
+    monkeypatch.setattr(charlm, "load_native_ngram", lambda path: None)
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from test_decode import BLANK, LABELS
+
+    build = lambda: charlm.CharLMDecoder(LABELS, BLANK, lm=pruned_char_lm, beam_size=16, commit_depth=4)  # noqa: E731
+    ref, nat = char_lm_events(build, stress_logits(400), "7")
+    assert ref == nat and len(ref) > 100

@@ -38,15 +38,30 @@ Hyp make_hyp(std::vector<int> key, std::vector<std::int64_t> frames, int last, N
 
 CharBeamSearch::CharBeamSearch(SearchOptions options, int blank, std::shared_ptr<CharLM> lm)
     : opt_(std::move(options)), blank_(blank), lm_(std::move(lm)) {
-    reset(nullptr);
+    reset();
+}
+
+double NgramCharLM::score(const LMNode& from, int label, LMNode& to) {
+    if (enter_[label]) {
+        NgramContext ignored;
+        const float s = lm_->score(from.context, lm_->end_sentence(), ignored);
+        to.context = lm_->begin_sentence();
+        return s;
+    }
+    return lm_->score(from.context, words_[label], to.context);
+}
+
+double NgramCharLM::end_score(const LMNode& node) {
+    NgramContext ignored;
+    return lm_->score(node.context, lm_->end_sentence(), ignored);
 }
 
 // -- state ---------------------------------------------------------------------------------------
-void CharBeamSearch::reset(LMState bos) {
+void CharBeamSearch::reset() {
     Node root;
     if (lm_) {
         root = std::make_shared<LMNode>();
-        root->state = std::move(bos);
+        lm_->begin(*root);
         root->serial = next_serial_++;
     }
     beams_.clear();
@@ -71,7 +86,7 @@ std::pair<Node, double> CharBeamSearch::extend_lm(const Node& node, int label) {
     CacheSlot& slot = lm_cache_[cache_slot(node->serial, label)];
     if (slot.serial == node->serial && slot.label == label) return {slot.child, slot.score};
     auto child = std::make_shared<LMNode>();
-    const double s = lm_->score(node->state, label, child->state);
+    const double s = lm_->score(*node, label, *child);
     child->score = opt_.lm_weight * s + opt_.insertion_bonus;
     child->parent = node;
     child->depth = node->depth + 1;
@@ -456,7 +471,7 @@ void CharBeamSearch::flush(std::vector<Op>& ops) {
         std::vector<double> score(beams_.size());
         for (std::size_t i = 0; i < beams_.size(); ++i) {
             const Hyp& h = beams_[i];
-            score[i] = h.node ? h.total + opt_.lm_weight * lm_->end_score(h.node->state) : h.total;
+            score[i] = h.node ? h.total + opt_.lm_weight * lm_->end_score(*h.node) : h.total;
         }
         std::vector<std::size_t> order(beams_.size());
         std::iota(order.begin(), order.end(), 0);

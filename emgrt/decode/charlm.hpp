@@ -2,8 +2,9 @@
 // n-gram LM that knows backspace, and its commit rules.  Method names are the Python ones; read
 // charlm.py for what each rule means.  The Python class keeps the API, the events and the inputs'
 // checks; this kernel keeps the beams and the LM contexts.  No Python here: the LM is reached
-// through CharLM (emgrt/native.cpp implements it over the kenlm module), so the search calls the
-// same kenlm scores as the numpy path and the two paths give the same events.
+// through CharLM, either NgramCharLM (the ARPA file read by ngram.cpp, with KenLM's scores) or,
+// for a file that reader does not take (a KenLM binary), emgrt/native.cpp's implementation over
+// the kenlm module; both give the numpy path's scores, so the two paths give the same events.
 #pragma once
 
 #include <cstddef>
@@ -12,24 +13,17 @@
 #include <utility>
 #include <vector>
 
+#include "decode/ngram.hpp"
+
 namespace emgrt::decode {
 
-// An LM context, opaque to the search (the binding layer owns what it holds).
+// An LM context held for the binding layer (a kenlm.State), opaque to the search.
 using LMState = std::shared_ptr<void>;
 
-// What the search asks of the character LM.
-class CharLM {
-public:
-    virtual ~CharLM() = default;
-    // log10 P(label's token | state); `out` gets the state after it (ENTER: </s>, then <s>).
-    virtual double score(const LMState& state, int label, LMState& out) = 0;
-    // log10 P(</s> | state): ranks the beams when the stream ends.
-    virtual double end_score(const LMState& state) = 0;
-};
-
 // charlm.py's LMNode (a persistent linked stack: parent = the node before the character), with a
-// serial number that keys the extension cache.
+// serial number that keys the extension cache.  The LM context is `context` or `state`, by the LM.
 struct LMNode {
+    NgramContext context;
     LMState state;
     double score = 0.0;
     std::shared_ptr<LMNode> parent;
@@ -37,6 +31,34 @@ struct LMNode {
     std::uint64_t serial = 0;
 };
 using Node = std::shared_ptr<LMNode>;
+
+// What the search asks of the character LM.
+class CharLM {
+public:
+    virtual ~CharLM() = default;
+    // The begin-of-sentence context, into `root`.
+    virtual void begin(LMNode& root) = 0;
+    // log10 P(label's token | from's context); `to` gets the context after it (ENTER: </s>, then <s>).
+    virtual double score(const LMNode& from, int label, LMNode& to) = 0;
+    // log10 P(</s> | node's context): ranks the beams when the stream ends.
+    virtual double end_score(const LMNode& node) = 0;
+};
+
+// CharLM over an NgramLM: each label's word index (its character token) and which labels end the
+// sentence (ENTER).
+class NgramCharLM : public CharLM {
+public:
+    NgramCharLM(std::shared_ptr<const NgramLM> lm, std::vector<int> words, std::vector<bool> enter)
+        : lm_(std::move(lm)), words_(std::move(words)), enter_(std::move(enter)) {}
+    void begin(LMNode& root) override { root.context = lm_->begin_sentence(); }
+    double score(const LMNode& from, int label, LMNode& to) override;
+    double end_score(const LMNode& node) override;
+
+private:
+    std::shared_ptr<const NgramLM> lm_;
+    std::vector<int> words_;
+    std::vector<bool> enter_;
+};
 
 struct Hyp {
     std::vector<int> key;               // pending (uncommitted) labels
@@ -86,8 +108,8 @@ class CharBeamSearch {
 public:
     CharBeamSearch(SearchOptions options, int blank, std::shared_ptr<CharLM> lm);
 
-    // A fresh stream; `bos` is the LM's begin-of-sentence state (null without an LM).
-    void reset(LMState bos);
+    // A fresh stream (the LM's begin-of-sentence context).
+    void reset();
     // push of `frames` rows of `labels` log-probs: `cands` holds each row's `k` candidate labels
     // (numpy's argpartition, so both paths try them in the same order) and `blank_best` whether
     // the blank is the row's best class.

@@ -62,7 +62,7 @@ from emgrt import native
 from emgrt.charset import BACKSPACE, ENTER, SHIFT, apply_backspaces, display
 from emgrt.decode.base import DEFAULT_PAUSE_FRAMES, DecoderBase
 from emgrt.decode.events import Event
-from emgrt.decode.lmfiles import load_kenlm, resolve_lm
+from emgrt.decode.lmfiles import load_kenlm, load_native_ngram, resolve_lm
 from emgrt.errors import ConfigError
 from emgrt.lm.tokens import char_token
 from emgrt.validate import Float, NonNegativeFloat, PositiveInt, parse
@@ -89,11 +89,17 @@ def _lse(a: float, b: float) -> float:
 
 
 def _kenlm_scorer(lm, tokens: list[str], enter: set[int]):
-    """``(score, end_score)`` over the KenLM model ``lm``: ``score(state, label)`` is the state after
-    ``label`` (not shift or backspace; ENTER ends the sentence and begins the next) and its log10
-    probability, ``end_score(state)`` log10 P(</s> | state).  Closures over the model, not methods,
-    so the native kernel that calls them holds no reference back to its decoder (no cycle)."""
+    """``(begin, score, end_score)`` over the KenLM model ``lm``: ``begin()`` is the begin-of-sentence
+    state, ``score(state, label)`` the state after ``label`` (not shift or backspace; ENTER ends the
+    sentence and begins the next) and its log10 probability, ``end_score(state)`` log10 P(</s> |
+    state).  Closures over the model, not methods, so a native kernel that calls them holds no
+    reference back to its decoder (no cycle)."""
     import kenlm
+
+    def begin():
+        st = kenlm.State()
+        lm.BeginSentenceWrite(st)
+        return st
 
     def score(state, label: int):
         st = kenlm.State()
@@ -107,7 +113,7 @@ def _kenlm_scorer(lm, tokens: list[str], enter: set[int]):
     def end_score(state) -> float:
         return lm.BaseScore(state, "</s>", kenlm.State())
 
-    return score, end_score
+    return begin, score, end_score
 
 
 class LMNode:
@@ -198,13 +204,16 @@ class CharLMDecoder(DecoderBase):
                 self._special[i] = lab
         self._tokens = [char_token(lab) if lab else "" for lab in labels]
         enter = {i for i, lab in self._special.items() if lab == ENTER}
-        self._lm_score, self._end_score = _kenlm_scorer(self.lm, self._tokens, enter) if self.lm else (None, None)
+        self._lm_begin, self._lm_score, self._end_score = (
+            _kenlm_scorer(self.lm, self._tokens, enter) if self.lm else (None, None, None))
         self._kernel = self._native_kernel(labels, blank, pause_frames) if native.ACTIVE else None
         super().__init__(labels, blank, pause_frames)
 
     def _native_kernel(self, labels: Sequence[str], blank: int, pause_frames: int):
-        """The search on the native core, with this decoder's options (an off rule as 0 / -1)."""
+        """The search on the native core, with this decoder's options (an off rule as 0 / -1), scoring
+        with the core's own reader of the ARPA file where it takes it, else through kenlm."""
         kinds = {SHIFT: 1, BACKSPACE: 2}
+        ngram = load_native_ngram(self.lm_path) if self.lm is not None else None
         return native.kernels.CharBeamSearch(
             beam_size=self.beam_size, lm_weight=self.lm_weight, insertion_bonus=self.insertion_bonus,
             beam_threshold=self.beam_threshold, commit_margin=self.commit_margin, commit_lag=self.commit_lag or 0,
@@ -212,27 +221,21 @@ class CharLMDecoder(DecoderBase):
             hypothesis_hold=-1.0 if self.hypothesis_hold is None else self.hypothesis_hold,
             commit_stable=self.commit_stable or 0, commit_depth=self.commit_depth or 0, max_pending=self.max_pending,
             max_undo=self.max_undo, pause_frames=int(pause_frames), special=[kinds.get(lab, 0) for lab in labels],
-            blank=int(blank), score=self._lm_score, end_score=self._end_score,
+            blank=int(blank), ngram=ngram, tokens=self._tokens, enter=[int(lab == ENTER) for lab in labels],
+            begin=self._lm_begin, score=self._lm_score, end_score=self._end_score,
         )
 
     # -- state ---------------------------------------------------------------------------------
     def _bos_node(self) -> LMNode | None:
-        if self.lm is None:
-            return None
-        import kenlm
-
-        st = kenlm.State()
-        self.lm.BeginSentenceWrite(st)
-        return LMNode(st)
+        return None if self.lm is None else LMNode(self._lm_begin())
 
     def reset(self) -> None:
         super().reset()
-        bos = self._bos_node()
         self._lm_cache: dict[tuple[int, int], LMNode] = {}
         if self._kernel is not None:  # the beams live in the kernel
-            self._kernel.reset(None if bos is None else bos.state)
+            self._kernel.reset()
             return
-        root = _Hyp((), (), -1, bos)
+        root = _Hyp((), (), -1, self._bos_node())
         root.pb = 0.0
         self._beams: list[_Hyp] = [root]
         self._committed_node = root.node

@@ -61,6 +61,27 @@ def load_kenlm(path: str):
 
 
 @lru_cache(maxsize=8)
+def load_native_ngram(path: str):
+    """The native core's reader of the ARPA file ``path`` (``emgrt._native.NgramLM``, KenLM's scores
+    without a Python call each), loaded once; None where it does not apply (no native core, a KenLM
+    binary file, an order or vocabulary above what it packs): the search then asks kenlm."""
+    import gzip
+
+    from emgrt import native
+
+    if native.kernels is None:
+        return None
+    with open(path, "rb") as f:
+        data = f.read()
+    if data[:2] == b"\x1f\x8b":
+        data = gzip.decompress(data)
+    try:
+        return native.kernels.NgramLM(data)
+    except ValueError:
+        return None
+
+
+@lru_cache(maxsize=8)
 def arpa_unigrams(path: str) -> frozenset[str]:
     """The words of an ARPA file's 1-gram section (plain or .gz), markers excluded."""
     import gzip
