@@ -118,7 +118,11 @@ def test_bench_stream_json_fields(tiny_bundle, capsys):
     assert 0 <= greedy["batched"]["streams"] <= 2 and greedy["batched"]["batched"]
     assert greedy["unbatched"].get("batched") is False or "skipped" in greedy["unbatched"]
     assert "beam-lm" in r["streams"]
-    assert r["memory"]["dropped"] == 0
+    assert r["memory"]["dropped"] == 0 and r["memory"]["decoder"] == "greedy"
+    if "skipped" in r["streams"]["beam-lm"]:
+        assert "memory_lm" not in r
+    else:  # the LM decoder's memory over the same stream
+        assert r["memory_lm"]["decoder"] == "beam-lm" and r["memory_lm"]["dropped"] == 0
     ff = r["flop_floor"]  # the step against its own matmuls on one BLAS thread
     assert ff["floor_us"] > 0 and ff["step_over_floor"] == pytest.approx(ff["step_us"] / ff["floor_us"], rel=0.02)
     assert 0.5 * ff["model_flops_per_hop"] < ff["matmul_flops"] <= ff["model_flops_per_hop"]

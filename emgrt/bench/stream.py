@@ -25,7 +25,8 @@ streams          N streams of one Recognizer, each accepting one hop per round, 
                  greedy and for the LM decoder, each batched (one ONNX call per round for all
                  streams), unbatched (one call per stream) and batched on the numpy front end.
 memory           one engine over a long stream: RSS at the start and end, and the Python heap
-                 growth traced by tracemalloc over the second half.
+                 growth traced by tracemalloc over the second half; greedy, then the LM decoder
+                 (whose native search keeps its own beams and LM contexts).
 """
 
 from __future__ import annotations
@@ -392,8 +393,10 @@ def bench_stream_counts(bundle, eo: dict, decoder: str, rounds: int, max_streams
     return out
 
 
-def bench_memory(bundle, eo: dict, minutes: float) -> dict:
-    engine = Engine(bundle, bundle.spec.decoders[0], **eo)  # greedy (gesture for a gestures bundle)
+def bench_memory(bundle, eo: dict, minutes: float, decoder: str | None = None, decoder_opts: dict | None = None) -> dict:
+    """One engine (``decoder``, default the bundle's first: greedy, or gesture for a gestures bundle)
+    over ``minutes`` of synthetic signal."""
+    engine = Engine(bundle, decoder or bundle.spec.decoders[0], **eo, **(decoder_opts or {}))
     band = SyntheticBand(engine.channels, engine.rate, engine.step_samples)
     hops = int(minutes * 60 * engine.rate / engine.step_samples)
     warm = max(1, hops // 10)
@@ -415,6 +418,7 @@ def bench_memory(bundle, eo: dict, minutes: float) -> dict:
     rss1 = _rss_mb()
     s = engine.stats()
     return {
+        "decoder": decoder or bundle.spec.decoders[0],
         "signal_minutes": round(hops * engine.step_samples / engine.rate / 60, 2),
         "rss_start_mb": round(rss0, 2),
         "rss_end_mb": round(rss1, 2),
@@ -467,6 +471,8 @@ def bench_stream(
     except (EmgrtError, ImportError) as exc:  # no LM in the bundle / decoder not installed
         report["streams"][lm_decoder] = {"skipped": str(exc)}
     report["memory"] = bench_memory(bundle, eo, minutes)
+    if "skipped" not in report["streams"][lm_decoder]:  # the LM decoder's own state over as long a stream
+        report["memory_lm"] = bench_memory(bundle, eo, minutes, lm_decoder, decoder_opts)
     return report
 
 
@@ -523,7 +529,10 @@ def print_report(r: dict) -> None:
             else:
                 cap = " (cap reached)" if s["capped"] else ""
                 t.add_row(label, f"{s['streams']}{cap} ({s.get('per_stream_ms', 0):.3f} ms per stream-hop)")
-    mem = r["memory"]
-    t.add_row(f"RSS over {mem['signal_minutes']} min of signal (MB)", f"{mem['rss_start_mb']:.1f} -> {mem['rss_end_mb']:.1f}")
-    t.add_row("Python heap growth, second half (KB)", f"{mem['heap_growth_kb_second_half']:.1f}")
+    for mem in (r["memory"], r.get("memory_lm")):
+        if mem is None:
+            continue
+        t.add_row(f"RSS over {mem['signal_minutes']} min of signal, {mem['decoder']} (MB)",
+                  f"{mem['rss_start_mb']:.1f} -> {mem['rss_end_mb']:.1f}")
+        t.add_row(f"Python heap growth, second half, {mem['decoder']} (KB)", f"{mem['heap_growth_kb_second_half']:.1f}")
     c.print(t)

@@ -139,12 +139,6 @@ std::uint32_t CharBeamSearch::entry(std::uint32_t parent) {
     return i != kNone ? i : add(hashes_[parent], parent, -1, beams_[parent].node);
 }
 
-bool CharBeamSearch::is_beam_key(std::uint64_t hash) const {
-    for (std::uint64_t h : hashes_)
-        if (h == hash) return true;
-    return false;
-}
-
 void CharBeamSearch::step(const float* row, const std::int64_t* cands, std::size_t k, std::int64_t frame) {
     cands_.clear();
     // Room for every candidate at most half full (beams x (k + 1) keys); a new stamp empties it.
@@ -158,15 +152,6 @@ void CharBeamSearch::step(const float* row, const std::int64_t* cands, std::size
         for (int c : beams_[b].key) h = hash_more(h, c);
         hashes_[b] = h;
     }
-    // Exact early pruning (not in charlm.py, which scores every candidate; the result is the same):
-    // a key that is no beam's, made by one beam and one label, gets exactly one contribution, so
-    // its total is that value; every candidate's total only grows, so the frame's best total is at
-    // least `best_so_far`, and a value below best_so_far - beam_threshold is pruned whatever comes
-    // later.  Bounding the LM term by the insertion bonus (log10 P <= 0) skips such an extension
-    // before its LM call.  The pruned candidate's place in the insertion order cannot matter: only
-    // survivors are ranked.
-    const bool bounded = opt_.lm_weight >= 0.0;
-    double best_so_far = kNegInf;
     for (std::uint32_t b = 0; b < beams_.size(); ++b) {
         const Hyp& h = beams_[b];
         const double tot = h.total;
@@ -176,34 +161,19 @@ void CharBeamSearch::step(const float* row, const std::int64_t* cands, std::size
             if (c == blank_) {
                 Candidate& e = cands_[entry(b)];
                 e.pb = lse(e.pb, tot + p);
-                best_so_far = std::max(best_so_far, tot + p);
                 continue;
             }
             const std::uint64_t hash = hash_more(hashes_[b], c);
             std::uint32_t e = find(hash, b, c);
-            const double base = c == h.last ? h.pb + p : tot + p;
-            if (e == kNone && bounded && opt_.special[c] == SearchOptions::kNormal && !is_beam_key(hash)) {
-                const double bound = base + (h.node ? opt_.insertion_bonus : 0.0);
-                if (bound < best_so_far - opt_.beam_threshold) {
-                    if (c == h.last) {
-                        Candidate& same = cands_[entry(b)];
-                        same.pnb = lse(same.pnb, h.pnb + p);
-                        best_so_far = std::max(best_so_far, h.pnb + p);
-                    }
-                    continue;
-                }
-            }
             auto [node, s] = extend_lm(h.node, c);
             if (e == kNone) e = add(hash, b, c, std::move(node));
             if (c == h.last) {
                 Candidate& same = cands_[entry(b)];
                 same.pnb = lse(same.pnb, h.pnb + p);
-                best_so_far = std::max(best_so_far, h.pnb + p);
                 cands_[e].pnb = lse(cands_[e].pnb, h.pb + p + s);
             } else {
                 cands_[e].pnb = lse(cands_[e].pnb, tot + p + s);
             }
-            best_so_far = std::max(best_so_far, base + s);
         }
     }
     totals_.resize(cands_.size());

@@ -189,7 +189,6 @@ private:
     std::vector<double> totals_;
     std::vector<std::uint32_t> order_;
     std::size_t slot(std::uint64_t hash) const;  // the table slot of `hash` (free or its own)
-    bool is_beam_key(std::uint64_t hash) const;
     std::vector<int> shown_;
     std::vector<std::vector<int>> best_history_;
     std::int64_t blank_run_ = 0, last_frame_ = -1;
