@@ -1,7 +1,7 @@
 // emgrt._native: the Python bindings of the C++ kernels (nanobind).  The kernels themselves
-// (emgrt/dsp/filters.cpp, emgrt/dsp/features.cpp, emgrt/stream/clock.cpp, emgrt/decode/charlm.cpp)
-// know nothing of Python;
-// this file only checks shapes, allocates results and releases the GIL around long calls.
+// (emgrt/dsp/filters.cpp, emgrt/dsp/features.cpp, emgrt/stream/clock.cpp, emgrt/decode/greedy.cpp,
+// emgrt/decode/charlm.cpp, emgrt/decode/ngram.cpp) know nothing of Python; this file only checks
+// shapes, allocates results and releases the GIL around long calls.
 // emgrt/native.py decides whether these run; the Python modules they mirror call them.
 #include <nanobind/nanobind.h>
 #include <nanobind/ndarray.h>
@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "decode/charlm.hpp"
+#include "decode/greedy.hpp"
 #include "dsp/features.hpp"
 #include "dsp/filters.hpp"
 #include "stream/clock.hpp"
@@ -228,6 +229,23 @@ NB_MODULE(_native, m) {
             "End of stream: the best beam committed, as push's operations.")
         .def_prop_ro("blank_run", &CharBeamSearch::blank_run)
         .def_prop_ro("last_frame", &CharBeamSearch::last_frame);
+
+    using emgrt::decode::GreedySearch;
+    nb::class_<GreedySearch>(m, "GreedySearch", "GreedyDecoder's search of emgrt/decode/greedy.py.")
+        .def(nb::init<int, std::int64_t>(), "blank"_a, "pause_frames"_a)
+        .def("reset", &GreedySearch::reset, "A fresh stream.")
+        .def(
+            "push",
+            [](GreedySearch& s, Rows rows, std::int64_t first_frame) {
+                std::vector<emgrt::decode::Op> ops;
+                if (rows.shape(1) == 0) throw std::invalid_argument("rows have no labels");
+                s.push(rows.data(), rows.shape(0), rows.shape(1), first_frame, ops);
+                return ops_list(ops);
+            },
+            "rows"_a, "first_frame"_a, "One push: the (label, frame) commits and (-1, frame) segment ends, in order.")
+        .def("end", &GreedySearch::end, "End of stream: no previous label for the next push.")
+        .def_prop_ro("blank_run", &GreedySearch::blank_run)
+        .def_prop_ro("last_frame", &GreedySearch::last_frame);
 
     using emgrt::decode::NgramLM;
     nb::class_<NgramLM>(m, "NgramLM", "An ARPA back-off model scoring as KenLM does (emgrt/decode/ngram.hpp).")

@@ -247,11 +247,11 @@ def test_pickled_mid_stream_goes_on_alike(band, active):
 
 @pytest.mark.slow
 def test_the_front_end_test_files_pass_on_the_numpy_path_too():
-    """The suite runs on the native path; the files that exercise the front end, the clock and the char-LM
-    search run again here with EMGRT_NATIVE=0, so both paths are tested end to end."""
+    """The suite runs on the native path; the files that exercise the front end, the clock and the
+    decoders run again here with EMGRT_NATIVE=0, so both paths are tested end to end."""
     here = Path(__file__).parent
     files = [str(here / f) for f in ("test_dsp.py", "test_stream_frontend.py", "test_adapt.py", "test_stream_clock.py",
-                                     "test_decode_charlm.py")]
+                                     "test_decode.py", "test_decode_charlm.py")]
     r = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *files],
                        env={**os.environ, "EMGRT_NATIVE": "0"}, capture_output=True, text=True, timeout=600,
                        cwd=here.parent)
@@ -483,3 +483,25 @@ def test_native_ngram_rejects_bad_files_and_the_search_falls_back_to_kenlm(tmp_p
     build = lambda: charlm.CharLMDecoder(LABELS, BLANK, lm=pruned_char_lm, beam_size=16, commit_depth=4)  # noqa: E731
     ref, nat = char_lm_events(build, stress_logits(400), "7")
     assert ref == nat and len(ref) > 100
+
+
+@needs_native
+@pytest.mark.parametrize("how", CHUNKINGS)
+def test_greedy_native_equals_numpy(demo_logits, how):
+    """Real logits with ties, NaN rows and pauses added: the same keys, frames and segment ends."""
+    from emgrt.decode import make_decoder
+    from emgrt.decode.events import CharEvent, FinalEvent
+
+    bundle, lp = demo_logits
+    lp = np.concatenate([lp, stress_logits(600, seed=9)[:, : lp.shape[1]]])
+    lp[[5, 300]] = np.nan  # a broken row: argmax is its first NaN on both paths
+    lp[[40, 41], :] = 0.0  # all-equal rows: the first label wins
+    out = []
+    for dec in both(lambda: make_decoder("greedy", bundle.labels, bundle.blank, pause_frames=8)):
+        events, pos = [], 0
+        for c in chunks(lp, how, seed=5):
+            events += dec.push(c, pos)
+            pos += len(c)
+        out.append(events + dec.flush() + dec.push(lp[:50], pos) + dec.flush())  # and a push after the flush
+    assert out[0] == out[1]
+    assert sum(isinstance(e, CharEvent) for e in out[0]) > 100 and sum(isinstance(e, FinalEvent) for e in out[0]) > 3

@@ -74,6 +74,16 @@ class DecoderBase:
         self._last_frame = frame
         return self._blank_run == self.pause_frames
 
+    def _replay(self, ops) -> list[Event]:
+        """A native kernel's (label, frame) commits and (-1, frame) segment ends as events."""
+        events: list[Event] = []
+        for label, frame in ops:
+            if label < 0:
+                events += self._final(frame)
+            else:
+                events.append(self._commit(self.labels[label], frame))
+        return events
+
     def _final(self, frame: int) -> list[Event]:
         """A FinalEvent for the segment (none if nothing was committed since the last one)."""
         if not self._segment:

@@ -13,6 +13,7 @@
 #include <utility>
 #include <vector>
 
+#include "decode/events.hpp"
 #include "decode/ngram.hpp"
 
 namespace emgrt::decode {
@@ -94,14 +95,6 @@ struct SearchOptions {
     std::int64_t pause_frames = 16;
     std::vector<int> special;           // per label: kNormal, kShift or kBackspace
     enum Special : int { kNormal = 0, kShift = 1, kBackspace = 2 };
-};
-
-// What push and flush did, in order: a committed label (label >= 0) at its frame, or the end of
-// a segment (label = kFinal; the Python side emits the FinalEvent if the segment holds keys).
-struct Op {
-    static constexpr int kFinal = -1;
-    int label;
-    std::int64_t frame;
 };
 
 class CharBeamSearch {

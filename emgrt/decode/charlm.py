@@ -526,16 +526,6 @@ class CharLMDecoder(DecoderBase):
             events += self._hypothesis_event(self._display(shown), first_frame + len(lp) - 1)
         return events
 
-    def _replay(self, ops) -> list[Event]:
-        """The kernel's (label, frame) commits and (-1, frame) segment ends as events."""
-        events: list[Event] = []
-        for label, frame in ops:
-            if label < 0:
-                events += self._final(frame)
-            else:
-                events.append(self._commit(self.labels[label], frame))
-        return events
-
     def _display(self, labels) -> str:
         return display(apply_backspaces("".join(self.labels[c] for c in labels)))
 
