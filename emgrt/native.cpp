@@ -98,14 +98,14 @@ public:
     PyCharLM(nb::callable begin, nb::callable score, nb::callable end_score)
         : begin_(std::move(begin)), score_(std::move(score)), end_(std::move(end_score)) {}
 
-    void begin(emgrt::decode::LMNode& root) override { root.state = wrap(begin_()); }
-    double score(const emgrt::decode::LMNode& from, int label, emgrt::decode::LMNode& to) override {
+    void begin(emgrt::decode::LMContext& root) override { root.state = wrap(begin_()); }
+    double score(const emgrt::decode::LMContext& from, int label, emgrt::decode::LMContext& to) override {
         nb::tuple r = nb::cast<nb::tuple>(score_(object(from.state), label));
         to.state = wrap(r[0]);
         return nb::cast<double>(r[1]);
     }
-    double end_score(const emgrt::decode::LMNode& node) override {
-        return nb::cast<double>(end_(object(node.state)));
+    double end_score(const emgrt::decode::LMContext& context) override {
+        return nb::cast<double>(end_(object(context.state)));
     }
 
     static emgrt::decode::LMState wrap(nb::handle h) {

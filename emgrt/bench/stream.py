@@ -23,7 +23,8 @@ streams          N streams of one Recognizer, each accepting one hop per round, 
                  ``rec.decode`` of all of them; N is real-time while the mean round takes at most
                  one hop of signal time.  Doubling then bisection finds the largest such N, for
                  greedy and for the LM decoder, each batched (one ONNX call per round for all
-                 streams), unbatched (one call per stream) and batched on the numpy front end.
+                 streams), unbatched (one call per stream) and batched on the numpy reference
+                 path (front end, clock and decoder all in Python/numpy).
 memory           one engine over a long stream: RSS at the start and end, and the Python heap
                  growth traced by tracemalloc over the second half; greedy, then the LM decoder
                  (whose native search keeps its own beams and LM contexts).

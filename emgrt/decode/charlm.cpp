@@ -41,19 +41,19 @@ CharBeamSearch::CharBeamSearch(SearchOptions options, int blank, std::shared_ptr
     reset();
 }
 
-double NgramCharLM::score(const LMNode& from, int label, LMNode& to) {
+double NgramCharLM::score(const LMContext& from, int label, LMContext& to) {
     if (enter_[label]) {
         NgramContext ignored;
-        const float s = lm_->score(from.context, lm_->end_sentence(), ignored);
-        to.context = lm_->begin_sentence();
+        const float s = lm_->score(from.ngram, lm_->end_sentence(), ignored);
+        to.ngram = lm_->begin_sentence();
         return s;
     }
-    return lm_->score(from.context, words_[label], to.context);
+    return lm_->score(from.ngram, words_[label], to.ngram);
 }
 
-double NgramCharLM::end_score(const LMNode& node) {
+double NgramCharLM::end_score(const LMContext& context) {
     NgramContext ignored;
-    return lm_->score(node.context, lm_->end_sentence(), ignored);
+    return lm_->score(context.ngram, lm_->end_sentence(), ignored);
 }
 
 // -- state ---------------------------------------------------------------------------------------
@@ -61,7 +61,7 @@ void CharBeamSearch::reset() {
     Node root;
     if (lm_) {
         root = std::make_shared<LMNode>();
-        lm_->begin(*root);
+        lm_->begin(root->context);
         root->serial = next_serial_++;
     }
     beams_.clear();
@@ -75,24 +75,42 @@ void CharBeamSearch::reset() {
 }
 
 // -- LM ------------------------------------------------------------------------------------------
-std::pair<Node, double> CharBeamSearch::extend_lm(const Node& node, int label) {
-    if (!node) return {nullptr, 0.0};
-    const int special = opt_.special[label];
-    if (special == SearchOptions::kShift) return {node, 0.0};
-    if (special == SearchOptions::kBackspace) {
-        if (!node->parent) return {node, 0.0};
-        return {node->parent, -node->score};
-    }
+CharBeamSearch::CacheSlot& CharBeamSearch::cached(const Node& node, int label) {
     CacheSlot& slot = lm_cache_[cache_slot(node->serial, label)];
-    if (slot.serial == node->serial && slot.label == label) return {slot.child, slot.score};
-    auto child = std::make_shared<LMNode>();
-    const double s = lm_->score(*node, label, *child);
-    child->score = opt_.lm_weight * s + opt_.insertion_bonus;
-    child->parent = node;
-    child->depth = node->depth + 1;
-    child->serial = next_serial_++;
-    slot = CacheSlot{node->serial, label, child->score, child};
-    return {child, child->score};
+    if (slot.serial != node->serial || slot.label != label) {
+        const double s = lm_->score(node->context, label, slot.context);
+        slot.serial = node->serial;
+        slot.label = label;
+        slot.score = opt_.lm_weight * s + opt_.insertion_bonus;
+        slot.child.reset();
+    }
+    return slot;
+}
+
+double CharBeamSearch::extend_score(const Node& node, int label) {
+    if (!node) return 0.0;
+    const int special = opt_.special[label];
+    if (special == SearchOptions::kShift) return 0.0;
+    if (special == SearchOptions::kBackspace) return node->parent ? -node->score : 0.0;
+    return cached(node, label).score;
+}
+
+Node CharBeamSearch::extend_node(const Node& node, int label) {
+    if (!node) return nullptr;
+    const int special = opt_.special[label];
+    if (special == SearchOptions::kShift) return node;
+    if (special == SearchOptions::kBackspace) return node->parent ? node->parent : node;
+    CacheSlot& slot = cached(node, label);
+    if (!slot.child) {
+        auto child = std::make_shared<LMNode>();
+        child->context = slot.context;
+        child->score = slot.score;
+        child->parent = node;
+        child->depth = node->depth + 1;
+        child->serial = next_serial_++;
+        slot.child = std::move(child);
+    }
+    return slot.child;
 }
 
 // -- search --------------------------------------------------------------------------------------
@@ -165,8 +183,8 @@ void CharBeamSearch::step(const float* row, const std::int64_t* cands, std::size
             }
             const std::uint64_t hash = hash_more(hashes_[b], c);
             std::uint32_t e = find(hash, b, c);
-            auto [node, s] = extend_lm(h.node, c);
-            if (e == kNone) e = add(hash, b, c, std::move(node));
+            const double s = extend_score(h.node, c);
+            if (e == kNone) e = add(hash, b, c, nullptr);  // its node is made if it survives
             if (c == h.last) {
                 Candidate& same = cands_[entry(b)];
                 same.pnb = lse(same.pnb, h.pnb + p);
@@ -197,12 +215,14 @@ void CharBeamSearch::step(const float* row, const std::int64_t* cands, std::size
         std::vector<int> key = parent.key;
         std::vector<std::int64_t> frames = parent.frames;
         int last = parent.last;
+        Node node = std::move(c.node);
         if (c.label >= 0) {
             key.push_back(c.label);
             frames.push_back(frame);
             last = c.label;
+            node = extend_node(parent.node, c.label);
         }
-        next.push_back(Hyp{std::move(key), std::move(frames), last, std::move(c.node), c.pb, c.pnb, totals[i]});
+        next.push_back(Hyp{std::move(key), std::move(frames), last, std::move(node), c.pb, c.pnb, totals[i]});
     }
     beams_ = std::move(next);
 }
@@ -274,7 +294,7 @@ void CharBeamSearch::commit_common_prefix(std::vector<Op>& ops) {
 Node CharBeamSearch::node_after_prefix(std::size_t n) {
     Node node = committed_node_;
     const std::vector<int> key(beams_[0].key.begin(), beams_[0].key.begin() + n);
-    for (int c : key) node = extend_lm(node, c).first;
+    for (int c : key) node = extend_node(node, c);
     return node;
 }
 
@@ -441,7 +461,7 @@ void CharBeamSearch::flush(std::vector<Op>& ops) {
         std::vector<double> score(beams_.size());
         for (std::size_t i = 0; i < beams_.size(); ++i) {
             const Hyp& h = beams_[i];
-            score[i] = h.node ? h.total + opt_.lm_weight * lm_->end_score(*h.node) : h.total;
+            score[i] = h.node ? h.total + opt_.lm_weight * lm_->end_score(h.node->context) : h.total;
         }
         std::vector<std::size_t> order(beams_.size());
         std::iota(order.begin(), order.end(), 0);

@@ -21,11 +21,16 @@ namespace emgrt::decode {
 // An LM context held for the binding layer (a kenlm.State), opaque to the search.
 using LMState = std::shared_ptr<void>;
 
-// charlm.py's LMNode (a persistent linked stack: parent = the node before the character), with a
-// serial number that keys the extension cache.  The LM context is `context` or `state`, by the LM.
-struct LMNode {
-    NgramContext context;
+// The LM after some text: `ngram` (NgramCharLM) or `state` (the binding layer's LM).
+struct LMContext {
+    NgramContext ngram;
     LMState state;
+};
+
+// charlm.py's LMNode (a persistent linked stack: parent = the node before the character), with a
+// serial number that keys the extension cache.
+struct LMNode {
+    LMContext context;
     double score = 0.0;
     std::shared_ptr<LMNode> parent;
     std::int64_t depth = 0;
@@ -37,12 +42,12 @@ using Node = std::shared_ptr<LMNode>;
 class CharLM {
 public:
     virtual ~CharLM() = default;
-    // The begin-of-sentence context, into `root`.
-    virtual void begin(LMNode& root) = 0;
-    // log10 P(label's token | from's context); `to` gets the context after it (ENTER: </s>, then <s>).
-    virtual double score(const LMNode& from, int label, LMNode& to) = 0;
-    // log10 P(</s> | node's context): ranks the beams when the stream ends.
-    virtual double end_score(const LMNode& node) = 0;
+    // The begin-of-sentence context.
+    virtual void begin(LMContext& root) = 0;
+    // log10 P(label's token | from); `to` gets the context after it (ENTER: </s>, then <s>).
+    virtual double score(const LMContext& from, int label, LMContext& to) = 0;
+    // log10 P(</s> | context): ranks the beams when the stream ends.
+    virtual double end_score(const LMContext& context) = 0;
 };
 
 // CharLM over an NgramLM: each label's word index (its character token) and which labels end the
@@ -51,9 +56,9 @@ class NgramCharLM : public CharLM {
 public:
     NgramCharLM(std::shared_ptr<const NgramLM> lm, std::vector<int> words, std::vector<bool> enter)
         : lm_(std::move(lm)), words_(std::move(words)), enter_(std::move(enter)) {}
-    void begin(LMNode& root) override { root.context = lm_->begin_sentence(); }
-    double score(const LMNode& from, int label, LMNode& to) override;
-    double end_score(const LMNode& node) override;
+    void begin(LMContext& root) override { root.ngram = lm_->begin_sentence(); }
+    double score(const LMContext& from, int label, LMContext& to) override;
+    double end_score(const LMContext& context) override;
 
 private:
     std::shared_ptr<const NgramLM> lm_;
@@ -118,7 +123,11 @@ public:
     std::int64_t last_frame() const { return last_frame_; }
 
 private:
-    std::pair<Node, double> extend_lm(const Node& node, int label);
+    // charlm.py's _extend_lm in two parts: the weighted LM change of `label` after `node` (the
+    // cache filled on a miss, no node made), and the node after it (made once, for the hypotheses
+    // that keep it: most extensions a frame scores are pruned the same frame).
+    double extend_score(const Node& node, int label);
+    Node extend_node(const Node& node, int label);
     void step(const float* row, const std::int64_t* cands, std::size_t k, std::int64_t frame);
     void commit_labels(std::vector<int> labels, std::vector<std::int64_t> frames, Node node_after,
                        std::vector<Op>& ops);
@@ -144,16 +153,19 @@ private:
     static constexpr std::uint32_t kNone = 0xffffffffu;
 
     // The LM extensions, direct-mapped by (node serial, label): a slot keeps the last extension
-    // that hashed there.  charlm.py keeps a dict it empties when full; what is cached never
-    // changes a score (an extension is the same whenever it is computed), only how often the LM
-    // is called.  8192 slots hold a full beam's extensions (50 x 10) with few collisions.
+    // that hashed there (its weighted score, its context, its node once one is made).  charlm.py
+    // keeps a dict it empties when full; what is cached never changes a score (an extension is the
+    // same whenever it is computed), only how often the LM is called.  4096 slots hold a full
+    // beam's extensions (50 x 10) with few collisions.
     struct CacheSlot {
         std::uint64_t serial = ~0ull;
         int label = -1;
         double score = 0.0;
+        LMContext context;
         Node child;
     };
-    static constexpr int kCacheBits = 13;
+    CacheSlot& cached(const Node& node, int label);
+    static constexpr int kCacheBits = 12;
     static constexpr std::size_t kCacheSlots = std::size_t{1} << kCacheBits;
 
     SearchOptions opt_;
