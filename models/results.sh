@@ -18,6 +18,7 @@
 #   bash models/results.sh latency     # what a person sees: decoders x commit settings (default bundle)
 #   bash models/results.sh adapt       # label-free adaptation on / off, held-out users
 #   bash models/results.sh personal    # finetune per held-out user; calibration curve
+#   bash models/results.sh calib-steps # the 3-minute calibration with CALIB_STEPS (300) updates
 #   bash models/results.sh keep        # teacher + scratch student (weights only) into models/checkpoints/;
 #                                      # an unfinished run whole (optimizer too), to resume next session
 #   bash models/results.sh restore     # runs/ from models/checkpoints/ on a new machine
@@ -50,6 +51,31 @@ USERS="41701629 54615211 81359837 12347728"
 STEPS=${STEPS:-1500}
 SUF=""; [ "$STEPS" = 1500 ] || SUF="-s$STEPS"  # a longer schedule is another run, never a resume of this one
 THREADS=${THREADS:-1}
+
+calib_bundle() {  # the calibrations' starting bundle: models/default with char-lm decoded without its
+  # commit rules (the accuracy reference, so every point is comparable); prints its path
+  local b=runs/bundle-calib
+  [ -d "$b" ] || { cp -r models/default "$b" && "$E" export tune "$b" --decoder char-lm --decoder-option commit_depth=off \
+      --decoder-option commit_prob=off --decoder-option hypothesis_hold=off >&2; }
+  echo "$b"
+}
+
+calibration_curve() {  # calibration_curve BUNDLE STEPS MINUTES...: emgrt calibrate on each held-out user's
+  # first M minutes of training typing, scored on the user's test session; files calibrate-U-M.json
+  # (150 updates, the default) or calibrate-U-M-sSTEPS.json
+  local b=$1 steps=$2; shift 2
+  local suf=""; [ "$steps" = 150 ] || suf="-s$steps"
+  for M in "$@"; do
+    for U in $USERS; do
+      [ -s "$OUT/calibrate-$U-$M$suf.json" ] && continue
+      TRAIN=$(python3 -c "import json; s=json.load(open('$DATA/splits.json'))['personal']['$U']; print(' '.join('$DATA/'+n+'.hdf5' for n in s['train']))")
+      TEST=$(python3 -c "import json; s=json.load(open('$DATA/splits.json'))['personal']['$U']; print('$DATA/'+s['test'][0]+'.hdf5')")
+      rm -rf "runs/calib-$U-$M$suf"
+      json "$OUT/calibrate-$U-$M$suf.json" "$E" calibrate --from-recording $TRAIN --held-out "$TEST" --minutes $M \
+          --bundle "$b" --out "runs/calib-$U-$M$suf" --steps "$steps" --threads 2 --json
+    done
+  done
+}
 
 ship() {  # ship RUN BUNDLE DATA RECORDING START: export RUN with 30 s of RECORDING from START s as its
   # demo recording (a held-out user's, never trained on), sealed and verified; kept if it exists
@@ -191,24 +217,13 @@ adapt)
 personal)
   # The calibration curve starts from models/default's weights with char-lm decoded offline without
   # the bundle's commit rules (the accuracy reference), so every point is comparable.
-  B=runs/bundle-calib
-  [ -d "$B" ] || { cp -r models/default "$B" && "$E" export tune "$B" --decoder char-lm --decoder-option commit_depth=off \
-      --decoder-option commit_prob=off --decoder-option hypothesis_hold=off; }
+  B=$(calib_bundle)
   for U in $USERS; do  # all of each user's training typing, the finetune recipe
     train "student-kd-$U" finetune --from runs/student-kd --user "$U" --recipe models/recipes/finetune.toml
     json "$OUT/personal-$U-greedy.json" "$E" eval "runs/student-kd-$U" --data "$DATA" --split test --user "$U" --json
     json "$OUT/personal-$U-char-lm.json" "$E" eval "runs/student-kd-$U" --data "$DATA" --split test --user "$U" --decoder char-lm --json
   done
-  for M in 3 6 1 0.5 2; do  # the target's point (3 min) first for every user, then the rest of the curve
-    for U in $USERS; do
-      [ -s "$OUT/calibrate-$U-$M.json" ] && continue
-      TRAIN=$(python3 -c "import json; s=json.load(open('$DATA/splits.json'))['personal']['$U']; print(' '.join('$DATA/'+n+'.hdf5' for n in s['train']))")
-      TEST=$(python3 -c "import json; s=json.load(open('$DATA/splits.json'))['personal']['$U']; print('$DATA/'+s['test'][0]+'.hdf5')")
-      rm -rf "runs/calib-$U-$M"
-      json "$OUT/calibrate-$U-$M.json" "$E" calibrate --from-recording $TRAIN --held-out "$TEST" --minutes $M \
-          --bundle "$B" --out "runs/calib-$U-$M" --threads 2 --json
-    done
-  done
+  calibration_curve "$B" 150 3 6 1 0.5 2  # the target's point (3 min) first for every user, then the rest
   # The demo's personal bundle (`emgrt demo --compare`): the demo user's own training typing, never
   # the test session the demo recording is cut from.
   U=41701629  # the user models/default/demo-session.hdf5 is cut from
@@ -217,6 +232,10 @@ personal)
   [ -d models/personal ] || json "$OUT/calibrate-demo-user.json" "$E" calibrate --from-recording $TRAIN --held-out "$TEST" \
       --bundle models/default --out models/personal --threads 2 --json
   "${PY:-.venv/bin/python}" -m emgrt.viz.calibration_plot "$OUT" --out "$OUT/calibration-curve.png" ;;
+calib-steps)  # issue 13's target point (3 min of typing) with a longer fine-tuning schedule: CALIB_STEPS
+  # updates (default 300; the best checkpoint is still picked on the calibration's own val piece)
+  B=$(calib_bundle)
+  calibration_curve "$B" "${CALIB_STEPS:-300}" 3 ;;
 keep)  # the teacher and the scratch baseline, without optimizer state, so a later session (this
        # machine keeps nothing between sessions) distills and compares without retraining them
   for RUN in teacher student-scratch student-scratch-s3000 student-kd-s3000 gestures-student gestures-student-003 gestures-lstm gestures-imu; do
