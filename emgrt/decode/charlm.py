@@ -45,8 +45,10 @@ the best beam, or the best one within that margin that extends what was shown (f
 revisions).
 
 The native core (``emgrt/decode/charlm.cpp``, when :data:`emgrt.native.ACTIVE`) runs the same
-search and rules, method for method, over the same kenlm scores (it calls :meth:`CharLMDecoder._lm_score`):
-the events are identical (``tests/test_native.py``); this module stays the readable reference.
+search and rules, method for method, over the same LM scores (its own ARPA reader,
+``emgrt/decode/ngram.cpp``, which gives kenlm's, or kenlm itself through :func:`_kenlm_scorer`
+for a file that reader does not take): the events are identical (``tests/test_native.py``);
+this module stays the readable reference.
 """
 
 from __future__ import annotations
