@@ -473,6 +473,9 @@ def test_native_ngram_rejects_bad_files_and_the_search_falls_back_to_kenlm(tmp_p
     with pytest.raises(ValueError, match="line 6: 'not-a-number' is not a number"):
         native.kernels.NgramLM(bad.read_bytes())
     assert lmfiles.load_native_ngram(str(bad)) is None  # the search asks kenlm instead
+    broken = tmp_path / "broken.arpa.gz"
+    broken.write_bytes(b"\x1f\x8b\x08\x00" + b"\x00" * 20)  # a truncated gzip file
+    assert lmfiles.load_native_ngram(str(broken)) is None
     # with the reader unavailable the native search scores through kenlm: the same events
     monkeypatch.setattr(charlm, "load_native_ngram", lambda path: None)
     import sys

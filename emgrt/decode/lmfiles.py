@@ -66,18 +66,19 @@ def load_native_ngram(path: str):
     without a Python call each), loaded once; None where it does not apply (no native core, a KenLM
     binary file, an order or vocabulary above what it packs): the search then asks kenlm."""
     import gzip
+    import zlib
 
     from emgrt import native
 
     if native.kernels is None:
         return None
-    with open(path, "rb") as f:
-        data = f.read()
-    if data[:2] == b"\x1f\x8b":
-        data = gzip.decompress(data)
     try:
+        with open(path, "rb") as f:
+            data = f.read()
+        if data[:2] == b"\x1f\x8b":
+            data = gzip.decompress(data)
         return native.kernels.NgramLM(data)
-    except ValueError:
+    except (OSError, EOFError, zlib.error, ValueError):  # unreadable, a broken .gz, not ARPA text it takes
         return None
 
 
