@@ -142,19 +142,19 @@ std::uint32_t CharBeamSearch::find(std::uint64_t hash, std::uint32_t parent, int
     return kNone;
 }
 
-std::uint32_t CharBeamSearch::add(std::uint64_t hash, std::uint32_t parent, int label, Node node) {
+std::uint32_t CharBeamSearch::add(std::uint64_t hash, std::uint32_t parent, int label) {
     const auto i = static_cast<std::uint32_t>(cands_.size());
     Slot& s = table_[slot(hash)];
     const std::uint32_t next = s.stamp == stamp_ ? s.head : kNone;
     s = Slot{hash, i, stamp_};
-    cands_.push_back(Candidate{parent, label, hash, std::move(node), kNegInf, kNegInf, next});
+    cands_.push_back(Candidate{parent, label, kNegInf, kNegInf, next});
     return i;
 }
 
 // charlm.py's entry(h.key, h.frames, h.last, h.node) for beam `parent`.
 std::uint32_t CharBeamSearch::entry(std::uint32_t parent) {
     const std::uint32_t i = find(hashes_[parent], parent, -1);
-    return i != kNone ? i : add(hashes_[parent], parent, -1, beams_[parent].node);
+    return i != kNone ? i : add(hashes_[parent], parent, -1);
 }
 
 void CharBeamSearch::step(const float* row, const std::int64_t* cands, std::size_t k, std::int64_t frame) {
@@ -184,7 +184,7 @@ void CharBeamSearch::step(const float* row, const std::int64_t* cands, std::size
             const std::uint64_t hash = hash_more(hashes_[b], c);
             std::uint32_t e = find(hash, b, c);
             const double s = extend_score(h.node, c);
-            if (e == kNone) e = add(hash, b, c, nullptr);  // its node is made if it survives
+            if (e == kNone) e = add(hash, b, c);  // its LM node is made if it survives
             if (c == h.last) {
                 Candidate& same = cands_[entry(b)];
                 same.pnb = lse(same.pnb, h.pnb + p);
@@ -210,12 +210,12 @@ void CharBeamSearch::step(const float* row, const std::int64_t* cands, std::size
     for (std::size_t r = 0; r < n; ++r) {
         const std::uint32_t i = order_[r];
         if (totals[i] < floor) continue;
-        Candidate& c = cands_[i];
+        const Candidate& c = cands_[i];
         const Hyp& parent = beams_[c.parent];
         std::vector<int> key = parent.key;
         std::vector<std::int64_t> frames = parent.frames;
         int last = parent.last;
-        Node node = std::move(c.node);
+        Node node = parent.node;
         if (c.label >= 0) {
             key.push_back(c.label);
             frames.push_back(frame);

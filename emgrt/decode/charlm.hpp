@@ -76,12 +76,10 @@ struct Hyp {
 };
 
 // A hypothesis of the next frame before it is known to survive the pruning: a beam's key, or that
-// key and one more label (its key, frames and last label are built only for the survivors).
+// key and one more label (its key, frames, last label and LM node are built only for the survivors).
 struct Candidate {
     std::uint32_t parent;               // index into the beams
     int label;                          // the added label, or -1: the parent's key itself
-    std::uint64_t hash;                 // of the key
-    Node node;
     double pb, pnb;
     std::uint32_t next;                 // the next candidate of the same hash bucket
 };
@@ -147,7 +145,7 @@ private:
     // The candidate of key (beam `parent`'s key + `label`, none if label < 0), or kNone; add
     // creates it, entry finds or creates the candidate of beam `parent`'s own key.
     std::uint32_t find(std::uint64_t hash, std::uint32_t parent, int label) const;
-    std::uint32_t add(std::uint64_t hash, std::uint32_t parent, int label, Node node);
+    std::uint32_t add(std::uint64_t hash, std::uint32_t parent, int label);
     std::uint32_t entry(std::uint32_t parent);
     bool same_key(const Candidate& c, std::uint32_t parent, int label) const;
     static constexpr std::uint32_t kNone = 0xffffffffu;
